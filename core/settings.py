@@ -1,0 +1,145 @@
+"""Settings read from the environment, validated once at start.
+
+Only composition roots call `Settings.from_env`; everything else receives a
+`Settings`. Every bad value is reported at once, each with its own reason, so a
+person fixing a deployment does not discover problems one restart at a time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from core.errors import SettingsError
+
+#: Where the shipped example configuration lives (used when HOTLINE_CONFIG is unset).
+DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+
+_ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
+_AUTH_TOKEN = re.compile(r"^[0-9a-zA-Z]{32}$")
+_PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+#: The account the carrier simulator plays when no Twilio credentials are set.
+SIMULATOR_ACCOUNT_SID = "AC" + "5" * 32
+SIMULATOR_AUTH_TOKEN = "simulator0auth0token0000000000ab"
+
+DOCUMENTED_VARIABLES: dict[str, str] = {
+    "REDIS_URL": "Redis for live state (redis://, rediss:// or unix://). "
+    "Unset: an embedded Valkey server in the instance folder.",
+    "DATABASE_URL": "Call log database (sqlite:///path or postgresql://...). "
+    "Unset: SQLite in the instance folder.",
+    "TWILIO_ACCOUNT_SID": "Twilio account (AC + 32 hex). Unset with the token: "
+    "the built-in carrier simulator plays Twilio.",
+    "TWILIO_AUTH_TOKEN": "Twilio auth token (32 characters); signs webhooks.",
+    "TWILIO_API_BASE_URL": "Base URL of Twilio's REST API "
+    "(default https://api.twilio.com); the simulator's URL in simulation.",
+    "PUBLIC_BASE_URL": "URL Twilio uses to reach this app (validates "
+    "signatures behind a proxy), e.g. https://hotline.example.org.",
+    "HOTLINE_CONFIG": "Folder of YAML configuration files (default: ./config).",
+    "HOTLINE_NUMBER": "The hotline's own phone number, E.164 (caller ID of "
+    "calls it places).",
+    "HOTLINE_INSTANCE": "Folder for SQLite, embedded Redis data and logs "
+    "(default: ./instance).",
+    "SECRET_KEY": "Flask secret key; required with real Twilio credentials.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the hotline reads from its environment."""
+
+    redis_url: str | None
+    database_url: str | None
+    twilio_account_sid: str
+    twilio_auth_token: str
+    twilio_api_base_url: str
+    public_base_url: str | None
+    config_dir: Path
+    instance_dir: Path
+    hotline_number: str
+    secret_key: str
+    simulated: bool
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Validate the environment; raise `SettingsError` listing every bad value."""
+        problems: list[str] = []
+
+        def get(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        redis_url = get("REDIS_URL")
+        if redis_url and urlsplit(redis_url).scheme not in {"redis", "rediss", "unix"}:
+            problems.append(
+                f"REDIS_URL={redis_url!r}: must start with redis://, rediss:// or unix://"
+            )
+        database_url = get("DATABASE_URL")
+        if database_url:
+            scheme = urlsplit(database_url).scheme.split("+")[0]
+            if scheme not in {"sqlite", "postgresql", "postgres"}:
+                problems.append(
+                    f"DATABASE_URL={database_url!r}: must be sqlite:///... or "
+                    "postgresql://..."
+                )
+        sid, token = get("TWILIO_ACCOUNT_SID"), get("TWILIO_AUTH_TOKEN")
+        if (sid is None) != (token is None):
+            problems.append(
+                "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN must be set together "
+                "(or both unset to use the carrier simulator)"
+            )
+        if sid and not _ACCOUNT_SID.match(sid):
+            problems.append("TWILIO_ACCOUNT_SID: must be AC followed by 32 hex digits")
+        if token and not _AUTH_TOKEN.match(token):
+            problems.append("TWILIO_AUTH_TOKEN: must be 32 letters or digits")
+        simulated = sid is None and token is None
+        api_base = get("TWILIO_API_BASE_URL") or "https://api.twilio.com"
+        public = get("PUBLIC_BASE_URL")
+        for name, url in (("TWILIO_API_BASE_URL", api_base), ("PUBLIC_BASE_URL", public)):
+            if url is not None:
+                parts = urlsplit(url)
+                if parts.scheme not in {"http", "https"} or not parts.netloc:
+                    problems.append(f"{name}={url!r}: must be an http(s):// URL")
+        config_dir = Path(get("HOTLINE_CONFIG") or DEFAULT_CONFIG_DIR)
+        if not config_dir.is_dir():
+            problems.append(f"HOTLINE_CONFIG={str(config_dir)!r}: no such folder")
+        number = get("HOTLINE_NUMBER") or "+33180000000"
+        if not _PHONE.match(number):
+            problems.append(
+                f"HOTLINE_NUMBER={number!r}: must be an E.164 number like +33180000000"
+            )
+        secret = get("SECRET_KEY")
+        if secret is None and not simulated:
+            problems.append("SECRET_KEY: required when real Twilio credentials are set")
+        if problems:
+            raise SettingsError(problems)
+        return cls(
+            redis_url=redis_url,
+            database_url=database_url,
+            twilio_account_sid=sid or SIMULATOR_ACCOUNT_SID,
+            twilio_auth_token=token or SIMULATOR_AUTH_TOKEN,
+            twilio_api_base_url=api_base.rstrip("/"),
+            public_base_url=public.rstrip("/") if public else None,
+            config_dir=config_dir.resolve(),
+            instance_dir=Path(get("HOTLINE_INSTANCE") or "instance").resolve(),
+            hotline_number=number,
+            secret_key=secret or "simulation-only-secret",
+            simulated=simulated,
+        )
+
+    def with_changes(self, **changes: object) -> Settings:
+        """A copy with some fields replaced (the CLI fills in embedded services)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def sqlite_path(self) -> Path:
+        """Where the default SQLite call log lives."""
+        return self.instance_dir / "hotline.sqlite3"
+
+    @property
+    def effective_database_url(self) -> str:
+        """The call log URL, SQLite in the instance folder when none is set."""
+        return self.database_url or f"sqlite:///{self.sqlite_path}"
