@@ -1,0 +1,1 @@
+"""The voice menu: triage of calls, spoken prompts, and the knowledge base of known faults."""

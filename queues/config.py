@@ -1,0 +1,164 @@
+"""Queues and routing settings from `hotline.yaml` and `queues.yaml`.
+
+`RoutingConfig` is everything the router needs: the queues, the hotliners
+(from `agents.config`), and the timing rules. The IVR's configuration is
+separate (`ivr.config`) and refers to queues by id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NewType
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from agents.config import AgentId, Hotliner, load_hotliners
+from core.validate import (
+    check_keys,
+    get_float,
+    get_identifier,
+    get_int,
+    get_str,
+    get_translations,
+    require_list,
+    require_mapping,
+)
+from core.yamlfile import load_yaml
+
+QueueId = NewType("QueueId", str)
+
+ROUTING_STRATEGIES = ("longest-idle",)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueConfig:
+    """One skill-based queue."""
+
+    id: QueueId
+    skill: str
+    names: dict[str, str]  # spoken and displayed name per language
+    service_level_seconds: int  # answered within this counts for the service level
+    service_level_target: float  # e.g. 0.8 for 80/20
+
+
+@dataclass(frozen=True, slots=True)
+class HotlineSettings:
+    """General behaviour from `hotline.yaml`."""
+
+    name: str
+    timezone: ZoneInfo
+    languages: tuple[str, ...]  # first is the default
+    general_queue: QueueId
+    strategy: str
+    ring_seconds: int
+    wrapup_seconds: int
+    max_missed_offers: int
+    announce_every_seconds: int
+    hold_music_url: str
+
+    @property
+    def default_language(self) -> str:
+        return self.languages[0]
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingConfig:
+    """Queues, hotliners and routing rules: what the router and the worker read."""
+
+    hotline: HotlineSettings
+    queues: dict[QueueId, QueueConfig]
+    hotliners: dict[AgentId, Hotliner]
+
+    @property
+    def skills(self) -> tuple[str, ...]:
+        return tuple(sorted({q.skill for q in self.queues.values()}))
+
+    def queue(self, queue_id: str) -> QueueConfig | None:
+        return self.queues.get(QueueId(queue_id))
+
+    def hotliner(self, agent_id: str) -> Hotliner | None:
+        return self.hotliners.get(AgentId(agent_id))
+
+
+def load_hotline_settings(path: Path) -> HotlineSettings:
+    """Read `hotline.yaml`."""
+    data, located = load_yaml(path)
+    root = require_mapping(data, located, "hotline.yaml")
+    check_keys(root, located, "hotline.yaml", {"name", "languages", "general_queue"},
+               {"timezone", "routing", "hold_music_url"})
+    tz_name = get_str(root, "timezone", located, "hotline.yaml", default="Europe/Paris")
+    try:
+        tz = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise located.error(f"unknown timezone {tz_name!r}", root, "timezone") from exc
+    langs = require_list(root["languages"], located, "languages", root, "languages")
+    if not langs or not all(isinstance(x, str) and x for x in langs):
+        raise located.error("languages must list language codes like fr-FR",
+                            root, "languages")
+    routing = require_mapping(root.get("routing", {}), located, "routing", root, "routing")
+    check_keys(routing, located, "routing", set(),
+               {"strategy", "ring_seconds", "wrapup_seconds", "max_missed_offers",
+                "announce_every_seconds"})
+    strategy = get_str(routing, "strategy", located, "routing", default="longest-idle")
+    if strategy not in ROUTING_STRATEGIES:
+        raise located.error(
+            f"routing: unknown strategy {strategy!r} (known: "
+            f"{', '.join(ROUTING_STRATEGIES)})", routing, "strategy")
+    return HotlineSettings(
+        name=get_str(root, "name", located, "hotline.yaml"),
+        timezone=tz,
+        languages=tuple(langs),
+        general_queue=QueueId(get_identifier(root, "general_queue", located,
+                                             "hotline.yaml")),
+        strategy=strategy,
+        ring_seconds=get_int(routing, "ring_seconds", located, "routing", 15, 5, 120),
+        wrapup_seconds=get_int(routing, "wrapup_seconds", located, "routing", 60, 0, 3600),
+        max_missed_offers=get_int(routing, "max_missed_offers", located, "routing", 3, 1, 100),
+        announce_every_seconds=get_int(routing, "announce_every_seconds", located,
+                                       "routing", 30, 5, 600),
+        hold_music_url=get_str(root, "hold_music_url", located, "hotline.yaml",
+                               default="/static/hold-music.mp3"),
+    )
+
+
+def load_queues(path: Path, languages: tuple[str, ...]) -> dict[QueueId, QueueConfig]:
+    """Read `queues.yaml`."""
+    data, located = load_yaml(path)
+    root = require_mapping(data, located, "queues.yaml")
+    check_keys(root, located, "queues.yaml", {"queues"}, set())
+    entries = require_list(root["queues"], located, "queues", root, "queues")
+    result: dict[QueueId, QueueConfig] = {}
+    for entry in entries:
+        item = require_mapping(entry, located, "a queue", entries)
+        check_keys(item, located, "queue", {"id", "skill", "name"},
+                   {"service_level_seconds", "service_level_target"})
+        queue_id = QueueId(get_identifier(item, "id", located, "queue"))
+        what = f"queue {queue_id!r}"
+        if queue_id in result:
+            raise located.error(f"{what}: duplicate id", item, "id")
+        result[queue_id] = QueueConfig(
+            id=queue_id,
+            skill=get_identifier(item, "skill", located, what),
+            names=get_translations(item, "name", located, what, languages),
+            service_level_seconds=get_int(item, "service_level_seconds", located, what,
+                                          20, 1, 3600),
+            service_level_target=get_float(item, "service_level_target", located, what,
+                                           0.8, 0.0, 1.0),
+        )
+    if not result:
+        raise located.error("queues.yaml defines no queue", root, "queues")
+    return result
+
+
+def load_routing_config(folder: Path) -> RoutingConfig:
+    """Load and cross-check `hotline.yaml`, `queues.yaml` and `hotliners.yaml`."""
+    hotline = load_hotline_settings(folder / "hotline.yaml")
+    queues = load_queues(folder / "queues.yaml", hotline.languages)
+    if hotline.general_queue not in queues:
+        data, located = load_yaml(folder / "hotline.yaml")
+        raise located.error(
+            f"general_queue {hotline.general_queue!r} is not defined in queues.yaml",
+            data, "general_queue")
+    hotliners = load_hotliners(folder / "hotliners.yaml",
+                               {q.skill for q in queues.values()}, hotline.languages)
+    return RoutingConfig(hotline=hotline, queues=queues, hotliners=hotliners)

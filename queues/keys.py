@@ -1,0 +1,63 @@
+"""Every Redis key the hotline uses, built in one place.
+
+All routing keys share one hash tag (`{hl}` by default) so that the scripts
+that touch a caller, a queue and a hotliner at once stay in one cluster slot.
+The prefix lets several hotlines (or test runs) share one Redis server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Key builder for one hotline's live state."""
+
+    prefix: str = "hotline"
+    tag: str = "hl"
+
+    @property
+    def base(self) -> str:
+        """Common start of every key; Lua scripts derive ids' keys from it."""
+        return f"{self.prefix}:{{{self.tag}}}:"
+
+    def call(self, call_sid: str) -> str:
+        return f"{self.base}call:{call_sid}"
+
+    def queue(self, queue_id: str) -> str:
+        return f"{self.base}queue:{queue_id}"
+
+    def agent(self, agent_id: str) -> str:
+        return f"{self.base}agent:{agent_id}"
+
+    def available(self, skill: str) -> str:
+        return f"{self.base}available:{skill}"
+
+    def offer(self, offer_id: str) -> str:
+        return f"{self.base}offer:{offer_id}"
+
+    @property
+    def offers(self) -> str:
+        """Sorted set of live offers by expiry (ms), for the sweeper."""
+        return f"{self.base}offers"
+
+    @property
+    def active_calls(self) -> str:
+        """Sorted set of calls not yet ended, by start time (ms)."""
+        return f"{self.base}calls:active"
+
+    @property
+    def agents(self) -> str:
+        """Set of hotliner ids that have a live state hash."""
+        return f"{self.base}agents"
+
+    @property
+    def events(self) -> str:
+        """Stream of every state change, consumed by the call log writer."""
+        return f"{self.base}events"
+
+    @property
+    def calllog_lock(self) -> str:
+        """Held by the one call log writer draining the event stream."""
+        return f"{self.base}lock:calllog"

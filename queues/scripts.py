@@ -1,0 +1,349 @@
+"""Lua scripts: every change to callers, queues, offers and hotliners.
+
+Each script runs atomically in Redis, checks the states it expects (a
+compare-and-set against the lifecycle tables in `queues.lifecycle` and
+`agents.lifecycle`), applies the move, and appends the event to the stream in
+the same step. That is what makes double offers and lost callers impossible
+whatever the interleaving of webhooks, workers and web processes.
+
+Conventions: `ARGV[1]` is always the key base (`Keys.base`, which carries the
+hash tag), so scripts derive a caller's or hotliner's key from its id; every
+derived key shares the tag, hence the cluster slot, of the declared keys.
+Times are epoch milliseconds. Scores are written with `%.0f`: Lua's
+`tostring` would round a 14-digit score.
+"""
+
+from __future__ import annotations
+
+PRELUDE = """
+local function emit(stream, kind, call, agent, now, extra)
+  local args = {stream, '*', 'type', kind, 'call', call, 'agent', agent, 'at', now}
+  if extra then
+    for i = 1, #extra do args[#args + 1] = extra[i] end
+  end
+  return redis.call('XADD', unpack(args))
+end
+
+local function skills_of(akey)
+  local t = {}
+  local csv = redis.call('HGET', akey, 'skills') or ''
+  for s in string.gmatch(csv, '[^,]+') do t[#t + 1] = s end
+  return t
+end
+
+local function make_available(base, agent, akey, now)
+  redis.call('HSET', akey, 'state', 'available', 'state_since', now,
+             'idle_since', now, 'offer', '')
+  for _, skill in ipairs(skills_of(akey)) do
+    redis.call('ZADD', base .. 'available:' .. skill, now, agent)
+  end
+end
+
+local function make_unavailable(base, agent, akey)
+  for _, skill in ipairs(skills_of(akey)) do
+    redis.call('ZREM', base .. 'available:' .. skill, agent)
+  end
+end
+
+local function field(hash, name)
+  local v = redis.call('HGET', hash, name)
+  if not v then return '' end
+  return v
+end
+"""
+
+# KEYS[1] call hash, KEYS[2] active calls zset, KEYS[3] events
+# ARGV[1] base, ARGV[2] call sid, ARGV[3] now, ARGV[4] from, ARGV[5] to,
+# ARGV[6] language
+# -> 1 created, 0 already known (Twilio retried the webhook)
+START_CALL = PRELUDE + """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'sid', ARGV[2], 'state', 'ivr', 'created', ARGV[3],
+           'from', ARGV[4], 'to', ARGV[5], 'lang', ARGV[6], 'offers', 0)
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+emit(KEYS[3], 'call_started', ARGV[2], '', ARGV[3],
+     {'from', ARGV[4], 'to', ARGV[5], 'lang', ARGV[6]})
+return 1
+"""
+
+# KEYS[1] call hash, KEYS[2] events
+# ARGV[1] base, ARGV[2] sid, ARGV[3] now, ARGV[4] event type,
+# ARGV[5..] field/value pairs stored on the call and carried by the event
+# -> 1 noted, 0 unknown or ended call
+NOTE_CALL = PRELUDE + """
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state or state == 'completed' or state == 'abandoned'
+   or state == 'self_served' then return 0 end
+local extra = {}
+for i = 5, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  extra[#extra + 1] = ARGV[i]
+  extra[#extra + 1] = ARGV[i + 1]
+end
+emit(KEYS[2], ARGV[4], ARGV[2], field(KEYS[1], 'agent'), ARGV[3], extra)
+return 1
+"""
+
+# KEYS[1] call hash, KEYS[2] queue zset, KEYS[3] events
+# ARGV[1] base, ARGV[2] sid, ARGV[3] queue id, ARGV[4] priority 0..9, ARGV[5] now
+# -> 1 queued, 0 already in that queue, -1 call not in the IVR, -2 unknown call
+ENQUEUE = PRELUDE + """
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return -2 end
+if state == 'queued' and field(KEYS[1], 'queue') == ARGV[3] then return 0 end
+if state ~= 'ivr' then return -1 end
+local first = field(KEYS[1], 'first_queued')
+if first == '' then first = ARGV[5] end
+local score = string.format('%.0f', (9 - tonumber(ARGV[4])) * 1e13 + tonumber(first))
+redis.call('HSET', KEYS[1], 'state', 'queued', 'queue', ARGV[3],
+           'priority', ARGV[4], 'first_queued', first, 'score', score)
+redis.call('ZADD', KEYS[2], score, ARGV[2])
+emit(KEYS[3], 'enqueued', ARGV[2], '', ARGV[5],
+     {'queue', ARGV[3], 'priority', ARGV[4], 'queued_at', first})
+return 1
+"""
+
+# KEYS[1] queue zset, KEYS[2] available:<skill> zset, KEYS[3] offers zset,
+# KEYS[4] events
+# ARGV[1] base, ARGV[2] now, ARGV[3] offer expiry, ARGV[4] offer id,
+# ARGV[5] queue id
+# -> {call sid, agent id} when an offer was made, false when nobody to match
+MATCH = PRELUDE + """
+local base, now = ARGV[1], ARGV[2]
+for _ = 1, 64 do
+  local head = redis.call('ZRANGE', KEYS[1], 0, 0)
+  if #head == 0 then return false end
+  local sid = head[1]
+  local ckey = base .. 'call:' .. sid
+  if redis.call('HGET', ckey, 'state') ~= 'queued' then
+    redis.call('ZREM', KEYS[1], sid)
+  else
+    local top = redis.call('ZRANGE', KEYS[2], 0, 0)
+    if #top == 0 then return false end
+    local agent = top[1]
+    local akey = base .. 'agent:' .. agent
+    if redis.call('HGET', akey, 'state') ~= 'available' then
+      redis.call('ZREM', KEYS[2], agent)
+    else
+      local offer = ARGV[4]
+      redis.call('ZREM', KEYS[1], sid)
+      make_unavailable(base, agent, akey)
+      redis.call('HSET', ckey, 'state', 'offered', 'offer', offer, 'agent', agent)
+      redis.call('HINCRBY', ckey, 'offers', 1)
+      redis.call('HSET', akey, 'state', 'reserved', 'state_since', now,
+                 'call_sid', sid, 'offer', offer)
+      redis.call('HSET', base .. 'offer:' .. offer, 'call', sid, 'agent', agent,
+                 'queue', ARGV[5], 'expires', ARGV[3], 'leg', '', 'created', now)
+      redis.call('ZADD', KEYS[3], ARGV[3], offer)
+      emit(KEYS[4], 'offered', sid, agent, now, {'queue', ARGV[5], 'offer', offer})
+      return {sid, agent}
+    end
+  end
+end
+return false
+"""
+
+# KEYS[1] offer hash, KEYS[2] events
+# ARGV[1] base, ARGV[2] offer id, ARGV[3] agent leg CallSid
+# -> 1 recorded, 0 offer already gone (the caller left or it was rejected)
+SET_OFFER_LEG = PRELUDE + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'leg', ARGV[3])
+redis.call('HSET', ARGV[1] .. 'agent:' .. redis.call('HGET', KEYS[1], 'agent'),
+           'leg', ARGV[3])
+return 1
+"""
+
+# KEYS[1] offer hash, KEYS[2] offers zset, KEYS[3] events
+# ARGV[1] base, ARGV[2] offer id, ARGV[3] now
+# -> {call sid, agent id, queued_at} accepted, false if the offer is no longer valid
+ACCEPT = PRELUDE + """
+local base, offer, now = ARGV[1], ARGV[2], ARGV[3]
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local sid = redis.call('HGET', KEYS[1], 'call')
+local agent = redis.call('HGET', KEYS[1], 'agent')
+local ckey = base .. 'call:' .. sid
+local akey = base .. 'agent:' .. agent
+if field(ckey, 'state') ~= 'offered' or field(ckey, 'offer') ~= offer then
+  return false
+end
+if field(akey, 'state') ~= 'reserved' or field(akey, 'offer') ~= offer then
+  return false
+end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], offer)
+redis.call('HSET', ckey, 'state', 'connected', 'answered', now, 'offer', '',
+           'leg', field(akey, 'leg'))
+redis.call('HSET', akey, 'state', 'busy', 'state_since', now, 'offer', '', 'missed', 0)
+local queued = field(ckey, 'first_queued')
+emit(KEYS[3], 'accepted', sid, agent, now,
+     {'queue', field(ckey, 'queue'), 'queued_at', queued})
+return {sid, agent, queued}
+"""
+
+# KEYS[1] offer hash, KEYS[2] offers zset, KEYS[3] events
+# ARGV[1] base, ARGV[2] offer id, ARGV[3] now, ARGV[4] reason,
+# ARGV[5] missed offers before the hotliner is set away
+# -> {call sid, agent id, agent state, queue id} or false if already handled
+REJECT = PRELUDE + """
+local base, offer, now = ARGV[1], ARGV[2], ARGV[3]
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local sid = redis.call('HGET', KEYS[1], 'call')
+local agent = redis.call('HGET', KEYS[1], 'agent')
+local queue = redis.call('HGET', KEYS[1], 'queue')
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], offer)
+local ckey = base .. 'call:' .. sid
+if field(ckey, 'state') == 'offered' and field(ckey, 'offer') == offer then
+  redis.call('HSET', ckey, 'state', 'queued', 'offer', '', 'agent', '')
+  redis.call('ZADD', base .. 'queue:' .. queue, field(ckey, 'score'), sid)
+end
+local akey = base .. 'agent:' .. agent
+local astate = field(akey, 'state')
+if astate == 'reserved' and field(akey, 'offer') == offer then
+  local missed = redis.call('HINCRBY', akey, 'missed', 1)
+  redis.call('HSET', akey, 'call_sid', '', 'leg', '')
+  if missed >= tonumber(ARGV[5]) then
+    redis.call('HSET', akey, 'state', 'away', 'state_since', now, 'offer', '')
+    astate = 'away'
+    emit(KEYS[3], 'agent_state', '', agent, now, {'state', 'away', 'reason', 'missed'})
+  else
+    make_available(base, agent, akey, now)
+    astate = 'available'
+  end
+end
+emit(KEYS[3], 'offer_rejected', sid, agent, now,
+     {'queue', queue, 'offer', offer, 'reason', ARGV[4]})
+return {sid, agent, astate, queue}
+"""
+
+# KEYS[1] call hash, KEYS[2] events
+# ARGV[1] base, ARGV[2] sid, ARGV[3] now
+# -> 1 talking now, 0 not in 'connected'
+BRIDGE = PRELUDE + """
+if field(KEYS[1], 'state') ~= 'connected' then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'talking', 'talk_started', ARGV[3])
+emit(KEYS[2], 'talking', ARGV[2], field(KEYS[1], 'agent'), ARGV[3], {})
+return 1
+"""
+
+# KEYS[1] call hash, KEYS[2] active calls zset, KEYS[3] offers zset, KEYS[4] events
+# ARGV[1] base, ARGV[2] sid, ARGV[3] now, ARGV[4] reason (Twilio CallStatus...)
+# -> {final state, agent id, agent leg to cancel} or false if unknown/already ended
+HANGUP = PRELUDE + """
+local base, sid, now = ARGV[1], ARGV[2], ARGV[3]
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state or state == 'completed' or state == 'abandoned'
+   or state == 'self_served' then return false end
+local final, agent, leg = 'abandoned', field(KEYS[1], 'agent'), ''
+local stage = state
+if state == 'queued' then
+  redis.call('ZREM', base .. 'queue:' .. field(KEYS[1], 'queue'), sid)
+elseif state == 'offered' then
+  local offer = field(KEYS[1], 'offer')
+  local okey = base .. 'offer:' .. offer
+  leg = field(okey, 'leg')
+  redis.call('DEL', okey)
+  redis.call('ZREM', KEYS[3], offer)
+  local akey = base .. 'agent:' .. agent
+  if field(akey, 'state') == 'reserved' and field(akey, 'offer') == offer then
+    redis.call('HSET', akey, 'call_sid', '', 'leg', '')
+    make_available(base, agent, akey, now)
+  end
+elseif state == 'connected' or state == 'talking' then
+  final = 'completed'
+  local akey = base .. 'agent:' .. agent
+  if field(akey, 'state') == 'busy' and field(akey, 'call_sid') == sid then
+    redis.call('HSET', akey, 'state', 'wrapup', 'state_since', now)
+  end
+end
+if final == 'abandoned' and state ~= 'offered' then agent = '' end
+redis.call('HSET', KEYS[1], 'state', final, 'ended', now, 'offer', '')
+redis.call('ZREM', KEYS[2], sid)
+emit(KEYS[4], 'call_ended', sid, agent, now,
+     {'state', final, 'stage', stage, 'reason', ARGV[4],
+      'queued_at', field(KEYS[1], 'first_queued'),
+      'talk_started', field(KEYS[1], 'talk_started')})
+return {final, agent, leg}
+"""
+
+# KEYS[1] agent hash, KEYS[2] events
+# ARGV[1] base, ARGV[2] agent id, ARGV[3] now, ARGV[4] agent leg CallSid
+# -> 1 hotliner moved to wrap-up, 0 nothing to do
+AGENT_LEG_ENDED = PRELUDE + """
+if field(KEYS[1], 'state') ~= 'busy' or field(KEYS[1], 'leg') ~= ARGV[4] then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'state', 'wrapup', 'state_since', ARGV[3])
+emit(KEYS[2], 'agent_state', field(KEYS[1], 'call_sid'), ARGV[2], ARGV[3],
+     {'state', 'wrapup', 'reason', 'leg_ended'})
+return 1
+"""
+
+# KEYS[1] agent hash, KEYS[2] agents set, KEYS[3] events
+# ARGV[1] base, ARGV[2] agent id, ARGV[3] now, ARGV[4] requested state,
+# ARGV[5] comma-separated skills, ARGV[6] comma-separated states allowed to
+# move to the requested one (from agents.lifecycle.MANUAL_MOVES)
+# -> {1, state} moved, {0, current state} refused
+SET_AGENT_STATE = PRELUDE + """
+local base, agent, now, wanted = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local current = field(KEYS[1], 'state')
+if current == '' then current = 'offline' end
+local allowed = false
+for s in string.gmatch(ARGV[6], '[^,]+') do
+  if s == current then allowed = true end
+end
+if not allowed then return {0, current} end
+redis.call('SADD', KEYS[2], agent)
+make_unavailable(base, agent, KEYS[1])
+redis.call('HSET', KEYS[1], 'id', agent, 'skills', ARGV[5])
+if wanted == 'available' then
+  if current ~= 'available' then
+    make_available(base, agent, KEYS[1], now)
+  else
+    make_available(base, agent, KEYS[1], field(KEYS[1], 'idle_since'))
+  end
+  redis.call('HSET', KEYS[1], 'missed', 0)
+else
+  redis.call('HSET', KEYS[1], 'state', wanted, 'state_since', now, 'offer', '')
+end
+if current ~= wanted then
+  emit(KEYS[3], 'agent_state', '', agent, now, {'state', wanted, 'from', current})
+end
+return {1, wanted}
+"""
+
+# KEYS[1] call hash, KEYS[2] agent hash, KEYS[3] events
+# ARGV[1] base, ARGV[2] sid, ARGV[3] agent id, ARGV[4] now, ARGV[5] outcome,
+# ARGV[6] notes, ARGV[7] '1' to make the hotliner available again
+# -> 1 recorded, 0 this hotliner did not handle this call
+RECORD_OUTCOME = PRELUDE + """
+local base, sid, agent, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if field(KEYS[1], 'agent') ~= agent then return 0 end
+local state = field(KEYS[1], 'state')
+if state ~= 'connected' and state ~= 'talking' and state ~= 'completed' then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'outcome', ARGV[5])
+emit(KEYS[3], 'outcome', sid, agent, now, {'outcome', ARGV[5], 'notes', ARGV[6]})
+if ARGV[7] == '1' and field(KEYS[2], 'state') == 'wrapup'
+   and field(KEYS[2], 'call_sid') == sid then
+  make_available(base, agent, KEYS[2], now)
+  emit(KEYS[3], 'agent_state', sid, agent, now, {'state', 'available',
+       'from', 'wrapup'})
+end
+return 1
+"""
+
+# KEYS[1] agent hash, KEYS[2] events
+# ARGV[1] base, ARGV[2] agent id, ARGV[3] now, ARGV[4] wrap-up deadline
+# (state_since at or before it means the wrap-up time is over)
+# -> 1 available again, 0 not in an expired wrap-up
+END_WRAPUP = PRELUDE + """
+if field(KEYS[1], 'state') ~= 'wrapup' then return 0 end
+if tonumber(field(KEYS[1], 'state_since')) > tonumber(ARGV[4]) then return 0 end
+make_available(ARGV[1], ARGV[2], KEYS[1], ARGV[3])
+emit(KEYS[2], 'agent_state', field(KEYS[1], 'call_sid'), ARGV[2], ARGV[3],
+     {'state', 'available', 'from', 'wrapup', 'reason', 'wrapup_timeout'})
+return 1
+"""

@@ -1,0 +1,260 @@
+"""The Redis adapter for live state: callers, queues, offers, hotliners.
+
+Each method is one atomic script (see `queues.scripts`) or a read. Callers
+of this class never touch Redis keys themselves.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, cast
+
+import redis
+
+from agents.lifecycle import MANUAL_MOVES, AgentState
+from core.clock import now_ms
+from queues import scripts
+from queues.keys import Keys
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """A caller offered to a hotliner (ringing)."""
+
+    offer_id: str
+    call_sid: str
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    call_sid: str
+    agent_id: str
+    queued_at_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    call_sid: str
+    agent_id: str
+    agent_state: str
+    queue_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """A caller's call that just ended: how, and what is left to clean up."""
+
+    final_state: str
+    agent_id: str | None
+    agent_leg_to_cancel: str | None
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class RoutingStore:
+    """Atomic operations on one hotline's live state in Redis."""
+
+    def __init__(self, client: redis.Redis, keys: Keys | None = None) -> None:
+        self.redis = client
+        self.keys = keys or Keys()
+        register = client.register_script
+        self._start_call = register(scripts.START_CALL)
+        self._note_call = register(scripts.NOTE_CALL)
+        self._enqueue = register(scripts.ENQUEUE)
+        self._match = register(scripts.MATCH)
+        self._set_leg = register(scripts.SET_OFFER_LEG)
+        self._accept = register(scripts.ACCEPT)
+        self._reject = register(scripts.REJECT)
+        self._bridge = register(scripts.BRIDGE)
+        self._hangup = register(scripts.HANGUP)
+        self._agent_leg_ended = register(scripts.AGENT_LEG_ENDED)
+        self._set_agent_state = register(scripts.SET_AGENT_STATE)
+        self._record_outcome = register(scripts.RECORD_OUTCOME)
+        self._end_wrapup = register(scripts.END_WRAPUP)
+
+    # -- callers -------------------------------------------------------------
+
+    def start_call(self, call_sid: str, from_number: str, to_number: str,
+                   language: str, at_ms: int | None = None) -> bool:
+        """Record a new inbound call; False if Twilio retried an already-seen one."""
+        k = self.keys
+        created = self._start_call(
+            keys=[k.call(call_sid), k.active_calls, k.events],
+            args=[k.base, call_sid, at_ms or now_ms(), from_number, to_number, language],
+        )
+        return bool(created)
+
+    def note_call(self, call_sid: str, event_type: str, **fields: str) -> bool:
+        """Store facts learnt about a live call (IVR choice, language) as an event."""
+        k = self.keys
+        args: list[Any] = [k.base, call_sid, now_ms(), event_type]
+        for name, value in fields.items():
+            args.extend([name, value])
+        return bool(self._note_call(keys=[k.call(call_sid), k.events], args=args))
+
+    def enqueue(self, call_sid: str, queue_id: str, priority: int) -> int:
+        """Put a caller in a queue: 1 queued, 0 already there, -1/-2 refused."""
+        k = self.keys
+        return int(self._enqueue(
+            keys=[k.call(call_sid), k.queue(queue_id), k.events],
+            args=[k.base, call_sid, queue_id, priority, now_ms()],
+        ))
+
+    def bridge(self, call_sid: str) -> bool:
+        """The caller joined the hotliner's conference: talking starts."""
+        k = self.keys
+        return bool(self._bridge(keys=[k.call(call_sid), k.events],
+                                 args=[k.base, call_sid, now_ms()]))
+
+    def hang_up(self, call_sid: str, reason: str) -> Ended | None:
+        """The caller's call ended; None if unknown or already ended (duplicate)."""
+        k = self.keys
+        result = self._hangup(
+            keys=[k.call(call_sid), k.active_calls, k.offers, k.events],
+            args=[k.base, call_sid, now_ms(), reason],
+        )
+        if not result:
+            return None
+        final, agent, leg = (_text(x) for x in result)
+        return Ended(final_state=final, agent_id=agent or None,
+                     agent_leg_to_cancel=leg or None)
+
+    def call(self, call_sid: str) -> dict[str, str]:
+        """The live record of one call (empty if unknown)."""
+        raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.call(call_sid)))
+        return {_text(a): _text(b) for a, b in raw.items()}
+
+    def queue_length(self, queue_id: str) -> int:
+        return int(self.redis.zcard(self.keys.queue(queue_id)))
+
+    def position(self, queue_id: str, call_sid: str) -> int | None:
+        """1-based position of a waiting caller, None if not waiting there."""
+        rank = self.redis.zrank(self.keys.queue(queue_id), call_sid)
+        return None if rank is None else int(cast(int, rank)) + 1
+
+    def waiting(self, queue_id: str, limit: int = 100) -> list[str]:
+        """Call sids waiting in a queue, first to be served first."""
+        return [_text(x) for x in cast(list[bytes], self.redis.zrange(
+            self.keys.queue(queue_id), 0, limit - 1))]
+
+    def oldest_wait_start(self, queue_id: str) -> int | None:
+        """First-entry time (ms) of the longest-waiting caller of a queue."""
+        members = self.waiting(queue_id, limit=1000)
+        starts = [int(c.get("first_queued") or 0) for c in self.calls(members)]
+        starts = [s for s in starts if s]
+        return min(starts) if starts else None
+
+    def calls(self, call_sids: Iterable[str]) -> list[dict[str, str]]:
+        """Live records of several calls in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        sids = list(call_sids)
+        for sid in sids:
+            pipe.hgetall(self.keys.call(sid))
+        return [{_text(a): _text(b) for a, b in raw.items()} for raw in pipe.execute()]
+
+    def active_calls(self, limit: int = 500) -> list[str]:
+        return [_text(x) for x in cast(list[bytes], self.redis.zrange(
+            self.keys.active_calls, 0, limit - 1))]
+
+    # -- offers ----------------------------------------------------------------
+
+    def match(self, queue_id: str, skill: str, ring_ms: int) -> Offer | None:
+        """Offer the head of a queue to the longest-idle available hotliner."""
+        k = self.keys
+        now = now_ms()
+        offer_id = uuid.uuid4().hex
+        result = self._match(
+            keys=[k.queue(queue_id), k.available(skill), k.offers, k.events],
+            args=[k.base, now, now + ring_ms, offer_id, queue_id],
+        )
+        if not result:
+            return None
+        sid, agent = (_text(x) for x in result)
+        return Offer(offer_id=offer_id, call_sid=sid, agent_id=agent)
+
+    def set_offer_leg(self, offer_id: str, leg_sid: str) -> bool:
+        """Remember the hotliner's ringing leg; False if the offer is already gone."""
+        k = self.keys
+        return bool(self._set_leg(keys=[k.offer(offer_id), k.events],
+                                  args=[k.base, offer_id, leg_sid]))
+
+    def offer(self, offer_id: str) -> dict[str, str]:
+        raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.offer(offer_id)))
+        return {_text(a): _text(b) for a, b in raw.items()}
+
+    def accept(self, offer_id: str) -> Accepted | None:
+        """The hotliner answered; None if the caller left or the offer lapsed."""
+        k = self.keys
+        result = self._accept(keys=[k.offer(offer_id), k.offers, k.events],
+                              args=[k.base, offer_id, now_ms()])
+        if not result:
+            return None
+        sid, agent, queued = (_text(x) for x in result)
+        return Accepted(call_sid=sid, agent_id=agent,
+                        queued_at_ms=int(queued) if queued else None)
+
+    def reject(self, offer_id: str, reason: str, max_missed: int) -> Rejected | None:
+        """Not answered, declined or expired: caller back in place, hotliner freed."""
+        k = self.keys
+        result = self._reject(keys=[k.offer(offer_id), k.offers, k.events],
+                              args=[k.base, offer_id, now_ms(), reason, max_missed])
+        if not result:
+            return None
+        sid, agent, state, queue = (_text(x) for x in result)
+        return Rejected(call_sid=sid, agent_id=agent, agent_state=state, queue_id=queue)
+
+    def expired_offers(self, at_ms: int | None = None) -> list[str]:
+        """Offers whose ring time is over (for the sweeper)."""
+        return [_text(x) for x in cast(list[bytes], self.redis.zrangebyscore(
+            self.keys.offers, "-inf", at_ms or now_ms()))]
+
+    # -- hotliners -------------------------------------------------------------
+
+    def set_agent_state(self, agent_id: str, state: AgentState,
+                        skills: Iterable[str]) -> tuple[bool, str]:
+        """A console request to change state; (done, state now)."""
+        k = self.keys
+        allowed = ",".join(sorted(MANUAL_MOVES.get(state, frozenset())))
+        ok, current = self._set_agent_state(
+            keys=[k.agent(agent_id), k.agents, k.events],
+            args=[k.base, agent_id, now_ms(), state.value, ",".join(sorted(skills)),
+                  allowed],
+        )
+        return bool(int(ok)), _text(current)
+
+    def agent_leg_ended(self, agent_id: str, leg_sid: str) -> bool:
+        k = self.keys
+        return bool(self._agent_leg_ended(keys=[k.agent(agent_id), k.events],
+                                          args=[k.base, agent_id, now_ms(), leg_sid]))
+
+    def record_outcome(self, call_sid: str, agent_id: str, outcome: str, notes: str,
+                       make_available: bool = True) -> bool:
+        k = self.keys
+        return bool(self._record_outcome(
+            keys=[k.call(call_sid), k.agent(agent_id), k.events],
+            args=[k.base, call_sid, agent_id, now_ms(), outcome, notes,
+                  "1" if make_available else "0"],
+        ))
+
+    def end_wrapup(self, agent_id: str, wrapup_ms: int) -> bool:
+        k = self.keys
+        now = now_ms()
+        return bool(self._end_wrapup(keys=[k.agent(agent_id), k.events],
+                                     args=[k.base, agent_id, now, now - wrapup_ms]))
+
+    def agent(self, agent_id: str) -> dict[str, str]:
+        raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.agent(agent_id)))
+        return {_text(a): _text(b) for a, b in raw.items()}
+
+    def agents(self, agent_ids: Iterable[str]) -> dict[str, dict[str, str]]:
+        ids = list(agent_ids)
+        pipe = self.redis.pipeline(transaction=False)
+        for agent_id in ids:
+            pipe.hgetall(self.keys.agent(agent_id))
+        return {agent_id: {_text(a): _text(b) for a, b in raw.items()}
+                for agent_id, raw in zip(ids, pipe.execute(), strict=True)}

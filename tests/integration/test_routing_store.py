@@ -1,0 +1,139 @@
+"""The routing scripts against a real Redis: each move, and its guards."""
+
+from __future__ import annotations
+
+import redis
+
+from agents.lifecycle import AgentState
+from queues.store import RoutingStore
+
+
+def make_store(client: redis.Redis) -> RoutingStore:
+    return RoutingStore(client)
+
+
+def queued_caller(store: RoutingStore, sid: str, queue: str = "printer",
+                  priority: int = 0) -> None:
+    assert store.start_call(sid, "+33611111111", "+33180000000", "fr-FR")
+    assert store.enqueue(sid, queue, priority) == 1
+
+
+def events(client: redis.Redis, store: RoutingStore) -> list[str]:
+    return [fields[b"type"].decode() for _, fields in client.xrange(store.keys.events)]
+
+
+def test_retried_incoming_webhook_records_the_call_once(redis_client: redis.Redis) -> None:
+    store = make_store(redis_client)
+    assert store.start_call("CA1", "+33611111111", "+33180000000", "fr-FR")
+    assert not store.start_call("CA1", "+33611111111", "+33180000000", "fr-FR")
+    assert events(redis_client, store) == ["call_started"]
+
+
+def test_higher_priority_is_served_first_then_first_come(redis_client: redis.Redis) -> None:
+    store = make_store(redis_client)
+    queued_caller(store, "CA1", priority=0)
+    queued_caller(store, "CA2", priority=0)
+    queued_caller(store, "CA3", priority=5)
+    assert store.waiting("printer") == ["CA3", "CA1", "CA2"]
+    assert store.position("printer", "CA2") == 3
+
+
+def test_offer_goes_to_the_longest_idle_hotliner(redis_client: redis.Redis) -> None:
+    store = make_store(redis_client)
+    store.set_agent_state("alice", AgentState.AVAILABLE, ["printer"])
+    store.set_agent_state("bob", AgentState.AVAILABLE, ["printer", "network"])
+    queued_caller(store, "CA1")
+    offer = store.match("printer", "printer", 15_000)
+    assert offer is not None
+    assert (offer.call_sid, offer.agent_id) == ("CA1", "alice")
+    assert store.agent("alice")["state"] == "reserved"
+    assert store.call("CA1")["state"] == "offered"
+    # bob is still available for network, alice is in no available set any more
+    assert redis_client.zrange(store.keys.available("printer"), 0, -1) == [b"bob"]
+    assert store.match("printer", "printer", 15_000) is None  # nobody waiting
+
+
+def test_missed_offer_returns_caller_to_front_of_queue(redis_client: redis.Redis) -> None:
+    store = make_store(redis_client)
+    store.set_agent_state("alice", AgentState.AVAILABLE, ["printer"])
+    queued_caller(store, "CA1")
+    queued_caller(store, "CA2")
+    offer = store.match("printer", "printer", 15_000)
+    assert offer is not None
+    rejected = store.reject(offer.offer_id, "no-answer", max_missed=3)
+    assert rejected is not None
+    assert rejected.agent_state == "available"
+    assert store.waiting("printer") == ["CA1", "CA2"]
+    assert store.reject(offer.offer_id, "no-answer", max_missed=3) is None
+    assert store.accept(offer.offer_id) is None
+
+
+def test_hotliner_missing_k_offers_in_a_row_is_set_away(redis_client: redis.Redis) -> None:
+    store = make_store(redis_client)
+    store.set_agent_state("alice", AgentState.AVAILABLE, ["printer"])
+    queued_caller(store, "CA1")
+    for _ in range(2):
+        offer = store.match("printer", "printer", 15_000)
+        assert offer is not None
+        store.reject(offer.offer_id, "no-answer", max_missed=2)
+    assert store.agent("alice")["state"] == "away"
+    assert store.match("printer", "printer", 15_000) is None
+    assert store.waiting("printer") == ["CA1"]
+
+
+def test_accepted_call_moves_to_wrapup_on_hangup_then_available_on_outcome(
+        redis_client: redis.Redis) -> None:
+    store = make_store(redis_client)
+    store.set_agent_state("alice", AgentState.AVAILABLE, ["printer"])
+    queued_caller(store, "CA1")
+    offer = store.match("printer", "printer", 15_000)
+    assert offer is not None
+    store.set_offer_leg(offer.offer_id, "CAleg")
+    accepted = store.accept(offer.offer_id)
+    assert accepted is not None
+    assert store.agent("alice")["state"] == "busy"
+    assert store.bridge("CA1")
+    ended = store.hang_up("CA1", "completed")
+    assert ended is not None
+    assert ended.final_state == "completed"
+    assert store.hang_up("CA1", "completed") is None  # duplicate status callback
+    assert store.agent("alice")["state"] == "wrapup"
+    assert not store.record_outcome("CA1", "bob", "resolved", "")
+    assert store.record_outcome("CA1", "alice", "resolved", "rebooted")
+    assert store.agent("alice")["state"] == "available"
+    assert events(redis_client, store) == [
+        "agent_state", "call_started", "enqueued", "offered", "accepted", "talking",
+        "call_ended", "outcome", "agent_state"]
+
+
+def test_caller_hanging_up_while_offered_frees_the_hotliner(
+        redis_client: redis.Redis) -> None:
+    store = make_store(redis_client)
+    store.set_agent_state("alice", AgentState.AVAILABLE, ["printer"])
+    queued_caller(store, "CA1")
+    offer = store.match("printer", "printer", 15_000)
+    assert offer is not None
+    store.set_offer_leg(offer.offer_id, "CAleg")
+    ended = store.hang_up("CA1", "completed")
+    assert ended is not None
+    assert (ended.final_state, ended.agent_leg_to_cancel) == ("abandoned", "CAleg")
+    assert store.agent("alice")["state"] == "available"
+    assert store.accept(offer.offer_id) is None
+
+
+def test_caller_hanging_up_in_queue_is_abandoned_and_removed(
+        redis_client: redis.Redis) -> None:
+    store = make_store(redis_client)
+    queued_caller(store, "CA1")
+    ended = store.hang_up("CA1", "completed")
+    assert ended is not None and ended.final_state == "abandoned"
+    assert store.waiting("printer") == []
+
+
+def test_hotliner_on_a_call_cannot_go_on_break(redis_client: redis.Redis) -> None:
+    store = make_store(redis_client)
+    store.set_agent_state("alice", AgentState.AVAILABLE, ["printer"])
+    queued_caller(store, "CA1")
+    assert store.match("printer", "printer", 15_000) is not None
+    assert store.set_agent_state("alice", AgentState.BREAK, ["printer"]) == (
+        False, "reserved")
