@@ -1,1 +1,1 @@
-"""The voice menu: triage of calls, spoken prompts, and the knowledge base of known faults."""
+"""The voice menu: call triage, spoken prompts, the knowledge base of known faults."""

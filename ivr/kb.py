@@ -1,0 +1,315 @@
+"""The knowledge base of known faults: what callers report and how to fix it.
+
+Hotliners rule out the simplest causes first, using a database of known
+faults and remedies (DOMAIN.md). Each fault carries French caller phrases for
+search, voice-friendly self-help steps the IVR reads aloud (in every configured
+language), and detailed steps for the hotliner's console.
+
+The files live in `config/kb/`, one per problem type; `synonyms.yaml` in the
+same folder is the search's vocabulary and is read by `ivr.search`. Every
+malformed file is refused with `file:line: reason` before the hotline starts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, NewType
+
+from core.errors import ConfigError
+from core.yamlfile import Located, load_yaml
+from ivr.errors import MissingTranslationError, UnknownProblemTypeError
+
+FaultId = NewType("FaultId", str)
+
+SYNONYMS_FILE = "synonyms.yaml"
+DEFAULT_LANGUAGES: tuple[str, ...] = ("fr-FR", "en-US")
+
+_FAULT_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_FILE_KEYS = frozenset({"problem_type", "faults"})
+_FAULT_REQUIRED = frozenset(
+    {"id", "title", "symptoms", "keywords", "level", "agent_steps"}
+)
+_FAULT_OPTIONAL = frozenset({"self_help"})
+
+
+class ProblemType(StrEnum):
+    """The IVR menu's problem types; a plain string compares equal to its member."""
+
+    SOFTWARE = "software"
+    PRINTER = "printer"
+    NETWORK = "network"
+    EMAIL = "email"
+    ACCOUNT = "account"
+    HARDWARE = "hardware"
+
+
+class Level(StrEnum):
+    """Who can fix a fault: the hotliner (L1) or a level-2 engineer (L2)."""
+
+    L1 = "L1"
+    L2 = "L2"
+
+
+PROBLEM_TYPES: tuple[ProblemType, ...] = tuple(ProblemType)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One short action, in every configured language."""
+
+    texts: Mapping[str, str]
+
+    def text(self, language: str) -> str:
+        """The step in `language` (a BCP 47 tag such as `fr-FR`)."""
+        try:
+            return self.texts[language]
+        except KeyError:
+            raise MissingTranslationError(
+                language, available=tuple(self.texts)
+            ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """A known fault: how callers describe it, who fixes it, and how."""
+
+    id: FaultId
+    problem_type: ProblemType
+    title: Mapping[str, str]
+    symptoms: tuple[str, ...]
+    keywords: tuple[str, ...]
+    level: Level
+    self_help: tuple[Step, ...]
+    agent_steps: tuple[str, ...]
+
+    def title_in(self, language: str) -> str:
+        """The title in `language`."""
+        try:
+            return self.title[language]
+        except KeyError:
+            raise MissingTranslationError(
+                language, available=tuple(self.title)
+            ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class KnowledgeBase:
+    """Every known fault, by id, in file order."""
+
+    faults: Mapping[FaultId, Fault]
+    languages: tuple[str, ...] = DEFAULT_LANGUAGES
+
+    def get(self, fault_id: str) -> Fault | None:
+        """The fault with this id, or None."""
+        return self.faults.get(FaultId(fault_id))
+
+    def for_problem_type(self, problem_type: str) -> tuple[Fault, ...]:
+        """The faults of one problem type, in file order."""
+        wanted = parse_problem_type(problem_type)
+        return tuple(f for f in self.faults.values() if f.problem_type is wanted)
+
+    def __iter__(self) -> Iterator[Fault]:
+        return iter(self.faults.values())
+
+    def __len__(self) -> int:
+        return len(self.faults)
+
+    def __contains__(self, fault_id: object) -> bool:
+        return fault_id in self.faults
+
+
+def parse_problem_type(value: str) -> ProblemType:
+    """The `ProblemType` named `value`; `UnknownProblemTypeError` otherwise."""
+    try:
+        return ProblemType(value)
+    except ValueError:
+        raise UnknownProblemTypeError(value, known=PROBLEM_TYPES) from None
+
+
+def load_knowledge_base(
+    folder: Path, languages: tuple[str, ...] = DEFAULT_LANGUAGES
+) -> KnowledgeBase:
+    """Read every `*.yaml` of `folder` (but the synonyms) into a `KnowledgeBase`.
+
+    Raises `ConfigError` naming the file and line of the first problem found.
+    """
+    if not languages:
+        raise ValueError("at least one language is needed")
+    paths = sorted(
+        p for p in folder.glob("*.yaml") if p.is_file() and p.name != SYNONYMS_FILE
+    )
+    if not paths:
+        raise ConfigError("no knowledge-base file (*.yaml) found", path=str(folder))
+    faults: dict[FaultId, Fault] = {}
+    first_seen: dict[FaultId, str] = {}
+    for path in paths:
+        data, located = load_yaml(path)
+        for fault, where in _read_file(data, located, languages):
+            if fault.id in faults:
+                raise located.error(
+                    f"duplicate fault id {fault.id!r} (first defined at "
+                    f"{first_seen[fault.id]})",
+                    where,
+                    "id",
+                )
+            faults[fault.id] = fault
+            first_seen[fault.id] = f"{path}:{located.line_of(where, 'id')}"
+    return KnowledgeBase(faults=faults, languages=languages)
+
+
+def _read_file(
+    data: Any, located: Located, languages: tuple[str, ...]
+) -> Iterator[tuple[Fault, dict[str, Any]]]:
+    """Yield each fault of one file with the mapping it came from."""
+    if not isinstance(data, dict):
+        raise ConfigError(
+            "a knowledge-base file must be a mapping with 'problem_type' and 'faults'",
+            path=located.path,
+            line=located.line_of(data) or 1,
+        )
+    _check_keys(data, located, "file", _FILE_KEYS, frozenset())
+    raw_type = data["problem_type"]
+    if not isinstance(raw_type, str) or raw_type not in PROBLEM_TYPES:
+        known = ", ".join(PROBLEM_TYPES)
+        raise located.error(
+            f"unknown problem type {raw_type!r} (known: {known})",
+            data,
+            "problem_type",
+        )
+    problem_type = ProblemType(raw_type)
+    raw_faults = data["faults"]
+    if not isinstance(raw_faults, list) or not raw_faults:
+        raise located.error("'faults' must be a non-empty list", data, "faults")
+    seen: set[str] = set()
+    for raw in raw_faults:
+        if not isinstance(raw, dict):
+            raise located.error("each fault must be a mapping", raw_faults)
+        fault = _read_fault(raw, located, problem_type, languages)
+        if fault.id in seen:
+            raise located.error(f"duplicate fault id {fault.id!r}", raw, "id")
+        seen.add(fault.id)
+        yield fault, raw
+
+
+def _read_fault(
+    raw: dict[str, Any],
+    located: Located,
+    problem_type: ProblemType,
+    languages: tuple[str, ...],
+) -> Fault:
+    _check_keys(raw, located, "fault", _FAULT_REQUIRED, _FAULT_OPTIONAL)
+    fault_id = raw["id"]
+    if not isinstance(fault_id, str) or not _FAULT_ID.match(fault_id):
+        raise located.error(
+            f"fault id must be lowercase letters, digits and '-' (got {fault_id!r})",
+            raw,
+            "id",
+        )
+    what = f"fault {fault_id!r}"
+    level = raw["level"]
+    if not isinstance(level, str) or level not in tuple(Level):
+        known = ", ".join(Level)
+        raise located.error(
+            f"{what}: unknown level {level!r} (known: {known})", raw, "level"
+        )
+    raw_steps = raw.get("self_help", [])
+    if raw_steps is None:
+        raw_steps = []
+    if not isinstance(raw_steps, list):
+        raise located.error(f"{what}: 'self_help' must be a list", raw, "self_help")
+    steps = []
+    for item in raw_steps:
+        if not isinstance(item, dict):
+            raise located.error(
+                f"{what}: each self-help step must be a mapping of language to text",
+                raw_steps,
+            )
+        texts = _translations(item, located, f"{what} self-help step", languages)
+        steps.append(Step(texts=texts))
+    return Fault(
+        id=FaultId(fault_id),
+        problem_type=problem_type,
+        title=_translations(
+            _mapping(raw, "title", located, what), located, f"{what} title", languages
+        ),
+        symptoms=_strings(raw, "symptoms", located, what),
+        keywords=_strings(raw, "keywords", located, what),
+        level=Level(level),
+        self_help=tuple(steps),
+        agent_steps=_strings(raw, "agent_steps", located, what),
+    )
+
+
+def _check_keys(
+    mapping: dict[str, Any],
+    located: Located,
+    what: str,
+    required: frozenset[str],
+    optional: frozenset[str],
+) -> None:
+    """Refuse unknown keys (typos) and missing required ones."""
+    for key in mapping:
+        if key not in required and key not in optional:
+            known = ", ".join(sorted(required | optional))
+            raise located.error(
+                f"{what}: unknown key {key!r} (known: {known})", mapping, str(key)
+            )
+    for key in sorted(required):
+        if key not in mapping:
+            raise located.error(f"{what}: missing required key {key!r}", mapping)
+
+
+def _mapping(
+    raw: dict[str, Any], key: str, located: Located, what: str
+) -> dict[str, Any]:
+    value = raw[key]
+    if not isinstance(value, dict):
+        raise located.error(f"{what}: {key!r} must be a mapping", raw, key)
+    return value
+
+
+def _strings(
+    raw: dict[str, Any], key: str, located: Located, what: str
+) -> tuple[str, ...]:
+    """A non-empty list of non-empty strings."""
+    value = raw[key]
+    if not isinstance(value, list) or not value:
+        raise located.error(f"{what}: {key!r} must be a non-empty list", raw, key)
+    for item in value:
+        if not isinstance(item, str) or not item.strip():
+            raise located.error(
+                f"{what}: every item of {key!r} must be a non-empty string "
+                f"(got {item!r})",
+                raw,
+                key,
+            )
+    return tuple(item.strip() for item in value)
+
+
+def _translations(
+    texts: dict[str, Any], located: Located, what: str, languages: tuple[str, ...]
+) -> dict[str, str]:
+    """One non-empty text per configured language, and no other language."""
+    for language in texts:
+        if language not in languages:
+            raise located.error(
+                f"{what}: unknown language {language!r} "
+                f"(expected: {', '.join(languages)})",
+                texts,
+                str(language),
+            )
+    for language in languages:
+        if language not in texts:
+            raise located.error(f"{what}: missing the {language} text", texts)
+        text = texts[language]
+        if not isinstance(text, str) or not text.strip():
+            raise located.error(
+                f"{what}: the {language} text must be a non-empty string",
+                texts,
+                language,
+            )
+    return {language: texts[language].strip() for language in languages}
