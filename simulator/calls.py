@@ -1,0 +1,677 @@
+"""One call's life, played in its own thread: ring, fetch TwiML, obey it, hang up.
+
+A `CallSession` is Twilio's call engine for a single leg. Control flow that
+Twilio drives from outside the document (a REST redirect, a hang-up, a hotliner
+taking the caller off a queue) arrives as private exceptions raised by the
+session's only blocking primitive, `sleep`, so every wait ends at once and the
+verb being played unwinds the way Twilio's would (an `<Enqueue>` still
+requests its action with the right `QueueResult`, a conference participant
+still leaves and the conference still reports it).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+from urllib.parse import urljoin, urlsplit
+
+from core.clock import utcnow
+from simulator.errors import SimulatorError, TwimlError, WebhookError
+from simulator.scripts import CallerInput, Digits, HotlinerProfile, Silence, Speech
+from simulator.state import Bridge, Call, Fetch, Inline, JoinSpec, Target, rfc2822
+from simulator.switchboard import Notice
+from simulator.twiml import (
+    WAIT_URL_VERBS,
+    Client,
+    Conference,
+    Dial,
+    Enqueue,
+    Gather,
+    Hangup,
+    Leave,
+    Number,
+    Pause,
+    Play,
+    Prompt,
+    Queue,
+    Redirect,
+    Reject,
+    Say,
+    Verb,
+    parse_twiml,
+)
+from simulator.webhooks import WebhookSender
+
+if TYPE_CHECKING:
+    from simulator.carrier import Carrier
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "2010-04-01"
+PLAY_SECONDS = 8.0  # nominal length of one <Play>
+WORDS_PER_SECOND = 2.5  # text-to-speech and caller speech pace
+BUSY_SIGNAL_SECONDS = 1.0
+_MAX_WAIT = 3600.0  # threading.Event.wait cannot take infinity
+
+
+class _Redirected(Exception):
+    def __init__(self, target: Target) -> None:
+        self.target = target
+
+
+class _Ended(Exception):
+    def __init__(self, status: str, reason: str) -> None:
+        self.status = status
+        self.reason = reason
+
+
+class _AppError(Exception):
+    """The app answered something Twilio would play as "an application error"."""
+
+
+class _Left(Exception):
+    """`<Leave>` in a waitUrl."""
+
+
+class _Bridged(Exception):
+    """A hotliner's `<Dial><Queue>` took this caller off the queue."""
+
+
+def speech_seconds(text: str) -> float:
+    return max(1.0, len(text.split()) / WORDS_PER_SECOND)
+
+
+class CallSession:
+    """Plays one call leg from its first ring to its status callback."""
+
+    def __init__(self, carrier: Carrier, call: Call) -> None:
+        self.carrier = carrier
+        self.board = carrier.board
+        self.call = call
+        self.sender = WebhookSender(carrier.config.auth_token)
+        script = call.script
+        self.inputs: list[CallerInput] = list(script.inputs) if script else []
+        self.queue_inputs: list[CallerInput] = (
+            list(script.queue_inputs) if script else []
+        )
+        self.in_queue = False
+
+    # Life cycle --------------------------------------------------------------
+
+    def run(self) -> None:
+        call = self.call
+        status = "completed"
+        try:
+            if call.direction == "inbound":
+                self._play_inbound()
+            else:
+                self._play_outbound()
+            call.note("hangup", "end of TwiML")
+        except _Ended as ended:
+            status = ended.status
+            call.note("hangup", ended.reason)
+        except _AppError as exc:
+            status = "completed" if call.answered_at is not None else "failed"
+            call.note("error", "We are sorry, an application error has occurred.")
+            self.carrier.record_error(f"call {call.sid}: {exc}")
+        except Exception as exc:  # a simulator bug must not kill the carrier silently
+            log.exception("simulator failure on call_sid=%s", call.sid)
+            status = "failed"
+            call.note("error", f"simulator failure: {exc!r}")
+            self.carrier.record_error(f"call {call.sid}: simulator failure: {exc!r}")
+        finally:
+            try:
+                self._finish(status)
+            finally:
+                self.sender.close()
+
+    def _play_inbound(self) -> None:
+        call = self.call
+        script = call.script
+        if script is not None and script.hangup_after_seconds is not None:
+            with self.board.lock:
+                self._hang_up_in(script.hangup_after_seconds, "caller hung up")
+        assert call.target is not None
+        self._run_documents(call.target)
+
+    def _play_outbound(self) -> None:
+        call = self.call
+        self._status_event("initiated")
+        with self.board.lock:
+            profile = self.board.hotliners.get(call.to)
+        if profile is None:
+            raise _Ended("failed", f"{call.to} is not a registered endpoint")
+        with self.board.lock:
+            call.status = "ringing"
+        self._status_event("ringing")
+        call.note("ring", call.to)
+        self._ring(profile)
+        with self.board.lock:
+            call.status = "in-progress"
+            call.start_time = utcnow()
+            call.answered_at = time.monotonic()
+        self._status_event("answered")
+        if call.direction == "outbound-dial":
+            self._bridge_to_parent()
+        elif call.join is not None:
+            self._conference(call.join, time_limit=math.inf)
+        else:
+            assert call.target is not None
+            self._run_documents(call.target)
+
+    def _ring(self, profile: HotlinerProfile) -> None:
+        if profile.busy:
+            self.sleep(BUSY_SIGNAL_SECONDS)
+            raise _Ended("busy", f"{profile.agent_id} is busy")
+        if profile.answers and profile.answer_after_seconds < self.call.ring_timeout:
+            self.sleep(profile.answer_after_seconds)
+            return
+        self.sleep(self.call.ring_timeout)
+        raise _Ended("no-answer", f"{profile.agent_id} did not answer")
+
+    def _finish(self, status: str) -> None:
+        call = self.call
+        board = self.board
+        with board.lock:
+            call.status = status
+            call.end_time = utcnow()
+            call.duration = (
+                round(board.simulated_seconds(call.answered_at))
+                if call.answered_at is not None
+                else 0
+            )
+            board.leave_queue(call)
+            notices = board.leave(call.participant) if call.participant else []
+            if call.bridge is not None and not call.bridge.over:
+                call.bridge.over = True
+                call.bridge.other(call).wake.set()
+            talked = call.talk_started
+        self._send_notices(notices)
+        self._status_event("completed")
+        profile = call.profile
+        if profile is not None and profile.console is not None and talked:
+            self._post_outcome(profile)
+        call.ended.set()
+
+    def _post_outcome(self, profile: HotlinerProfile) -> None:
+        console = profile.console
+        assert console is not None
+        try:
+            call_sid = console.current_call(profile.agent_id) or self.call.peer_sid
+            if call_sid is None:
+                raise SimulatorError(
+                    f"{profile.agent_id}: no call to post an outcome on"
+                )
+            with self.board.lock:
+                number = self.board.answered_counts.get(profile.agent_id, 0)
+                self.board.answered_counts[profile.agent_id] = number + 1
+            console.post_outcome(
+                profile.agent_id, call_sid, profile.outcome_for(number), profile.notes
+            )
+        except SimulatorError as exc:
+            self.carrier.record_error(f"hotliner {profile.agent_id}: {exc}")
+
+    # Waiting -----------------------------------------------------------------
+
+    def sleep(self, seconds: float, until: Callable[[], bool] | None = None) -> bool:
+        """Waits simulated `seconds`; True as soon as `until()` holds.
+
+        Raises the private control-flow exceptions when the call is redirected,
+        ended, hung up or dequeued, whatever it was waiting for.
+        """
+        call = self.call
+        deadline = time.monotonic() + seconds * self.board.time_scale
+        while True:
+            call.wake.clear()
+            with self.board.lock:
+                self._check()
+                if until is not None and until():
+                    return True
+                wake_at = min(deadline, call.hangup_at or math.inf)
+            now = time.monotonic()
+            if deadline <= now:
+                return False
+            if wake_at > now:
+                call.wake.wait(min(wake_at - now, _MAX_WAIT))
+
+    def _check(self) -> None:
+        call = self.call
+        if call.end_requested is not None:
+            raise _Ended(call.end_requested, call.end_reason)
+        if call.redirect is not None:
+            target, call.redirect = call.redirect, None
+            raise _Redirected(target)
+        if self.in_queue and call.bridge is not None:
+            raise _Bridged()
+        if call.hangup_at is not None and time.monotonic() >= call.hangup_at:
+            raise _Ended("completed", call.hangup_reason)
+        profile = call.profile
+        if (
+            profile is not None
+            and not call.talk_started
+            and self.board.is_connected(call)
+        ):
+            call.talk_started = True
+            call.peer_sid = self.board.peer_of(call)
+            self._hang_up_in(profile.talk_seconds, "hotliner hung up")
+
+    def _hang_up_in(self, seconds: float, reason: str) -> None:
+        at = time.monotonic() + seconds * self.board.time_scale
+        if self.call.hangup_at is None or at < self.call.hangup_at:
+            self.call.hangup_at = at
+            self.call.hangup_reason = reason
+
+    # Documents ---------------------------------------------------------------
+
+    def _run_documents(self, target: Target | None) -> None:
+        while target is not None:
+            try:
+                verbs, url = self._load(target)
+                target = self._execute(verbs, url)
+            except _Redirected as redirected:
+                self.call.note("redirect", _describe(redirected.target))
+                target = redirected.target
+
+    def _load(self, target: Target) -> tuple[tuple[Verb, ...], str | None]:
+        if isinstance(target, Inline):
+            text, url = target.twiml, None
+        else:
+            with self.board.lock:
+                params = self._params()
+            params.update(target.params)
+            text, url = self._request(target.url, target.method, params), target.url
+        try:
+            verbs = parse_twiml(text)
+        except TwimlError as exc:
+            raise _AppError(f"{url or 'inline TwiML'}: {exc.reason}") from None
+        call = self.call
+        if call.answered_at is None:
+            with self.board.lock:
+                call.status = "in-progress"
+                call.start_time = utcnow()
+                call.answered_at = time.monotonic()
+        return verbs, url
+
+    def _execute(
+        self, verbs: tuple[Verb, ...], url: str | None, *, in_wait_url: bool = False
+    ) -> Target | None:
+        """Plays a document; the next one to fetch, or None at its end."""
+        for verb in verbs:
+            if in_wait_url and not isinstance(verb, WAIT_URL_VERBS):
+                name = type(verb).__name__
+                raise _AppError(f"{url}: <{name}> is not allowed in an Enqueue waitUrl")
+            if isinstance(verb, Say | Play | Pause):
+                self._prompt(verb)
+            elif isinstance(verb, Gather):
+                following = self._gather(verb, url, in_wait_url)
+                if following is not None:
+                    return following
+            elif isinstance(verb, Redirect):
+                self.call.note("redirect", verb.url)
+                return Fetch(self._resolve(url, verb.url), verb.method)
+            elif isinstance(verb, Leave):
+                if not in_wait_url:
+                    raise _AppError(f"{url}: <Leave> outside an Enqueue waitUrl")
+                self.call.note("leave", "leave")
+                raise _Left()
+            elif isinstance(verb, Hangup):
+                raise _Ended("completed", "<Hangup>")
+            elif isinstance(verb, Reject):
+                raise _Ended("busy", f"<Reject reason={verb.reason}>")
+            elif isinstance(verb, Enqueue):
+                following = self._enqueue(verb, url)
+                if following is not None:
+                    return following
+            else:
+                following = self._dial(verb, url)
+                if following is not None:
+                    return following
+        return None
+
+    def _prompt(self, verb: Prompt) -> None:
+        if isinstance(verb, Say):
+            self.call.note("say", verb.text)
+            self._hear(speech_seconds(verb.text), verb.loop)
+        elif isinstance(verb, Play):
+            self.call.note("play", verb.url or f"digits {verb.digits}")
+            self._hear(PLAY_SECONDS, verb.loop)
+        else:
+            self.call.note("pause", f"{verb.length:g}")
+            self.sleep(verb.length)
+
+    def _hear(self, seconds: float, loop: int) -> None:
+        self.sleep(math.inf if loop == 0 else seconds * loop)
+
+    # Gather ------------------------------------------------------------------
+
+    def _gather(
+        self, verb: Gather, url: str | None, in_wait_url: bool
+    ) -> Target | None:
+        call = self.call
+        call.note("gather", " ".join(sorted(verb.input)))
+        for prompt in verb.prompts:
+            self._prompt(prompt)
+        answer = self._next_input(in_wait_url)
+        params: dict[str, str] = {}
+        if isinstance(answer, Digits) and "dtmf" in verb.input:
+            call.note("input", f"digits {answer.keys}")
+            digits, complete = _typed_digits(answer.keys, verb)
+            if not complete:
+                self.sleep(verb.timeout)  # Twilio waits for more keys
+            if digits:
+                params["Digits"] = digits
+        elif isinstance(answer, Speech) and "speech" in verb.input:
+            call.note("input", f"speech {answer.text}")
+            self.sleep(speech_seconds(answer.text))
+            params["SpeechResult"] = answer.text
+            params["Confidence"] = f"{answer.confidence:g}"
+            if verb.language:
+                params["Language"] = verb.language
+        else:
+            call.note("input", "silence")
+            self.sleep(verb.timeout)
+        if not params and not verb.action_on_empty_result:
+            return None
+        action = verb.action if verb.action is not None else url
+        if action is None:
+            raise _AppError("<Gather> without action in inline TwiML")
+        return Fetch(self._resolve(url, action), verb.method, params)
+
+    def _next_input(self, in_wait_url: bool) -> CallerInput:
+        inputs = self.queue_inputs if in_wait_url else self.inputs
+        return inputs.pop(0) if inputs else Silence()
+
+    # Enqueue -----------------------------------------------------------------
+
+    def _enqueue(self, verb: Enqueue, url: str | None) -> Target | None:
+        call = self.call
+        board = self.board
+        call.note("enqueue", verb.name)
+        with board.lock:
+            queue = board.enqueue(call, verb.name, verb.max_queue_size)
+            queue_sid = board.queue(verb.name).sid
+            saved_hangup = (call.hangup_at, call.hangup_reason)
+            if queue is not None and call.script is not None:
+                patience = call.script.patience_seconds
+                self._hang_up_in(patience, f"caller gave up after {patience:g} s")
+        if queue is None:
+            call.note("leave", "queue-full")
+            return self._queue_action(verb, url, "queue-full", queue_sid)
+        wait_target: Target | None = (
+            Fetch(self._resolve(url, verb.wait_url), verb.wait_url_method)
+            if verb.wait_url
+            else None
+        )
+        self.in_queue = True
+        try:
+            target = wait_target
+            while True:
+                if target is None:
+                    call.note("wait", "hold music")
+                    self.sleep(math.inf)
+                else:
+                    call.note("wait", _describe(target))
+                    verbs, doc_url = self._load(target)
+                    target = (
+                        self._execute(verbs, doc_url, in_wait_url=True) or wait_target
+                    )
+        except _Left:
+            result = "leave"
+        except _Bridged:
+            self.in_queue = False
+            assert call.bridge is not None
+            bridge = call.bridge
+            call.note("dial", f"bridged with {bridge.other(call).to}")
+            self.sleep(math.inf, until=lambda: bridge.over)
+            result = "bridged"
+        except _Redirected:
+            self._leave_queue(saved_hangup)
+            self._queue_action(verb, url, "redirected", queue_sid, follow=False)
+            raise
+        except _Ended:
+            self._leave_queue(saved_hangup)
+            self._queue_action(verb, url, "hangup", queue_sid, follow=False)
+            raise
+        finally:
+            self.in_queue = False
+        self._leave_queue(saved_hangup)
+        return self._queue_action(verb, url, result, queue_sid)
+
+    def _leave_queue(self, saved_hangup: tuple[float | None, str]) -> None:
+        with self.board.lock:
+            self.board.leave_queue(self.call)
+            self.call.hangup_at, self.call.hangup_reason = saved_hangup
+
+    def _queue_action(
+        self,
+        verb: Enqueue,
+        url: str | None,
+        result: str,
+        queue_sid: str,
+        *,
+        follow: bool = True,
+    ) -> Target | None:
+        """The Enqueue action with its QueueResult; fetched now when not followed."""
+        if verb.action is None:
+            return None
+        params = {
+            "QueueResult": result,
+            "QueueSid": queue_sid,
+            "QueueTime": str(round(self.call.queue_time)),
+        }
+        target = Fetch(self._resolve(url, verb.action), verb.method, params)
+        if follow:
+            return target
+        with self.board.lock:
+            request = self._params() | params
+        try:
+            self.sender.send(target.url, target.method, request)
+        except WebhookError as exc:
+            self.carrier.record_error(f"call {self.call.sid}: Enqueue action: {exc}")
+        return None
+
+    # Dial --------------------------------------------------------------------
+
+    def _dial(self, verb: Dial, url: str | None) -> Target | None:
+        started = time.monotonic()
+        first = verb.targets[0]
+        extra: dict[str, str] = {}
+        if isinstance(first, Conference):
+            spec = self._join_spec(first, url)
+            status = self._conference(spec, time_limit=verb.time_limit)
+        elif isinstance(first, Queue):
+            status = self._dial_queue(verb, first)
+        else:
+            status, child_sid = self._dial_endpoints(verb)
+            if child_sid is not None:
+                extra["DialCallSid"] = child_sid
+        if verb.action is None:
+            return None
+        seconds = self.board.simulated_seconds(started)
+        params = {"DialCallStatus": status, "DialCallDuration": str(round(seconds))}
+        return Fetch(self._resolve(url, verb.action), verb.method, params | extra)
+
+    def _join_spec(self, noun: Conference, url: str | None) -> JoinSpec:
+        callback = noun.status_callback
+        return JoinSpec(
+            conference_name=noun.name,
+            label=noun.participant_label,
+            coaching=noun.coach is not None,
+            call_sid_to_coach=noun.coach,
+            start_conference_on_enter=noun.start_conference_on_enter,
+            end_conference_on_exit=noun.end_conference_on_exit,
+            muted=noun.muted,
+            beep=noun.beep,
+            status_callback=None if callback is None else self._resolve(url, callback),
+            status_callback_method=noun.status_callback_method,
+            status_callback_events=noun.status_callback_event,
+        )
+
+    def _conference(self, spec: JoinSpec, *, time_limit: float) -> str:
+        call = self.call
+        call.note("conference", spec.conference_name)
+        with self.board.lock:
+            participant, notices = self.board.join(call, spec)
+        self._send_notices(notices)
+        try:
+            self.sleep(time_limit, until=lambda: participant.left)
+        finally:
+            with self.board.lock:
+                notices = self.board.leave(participant)
+            self._send_notices(notices)
+        return "completed"
+
+    def _dial_queue(self, verb: Dial, noun: Queue) -> str:
+        call = self.call
+        call.note("dial", f"queue {noun.name}")
+        with self.board.lock:
+            queue = self.board.queues.get(noun.name)
+            member = queue.members[0] if queue and queue.members else None
+            if member is None:
+                bridge = None
+            else:
+                self.board.leave_queue(member)
+                bridge = Bridge(caller=member, callee=call)
+                member.bridge = call.bridge = bridge
+                member.wake.set()
+        if bridge is None:
+            call.note("dial", f"queue {noun.name} is empty")
+            return "no-answer"
+        self._stay_bridged(bridge, verb.time_limit)
+        return "completed"
+
+    def _dial_endpoints(self, verb: Dial) -> tuple[str, str | None]:
+        """Rings the first registered hotliner among the nouns."""
+        call = self.call
+        endpoints = [
+            f"client:{t.identity}" if isinstance(t, Client) else t.number
+            for t in verb.targets
+            if isinstance(t, Client | Number)
+        ]
+        with self.board.lock:
+            endpoint = next((e for e in endpoints if e in self.board.hotliners), None)
+        if endpoint is None:
+            call.note("dial", f"{', '.join(endpoints)}: unknown")
+            return "failed", None
+        call.note("dial", endpoint)
+        child = self.carrier.launch_call(
+            direction="outbound-dial",
+            from_number=verb.caller_id or call.from_number,
+            to=endpoint,
+            ring_timeout=verb.timeout,
+            parent_call_sid=call.sid,
+        )
+        try:
+            self.sleep(
+                math.inf, until=lambda: child.bridge is not None or child.ended.is_set()
+            )
+        except (_Ended, _Redirected):
+            with self.board.lock:
+                self.board.request_end(child, "canceled", "caller left before answer")
+            raise
+        bridge = child.bridge
+        if bridge is None:
+            return child.status if child.status != "completed" else "failed", child.sid
+        self._stay_bridged(bridge, verb.time_limit)
+        return "completed", child.sid
+
+    def _bridge_to_parent(self) -> None:
+        """A `<Dial>`ed hotliner answered: talk with the leg that dialed it."""
+        call = self.call
+        with self.board.lock:
+            parent = self.board.calls.get(call.parent_call_sid or "")
+            if parent is None or not parent.is_live:
+                raise _Ended("completed", "the caller had left")
+            bridge = Bridge(caller=parent, callee=call)
+            parent.bridge = call.bridge = bridge
+            parent.wake.set()
+        self._stay_bridged(bridge, math.inf)
+
+    def _stay_bridged(self, bridge: Bridge, time_limit: float) -> None:
+        try:
+            self.sleep(time_limit, until=lambda: bridge.over)
+        finally:
+            with self.board.lock:
+                bridge.over = True
+                bridge.other(self.call).wake.set()
+
+    # HTTP --------------------------------------------------------------------
+
+    def _params(self) -> dict[str, str]:
+        """The parameters of every request about this call (lock held)."""
+        call = self.call
+        params = {
+            "AccountSid": call.account_sid,
+            "ApiVersion": API_VERSION,
+            "CallSid": call.sid,
+            "CallStatus": call.status,
+            "Called": call.to,
+            "Caller": call.from_number,
+            "Direction": call.direction,
+            "From": call.from_number,
+            "To": call.to,
+        }
+        if call.parent_call_sid:
+            params["ParentCallSid"] = call.parent_call_sid
+        params.update(self.board.queue_params(call))
+        return params
+
+    def _request(self, url: str, method: str, params: dict[str, str]) -> str:
+        try:
+            return self.sender.send(url, method, params)
+        except WebhookError as exc:
+            raise _AppError(str(exc)) from None
+
+    def _resolve(self, base: str | None, url: str) -> str:
+        if urlsplit(url).scheme:
+            return url
+        if base is None:
+            raise _AppError(f"relative URL {url!r} in inline TwiML")
+        return urljoin(base, url)
+
+    def _status_event(self, event: str) -> None:
+        call = self.call
+        if not call.status_callback or event not in call.status_callback_events:
+            return
+        with self.board.lock:
+            params = self._params()
+            params["CallStatus"] = "initiated" if event == "initiated" else call.status
+            params["SequenceNumber"] = str(call.sequence_number)
+            call.sequence_number += 1
+        params["Timestamp"] = rfc2822(utcnow()) or ""
+        params["CallbackSource"] = "call-progress-events"
+        if event == "completed":
+            params["CallDuration"] = str(call.duration or 0)
+        try:
+            self.sender.send(call.status_callback, call.status_callback_method, params)
+        except WebhookError as exc:
+            self.carrier.record_error(
+                f"call {call.sid}: status callback {event}: {exc}"
+            )
+
+    def _send_notices(self, notices: list[Notice]) -> None:
+        for notice in notices:
+            try:
+                self.sender.send(notice.url, notice.method, notice.params)
+            except WebhookError as exc:
+                event = notice.params.get("StatusCallbackEvent", "")
+                self.carrier.record_error(f"conference status callback {event}: {exc}")
+
+
+def _typed_digits(keys: str, verb: Gather) -> tuple[str, bool]:
+    """The digits Twilio reports, and whether the Gather ended without its timeout."""
+    digits = ""
+    for key in keys:
+        if verb.finish_on_key and key == verb.finish_on_key:
+            return digits, True
+        digits += key
+        if verb.num_digits is not None and len(digits) >= verb.num_digits:
+            return digits, True
+    return digits, False
+
+
+def _describe(target: Target) -> str:
+    return target.url if isinstance(target, Fetch) else "inline TwiML"

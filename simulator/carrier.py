@@ -1,0 +1,217 @@
+"""The carrier: Twilio's part in a demo, an end-to-end test or a benchmark.
+
+It owns the switchboard (who is where), one thread per live call leg, and the
+REST API server the app's `twilio.rest.Client` talks to. Everything a test
+asserts on is here: `calls`, `errors`, `messages`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from simulator.calls import CallSession
+from simulator.errors import SimulatorError
+from simulator.scripts import CallerScript, HotlinerProfile
+from simulator.sids import new_sid
+from simulator.state import Call, Fetch, JoinSpec, Target, TranscriptEntry
+from simulator.switchboard import Switchboard
+
+__all__ = ["Call", "CallHandle", "Carrier", "CarrierConfig", "TranscriptEntry"]
+
+log = logging.getLogger(__name__)
+
+CallHandle = Call  # what `place_call` returns: the live call record itself
+
+
+@dataclass(frozen=True, slots=True)
+class CarrierConfig:
+    """The account and the hotline number as the simulated Twilio knows them.
+
+    `voice_url` and `status_callback_url` are the number's webhooks;
+    `time_scale` multiplies every simulated duration (0.05 plays a 60 s wait in
+    3 s). Durations reported to the app (CallDuration, QueueTime...) stay in
+    simulated seconds, so figures look like real ones.
+    """
+
+    account_sid: str
+    auth_token: str
+    voice_url: str
+    status_callback_url: str | None = None
+    hotline_number: str = "+33180000000"
+    time_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not (self.account_sid.startswith("AC") and len(self.account_sid) == 34):
+            raise SimulatorError("account_sid must be 'AC' followed by 32 characters")
+        if self.time_scale <= 0:
+            raise SimulatorError("time_scale must be positive")
+
+
+class Carrier:
+    """Simulated Twilio: places calls, runs their TwiML, serves the REST API."""
+
+    def __init__(self, config: CarrierConfig) -> None:
+        from simulator.rest import create_rest_app
+
+        self.config = config
+        self.board = Switchboard(config.account_sid, config.time_scale)
+        self.errors: list[str] = []
+        self.messages: list[dict[str, str]] = []
+        self.app = create_rest_app(self)
+        self._idle = threading.Condition(self.board.lock)
+        self._threads: list[threading.Thread] = []
+        self._active = 0
+        self._stopping = False
+        self._server: BaseWSGIServer | None = None
+        self._server_thread: threading.Thread | None = None
+
+    @property
+    def calls(self) -> dict[str, Call]:
+        return self.board.calls
+
+    # REST server -------------------------------------------------------------
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Serves the REST API in a daemon thread (port 0 picks a free port)."""
+        if self._server is not None:
+            raise SimulatorError("the carrier is already started")
+        self._server = make_server(host, port, self.app, threaded=True)
+        self._server_thread = threading.Thread(
+            target=self._server.serve_forever, name="simulator-rest", daemon=True
+        )
+        self._server_thread.start()
+
+    @property
+    def api_base_url(self) -> str:
+        if self._server is None:
+            raise SimulatorError("the carrier is not started")
+        return f"http://{self._server.host}:{self._server.port}"
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Hangs up every call, waits for their threads, stops the REST server."""
+        with self.board.lock:
+            self._stopping = True
+            for call in self.board.calls.values():
+                if call.is_live:
+                    status = "completed" if call.answered_at is not None else "canceled"
+                    self.board.request_end(call, status, "carrier stopped")
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(timeout)
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._server_thread is not None:
+            self._server_thread.join(timeout)
+            self._server_thread = None
+
+    # Hotliners ---------------------------------------------------------------
+
+    def add_hotliner(self, profile: HotlinerProfile) -> None:
+        """Registers the endpoint and, with a console, makes the hotliner available.
+
+        The console call is made here, synchronously, so a test knows the app
+        has the hotliner available when this returns (its errors propagate).
+        """
+        with self.board.lock:
+            self.board.hotliners[profile.endpoint] = profile
+        if profile.console is not None:
+            profile.console.set_state(profile.agent_id, "available")
+
+    # Calls -------------------------------------------------------------------
+
+    def place_call(self, script: CallerScript) -> CallHandle:
+        """An inbound call from `script.from_number` to the hotline number."""
+        return self.launch_call(
+            direction="inbound",
+            from_number=script.from_number,
+            to=script.to_number or self.config.hotline_number,
+            status="ringing",
+            script=script,
+            target=Fetch(self.config.voice_url, "POST"),
+            status_callback=self.config.status_callback_url,
+        )
+
+    def launch_call(
+        self,
+        *,
+        direction: str,
+        from_number: str,
+        to: str,
+        status: str = "queued",
+        script: CallerScript | None = None,
+        target: Target | None = None,
+        ring_timeout: float = 60.0,
+        status_callback: str | None = None,
+        status_callback_method: str = "POST",
+        status_callback_events: frozenset[str] = frozenset({"completed"}),
+        parent_call_sid: str | None = None,
+        join: JoinSpec | None = None,
+    ) -> Call:
+        """Creates a call leg and starts the thread that plays it."""
+        with self.board.lock:
+            if self._stopping:
+                raise SimulatorError("the carrier is stopping")
+            profile = self.board.hotliners.get(to) if direction != "inbound" else None
+            call = Call(
+                sid=new_sid("CA"),
+                account_sid=self.config.account_sid,
+                direction=direction,
+                from_number=from_number,
+                to=to,
+                status=status,
+                script=script,
+                profile=profile,
+                target=target,
+                ring_timeout=ring_timeout,
+                status_callback=status_callback,
+                status_callback_method=status_callback_method,
+                status_callback_events=status_callback_events,
+                parent_call_sid=parent_call_sid,
+                join=join,
+            )
+            self.board.calls[call.sid] = call
+            thread = threading.Thread(
+                target=self._play, args=(call,), name=f"call-{call.sid}", daemon=True
+            )
+            self._threads.append(thread)
+            self._active += 1
+        thread.start()
+        return call
+
+    def _play(self, call: Call) -> None:
+        try:
+            CallSession(self, call).run()
+        finally:
+            with self._idle:
+                self._active -= 1
+                self._threads = [t for t in self._threads if t.is_alive()]
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float = 120.0) -> bool:
+        """True once every call has ended and its hotliner has wrapped up."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._active == 0, timeout)
+
+    def record_error(self, message: str) -> None:
+        log.warning("simulated Twilio would report: %s", message)
+        with self.board.lock:
+            self.errors.append(message)
+
+    def record_message(self, message: dict[str, str]) -> None:
+        with self.board.lock:
+            self.messages.append(message)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Counts by call status, for benchmarks and debugging."""
+        with self.board.lock:
+            counts: dict[str, int] = {}
+            for call in self.board.calls.values():
+                counts[call.status] = counts.get(call.status, 0) + 1
+            return {"calls": counts, "errors": len(self.errors)}

@@ -1,0 +1,84 @@
+"""What simulated callers do and how simulated hotliners behave.
+
+Scripts are plain values so a test or a benchmark reads as the scenario it
+plays: who calls, what they press or say at each prompt, how long they are
+willing to wait; and for each hotliner, how fast they pick up, how long they
+talk and what they record as the outcome. Durations are simulated seconds,
+multiplied by the carrier's time scale when played.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from simulator.console import AgentConsoleClient
+
+
+@dataclass(frozen=True, slots=True)
+class Digits:
+    """Keys pressed at a `<Gather>` once its prompts have played."""
+
+    keys: str
+
+
+@dataclass(frozen=True, slots=True)
+class Speech:
+    """Words spoken at a `<Gather>` that listens for speech."""
+
+    text: str
+    confidence: float = 0.92
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """The caller says and presses nothing: the `<Gather>` times out."""
+
+
+CallerInput = Digits | Speech | Silence
+
+
+@dataclass(frozen=True, slots=True)
+class CallerScript:
+    """One inbound caller.
+
+    `inputs` answer the `<Gather>`s met outside a queue, in order; `queue_inputs`
+    those played by an `<Enqueue>` waitUrl. Once a list is exhausted the caller
+    stays silent. `patience_seconds` bounds the time spent in a queue;
+    `hangup_after_seconds` bounds the whole call.
+    """
+
+    from_number: str
+    inputs: list[CallerInput] = field(default_factory=list)
+    patience_seconds: float = 300.0
+    queue_inputs: list[CallerInput] = field(default_factory=list)
+    hangup_after_seconds: float | None = None
+    to_number: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HotlinerProfile:
+    """A simulated hotliner reachable at `endpoint` (`client:alice` or a number).
+
+    With a `console`, the hotliner declares itself available when added and
+    posts its outcome after each call, like a person using the agent console.
+    `outcomes`, when given, are used in turn, one per call, instead of `outcome`.
+    """
+
+    agent_id: str
+    endpoint: str
+    answer_after_seconds: float = 2.0
+    answers: bool = True
+    busy: bool = False
+    talk_seconds: float = 60.0
+    outcome: str = "resolved"
+    outcomes: list[str] = field(default_factory=list)
+    notes: str = ""
+    console: AgentConsoleClient | None = None
+
+    def outcome_for(self, call_number: int) -> str:
+        """The outcome of this hotliner's `call_number`-th answered call (from 0)."""
+        if self.outcomes:
+            return self.outcomes[call_number % len(self.outcomes)]
+        return self.outcome

@@ -1,0 +1,189 @@
+"""The simulated network's live state: calls, queues, conferences.
+
+Plain mutable records, all guarded by the switchboard's lock. A call's thread
+is told about changes made elsewhere (a REST redirect, a conference ending, a
+hotliner dequeuing it) by fields set under the lock and its `wake` event set
+right after, so every wait it is in ends at once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import format_datetime
+from types import MappingProxyType
+
+from core.clock import utcnow
+from simulator.scripts import CallerScript, HotlinerProfile
+
+TERMINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
+_NO_PARAMS: Mapping[str, str] = MappingProxyType({})
+
+
+def rfc2822(moment: datetime | None) -> str | None:
+    """Twilio's date format in REST answers and callbacks."""
+    return None if moment is None else format_datetime(moment)
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptEntry:
+    """One thing the caller heard or did, for tests to read as a story."""
+
+    kind: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Fetch:
+    """The next TwiML comes from a URL, with extra parameters (Digits...)."""
+
+    url: str
+    method: str = "POST"
+    params: Mapping[str, str] = _NO_PARAMS
+
+
+@dataclass(frozen=True, slots=True)
+class Inline:
+    """The next TwiML was given in a REST request (`Twiml=`)."""
+
+    twiml: str
+
+
+Target = Fetch | Inline
+
+
+@dataclass(frozen=True, slots=True)
+class JoinSpec:
+    """Conference options for a leg created by the Participants API."""
+
+    conference_name: str
+    label: str | None = None
+    coaching: bool = False
+    call_sid_to_coach: str | None = None
+    start_conference_on_enter: bool = True
+    end_conference_on_exit: bool = False
+    muted: bool = False
+    beep: str = "true"
+    # The conference's callback, taken from the first participant naming one.
+    status_callback: str | None = None
+    status_callback_method: str = "POST"
+    status_callback_events: frozenset[str] = frozenset()
+
+
+@dataclass(eq=False)
+class Call:
+    """One call leg; also the handle `Carrier.place_call` returns."""
+
+    sid: str
+    account_sid: str
+    direction: str  # inbound | outbound-api | outbound-dial
+    from_number: str
+    to: str
+    status: str
+    script: CallerScript | None = None
+    profile: HotlinerProfile | None = None
+    target: Target | None = None
+    ring_timeout: float = 60.0
+    status_callback: str | None = None
+    status_callback_method: str = "POST"
+    status_callback_events: frozenset[str] = frozenset({"completed"})
+    parent_call_sid: str | None = None
+    join: JoinSpec | None = None
+    date_created: datetime = field(default_factory=utcnow)
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    started_at: float = field(default_factory=time.monotonic)
+    answered_at: float | None = None
+    duration: int | None = None
+    sequence_number: int = 0
+    transcript: list[TranscriptEntry] = field(default_factory=list)
+    wake: threading.Event = field(default_factory=threading.Event)
+    ended: threading.Event = field(default_factory=threading.Event)
+    # Requests from outside the call's thread, consumed by it.
+    redirect: Target | None = None
+    end_requested: str | None = None  # the final CallStatus to end with
+    end_reason: str = ""
+    hangup_at: float | None = None  # monotonic time the caller/hotliner hangs up
+    hangup_reason: str = ""
+    # Where the call is.
+    queue: QueueState | None = None
+    enqueued_at: float = 0.0
+    queue_time: float = 0.0  # simulated seconds of the last queue wait
+    participant: Participant | None = None
+    bridge: Bridge | None = None
+    # Who a hotliner talked with, to post the outcome on the right call.
+    peer_sid: str | None = None
+    talk_started: bool = False
+
+    @property
+    def is_live(self) -> bool:
+        return self.status not in TERMINAL_STATUSES
+
+    def note(self, kind: str, detail: str = "") -> None:
+        self.transcript.append(TranscriptEntry(kind, detail))
+
+
+@dataclass(eq=False)
+class Bridge:
+    """Two legs talking through `<Dial>`: ends as soon as either leaves."""
+
+    caller: Call
+    callee: Call
+    started_at: float = field(default_factory=time.monotonic)
+    over: bool = False
+
+    def other(self, call: Call) -> Call:
+        return self.callee if call is self.caller else self.caller
+
+
+@dataclass(eq=False)
+class QueueState:
+    sid: str
+    name: str
+    max_size: int = 1000
+    members: list[Call] = field(default_factory=list)
+    date_created: datetime = field(default_factory=utcnow)
+    waits_total: float = 0.0  # simulated seconds, of callers who left the queue
+    waits_count: int = 0
+
+    def average_wait(self) -> int:
+        return round(self.waits_total / self.waits_count) if self.waits_count else 0
+
+
+@dataclass(eq=False)
+class Participant:
+    call: Call
+    conference: ConferenceState
+    label: str | None = None
+    muted: bool = False
+    hold: bool = False
+    coaching: bool = False
+    call_sid_to_coach: str | None = None
+    start_conference_on_enter: bool = True
+    end_conference_on_exit: bool = False
+    date_created: datetime = field(default_factory=utcnow)
+    joined_at: float = field(default_factory=time.monotonic)
+    status: str = "connected"  # connected | complete
+    kicked: bool = False  # removed through the REST API; its call thread leaves
+
+    @property
+    def left(self) -> bool:
+        return self.status == "complete" or self.kicked
+
+
+@dataclass(eq=False)
+class ConferenceState:
+    sid: str
+    name: str
+    status: str = "init"  # init | in-progress | completed
+    participants: dict[str, Participant] = field(default_factory=dict)
+    date_created: datetime = field(default_factory=utcnow)
+    date_updated: datetime = field(default_factory=utcnow)
+    status_callback: str | None = None
+    status_callback_method: str = "POST"
+    status_callback_events: frozenset[str] = frozenset()
+    sequence_number: int = 0
+    reason_ended: str | None = None

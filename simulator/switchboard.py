@@ -1,0 +1,273 @@
+"""Who is where: the calls, queues and conferences of the simulated network.
+
+Every method must be called with `lock` held, and none does I/O: moves that
+Twilio reports to the app (conference events) are returned as values for the
+caller to send once the lock is released, so a slow app never blocks another
+call's thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from email.utils import format_datetime
+
+from core.clock import utcnow
+from simulator.scripts import HotlinerProfile
+from simulator.sids import new_sid
+from simulator.state import (
+    Call,
+    ConferenceState,
+    JoinSpec,
+    Participant,
+    QueueState,
+    Target,
+)
+
+DEFAULT_MAX_QUEUE_SIZE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A callback to send once the lock is released."""
+
+    url: str
+    method: str
+    params: dict[str, str]
+
+
+class Switchboard:
+    """In-memory registry of calls, queues, conferences and hotliners."""
+
+    def __init__(self, account_sid: str, time_scale: float) -> None:
+        self.account_sid = account_sid
+        self.time_scale = time_scale
+        self.lock = threading.RLock()
+        self.calls: dict[str, Call] = {}
+        self.queues: dict[str, QueueState] = {}  # by friendly name
+        self.conferences: dict[str, ConferenceState] = {}  # every one, by sid
+        self.live_conferences: dict[str, ConferenceState] = {}  # by friendly name
+        self.hotliners: dict[str, HotlinerProfile] = {}  # by endpoint
+        self.answered_counts: dict[str, int] = {}  # by agent id
+
+    def simulated_seconds(self, since: float, until: float | None = None) -> float:
+        """Real seconds elapsed since a monotonic time, in simulated seconds."""
+        end = time.monotonic() if until is None else until
+        return max(0.0, end - since) / self.time_scale
+
+    # Calls -------------------------------------------------------------------
+
+    def redirect(self, call: Call, target: Target) -> None:
+        call.redirect = target
+        call.wake.set()
+
+    def request_end(self, call: Call, status: str, reason: str) -> None:
+        if call.end_requested is None:
+            call.end_requested = status
+            call.end_reason = reason
+        call.wake.set()
+
+    # Queues ------------------------------------------------------------------
+
+    def queue(self, name: str, max_size: int | None = None) -> QueueState:
+        queue = self.queues.get(name)
+        if queue is None:
+            queue = QueueState(
+                sid=new_sid("QU"),
+                name=name,
+                max_size=max_size or DEFAULT_MAX_QUEUE_SIZE,
+            )
+            self.queues[name] = queue
+        elif max_size is not None:
+            queue.max_size = max_size
+        return queue
+
+    def queue_by_sid(self, sid: str) -> QueueState | None:
+        return next((q for q in self.queues.values() if q.sid == sid), None)
+
+    def enqueue(self, call: Call, name: str, max_size: int | None) -> QueueState | None:
+        """Adds the caller at the back of the queue; None when the queue is full."""
+        queue = self.queue(name, max_size)
+        if len(queue.members) >= queue.max_size:
+            return None
+        queue.members.append(call)
+        call.queue = queue
+        call.enqueued_at = time.monotonic()
+        return queue
+
+    def leave_queue(self, call: Call) -> float:
+        """Takes the caller out of its queue; its wait in simulated seconds."""
+        queue = call.queue
+        if queue is None:
+            return 0.0
+        waited = self.simulated_seconds(call.enqueued_at)
+        if call in queue.members:
+            queue.members.remove(call)
+        queue.waits_total += waited
+        queue.waits_count += 1
+        call.queue = None
+        call.queue_time = waited
+        return waited
+
+    def queue_params(self, call: Call) -> dict[str, str]:
+        """What Twilio adds to waitUrl requests about the caller's queue."""
+        queue = call.queue
+        if queue is None:
+            return {}
+        position = queue.members.index(call) + 1 if call in queue.members else 0
+        return {
+            "QueueSid": queue.sid,
+            "QueuePosition": str(position),
+            "QueueTime": str(round(self.simulated_seconds(call.enqueued_at))),
+            "AvgQueueTime": str(queue.average_wait()),
+            "CurrentQueueSize": str(len(queue.members)),
+            "MaxQueueSize": str(queue.max_size),
+        }
+
+    # Conferences -------------------------------------------------------------
+
+    def conference(self, name: str) -> ConferenceState:
+        """The live conference with this friendly name, created on first use."""
+        conference = self.live_conferences.get(name)
+        if conference is None:
+            conference = ConferenceState(sid=new_sid("CF"), name=name)
+            self.live_conferences[name] = conference
+            self.conferences[conference.sid] = conference
+        return conference
+
+    def join(self, call: Call, spec: JoinSpec) -> tuple[Participant, list[Notice]]:
+        conference = self.conference(spec.conference_name)
+        if spec.status_callback and conference.status_callback is None:
+            # Twilio takes the conference's callback from the first participant
+            # that names one.
+            conference.status_callback = spec.status_callback
+            conference.status_callback_method = spec.status_callback_method
+            conference.status_callback_events = spec.status_callback_events
+        participant = Participant(
+            call=call,
+            conference=conference,
+            label=spec.label,
+            muted=spec.muted,
+            coaching=spec.coaching,
+            call_sid_to_coach=spec.call_sid_to_coach,
+            start_conference_on_enter=spec.start_conference_on_enter,
+            end_conference_on_exit=spec.end_conference_on_exit,
+        )
+        conference.participants[call.sid] = participant
+        conference.date_updated = utcnow()
+        call.participant = participant
+        notices = self._conference_notice(conference, "join", participant)
+        if conference.status == "init" and spec.start_conference_on_enter:
+            conference.status = "in-progress"
+            notices = self._conference_notice(conference, "start", None) + notices
+        self._wake_conference(conference)
+        return participant, notices
+
+    def leave(self, participant: Participant) -> list[Notice]:
+        """Takes a participant out; ends the conference if it was its anchor."""
+        if participant.status == "complete":
+            return []
+        conference = participant.conference
+        participant.status = "complete"
+        conference.participants.pop(participant.call.sid, None)
+        participant.call.participant = None
+        conference.date_updated = utcnow()
+        participant.call.wake.set()
+        notices = self._conference_notice(conference, "leave", participant)
+        if conference.status != "completed":
+            if participant.end_conference_on_exit:
+                reason = "participant-with-end-conference-on-exit-left"
+                notices += self._end_conference(conference, reason)
+            elif not conference.participants:
+                notices += self._end_conference(conference, "last-participant-left")
+        self._wake_conference(conference)
+        return notices
+
+    def _end_conference(self, conference: ConferenceState, reason: str) -> list[Notice]:
+        conference.status = "completed"
+        conference.reason_ended = reason
+        if self.live_conferences.get(conference.name) is conference:
+            del self.live_conferences[conference.name]
+        notices: list[Notice] = []
+        for other in list(conference.participants.values()):
+            other.status = "complete"
+            other.call.participant = None
+            other.call.wake.set()
+            notices += self._conference_notice(conference, "leave", other)
+        conference.participants.clear()
+        return notices + self._conference_notice(conference, "end", None)
+
+    def is_connected(self, call: Call) -> bool:
+        """Whether the leg is talking with someone (the hotliner's talk clock)."""
+        if call.bridge is not None and not call.bridge.over:
+            return True
+        participant = call.participant
+        return (
+            participant is not None
+            and participant.conference.status == "in-progress"
+            and len(participant.conference.participants) >= 2
+        )
+
+    def peer_of(self, call: Call) -> str | None:
+        if call.bridge is not None:
+            return call.bridge.other(call).sid
+        if call.participant is not None:
+            others = [
+                sid
+                for sid in call.participant.conference.participants
+                if sid != call.sid
+            ]
+            return others[0] if others else None
+        return None
+
+    def _wake_conference(self, conference: ConferenceState) -> None:
+        for participant in conference.participants.values():
+            participant.call.wake.set()
+
+    def _conference_notice(
+        self, conference: ConferenceState, event: str, participant: Participant | None
+    ) -> list[Notice]:
+        if not conference.status_callback or event not in (
+            conference.status_callback_events
+        ):
+            return []
+        conference.sequence_number += 1
+        params = {
+            "AccountSid": self.account_sid,
+            "ConferenceSid": conference.sid,
+            "FriendlyName": conference.name,
+            "StatusCallbackEvent": _CONFERENCE_EVENT_NAMES[event],
+            "SequenceNumber": str(conference.sequence_number),
+            "Timestamp": format_datetime(utcnow()),
+        }
+        if participant is not None:
+            params.update(
+                CallSid=participant.call.sid,
+                Muted=_flag(participant.muted),
+                Hold=_flag(participant.hold),
+                Coaching=_flag(participant.coaching),
+                EndConferenceOnExit=_flag(participant.end_conference_on_exit),
+                StartConferenceOnEnter=_flag(participant.start_conference_on_enter),
+            )
+            if participant.label:
+                params["ParticipantLabel"] = participant.label
+        if event == "end" and conference.reason_ended:
+            params["ReasonConferenceEnded"] = conference.reason_ended
+        return [
+            Notice(
+                conference.status_callback, conference.status_callback_method, params
+            )
+        ]
+
+
+_CONFERENCE_EVENT_NAMES = {
+    "start": "conference-start",
+    "end": "conference-end",
+    "join": "participant-join",
+    "leave": "participant-leave",
+}
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"

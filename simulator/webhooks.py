@@ -1,0 +1,75 @@
+"""Signed webhook requests, sent the way Twilio sends them.
+
+Every request carries the `X-Twilio-Signature` the app must validate, a fresh
+`I-Twilio-Idempotency-Token` and Twilio's User-Agent, within Twilio's 15 s
+limit. Nothing is retried: Twilio does not retry a 5xx or a read timeout.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import requests
+from twilio.request_validator import RequestValidator
+
+from simulator.errors import WebhookError
+
+WEBHOOK_TIMEOUT = 15.0
+USER_AGENT = "TwilioProxy/1.1"
+
+
+class WebhookSender:
+    """Sends signed requests for one call; owns (and closes) its HTTP session."""
+
+    def __init__(self, auth_token: str, *, timeout: float = WEBHOOK_TIMEOUT) -> None:
+        self._validator = RequestValidator(auth_token)
+        self._timeout = timeout
+        self._session = requests.Session()
+
+    def close(self) -> None:
+        self._session.close()
+
+    def send(self, url: str, method: str, params: Mapping[str, str]) -> str:
+        """The body of a 2xx answer; `WebhookError` for anything else."""
+        if method == "GET":
+            url = _with_query(url, params)
+            signature = self._validator.compute_signature(url, {})
+            data: dict[str, str] | None = None
+        else:
+            data = dict(params)
+            signature = self._validator.compute_signature(url, data)
+        headers = {
+            "X-Twilio-Signature": signature,
+            "I-Twilio-Idempotency-Token": str(uuid.uuid4()),
+            "User-Agent": USER_AGENT,
+        }
+        try:
+            response = self._session.request(
+                method, url, data=data, headers=headers, timeout=self._timeout
+            )
+        except requests.Timeout:
+            raise WebhookError(
+                f"no answer within {self._timeout:g} s (Twilio error 11205)", url=url
+            ) from None
+        except requests.RequestException as exc:
+            raise WebhookError(
+                f"HTTP connection failure (Twilio error 11205): {exc}", url=url
+            ) from exc
+        with response:
+            if not 200 <= response.status_code < 300:
+                raise WebhookError(
+                    f"{method} answered HTTP {response.status_code} "
+                    f"(Twilio error 11200): {response.text[:200]!r}",
+                    url=url,
+                )
+            return response.text
+
+
+def _with_query(url: str, params: Mapping[str, str]) -> str:
+    parts = urlsplit(url)
+    query = urlencode(list(params.items()))
+    if parts.query:
+        query = parts.query + "&" + query
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
