@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NewType
 
+from agents.shifts import Shift, parse_shift
 from core.validate import (
     check_keys,
     get_identifier,
@@ -19,7 +20,6 @@ from core.validate import (
     require_mapping,
 )
 from core.yamlfile import load_yaml
-from agents.shifts import Shift, parse_shift
 
 AgentId = NewType("AgentId", str)
 
@@ -41,8 +41,9 @@ class Hotliner:
         return self.skills.get(skill, 0) >= level
 
 
-def load_hotliners(path: Path, known_skills: set[str],
-                   languages: tuple[str, ...]) -> dict[AgentId, Hotliner]:
+def load_hotliners(
+    path: Path, known_skills: set[str], languages: tuple[str, ...]
+) -> dict[AgentId, Hotliner]:
     """Read and validate `hotliners.yaml`; errors name the file and line."""
     data, located = load_yaml(path)
     root = require_mapping(data, located, "hotliners.yaml")
@@ -51,8 +52,13 @@ def load_hotliners(path: Path, known_skills: set[str],
     result: dict[AgentId, Hotliner] = {}
     for entry in entries:
         item = require_mapping(entry, located, "a hotliner", entries)
-        check_keys(item, located, "hotliner", {"id", "name", "endpoint", "skills", "shifts"},
-                   {"languages"})
+        check_keys(
+            item,
+            located,
+            "hotliner",
+            {"id", "name", "endpoint", "skills", "shifts"},
+            {"languages"},
+        )
         agent_id = AgentId(get_identifier(item, "id", located, "hotliner"))
         what = f"hotliner {agent_id!r}"
         if agent_id in result:
@@ -61,37 +67,59 @@ def load_hotliners(path: Path, known_skills: set[str],
         if not _ENDPOINT.match(endpoint):
             raise located.error(
                 f"{what}: endpoint {endpoint!r} must be client:<name>, an E.164 "
-                "number (+33...) or a sip: URI", item, "endpoint")
-        skills_raw = require_mapping(item["skills"], located, f"{what}: skills", item,
-                                     "skills")
+                "number (+33...) or a sip: URI",
+                item,
+                "endpoint",
+            )
+        skills_raw = require_mapping(
+            item["skills"], located, f"{what}: skills", item, "skills"
+        )
         skills: dict[str, int] = {}
         for skill, level in skills_raw.items():
             if skill not in known_skills:
                 raise located.error(
                     f"{what}: unknown skill {skill!r} (queues define: "
-                    f"{', '.join(sorted(known_skills))})", skills_raw, str(skill))
-            if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 5:
-                raise located.error(f"{what}: skill {skill!r} level must be 1 to 5",
-                                    skills_raw, str(skill))
+                    f"{', '.join(sorted(known_skills))})",
+                    skills_raw,
+                    str(skill),
+                )
+            if (
+                isinstance(level, bool)
+                or not isinstance(level, int)
+                or not 1 <= level <= 5
+            ):
+                raise located.error(
+                    f"{what}: skill {skill!r} level must be 1 to 5",
+                    skills_raw,
+                    str(skill),
+                )
             skills[str(skill)] = level
         if not skills:
             raise located.error(f"{what}: needs at least one skill", item, "skills")
-        shifts_raw = require_list(item["shifts"], located, f"{what}: shifts", item, "shifts")
+        shifts_raw = require_list(
+            item["shifts"], located, f"{what}: shifts", item, "shifts"
+        )
         shifts: list[Shift] = []
         for text in shifts_raw:
             if not isinstance(text, str):
-                raise located.error(f"{what}: each shift must be a string like "
-                                    "'mon-fri 08:00-16:00'", item, "shifts")
+                raise located.error(
+                    f"{what}: each shift must be a string like 'mon-fri 08:00-16:00'",
+                    item,
+                    "shifts",
+                )
             try:
                 shifts.append(parse_shift(text))
             except ValueError as exc:
                 raise located.error(f"{what}: {exc}", item, "shifts") from exc
         langs_raw = item.get("languages", [languages[0]])
-        langs = require_list(langs_raw, located, f"{what}: languages", item, "languages")
+        langs = require_list(
+            langs_raw, located, f"{what}: languages", item, "languages"
+        )
         for lang in langs:
             if lang not in languages:
-                raise located.error(f"{what}: unknown language {lang!r}", item,
-                                    "languages")
+                raise located.error(
+                    f"{what}: unknown language {lang!r}", item, "languages"
+                )
         result[agent_id] = Hotliner(
             id=agent_id,
             name=get_str(item, "name", located, what),

@@ -1,9 +1,9 @@
 """Errors about hotliners.
 
-    HotlineError
-    └── AgentError
-        ├── UnknownAgent        (no hotliner with that id in the configuration)
-        └── IllegalAgentMove    (a state change the lifecycle table forbids)
+HotlineError
+└── AgentError
+    ├── UnknownAgent        (no hotliner with that id in the configuration)
+    └── IllegalAgentMove    (a state change the lifecycle table forbids)
 """
 
 from __future__ import annotations

@@ -13,27 +13,37 @@ from enum import StrEnum
 
 
 class AgentState(StrEnum):
-    OFFLINE = "offline"      # not logged in
+    OFFLINE = "offline"  # not logged in
     AVAILABLE = "available"  # waiting for a call
-    RESERVED = "reserved"    # a call is ringing at the hotliner (an offer)
-    BUSY = "busy"            # talking to a caller
-    WRAPUP = "wrapup"        # call over, filling the outcome form
-    BREAK = "break"          # pause, lunch, training
-    AWAY = "away"            # missed offers in a row: logged in but not routed to
+    RESERVED = "reserved"  # a call is ringing at the hotliner (an offer)
+    BUSY = "busy"  # talking to a caller
+    WRAPUP = "wrapup"  # call over, filling the outcome form
+    BREAK = "break"  # pause, lunch, training
+    AWAY = "away"  # missed offers in a row: logged in but not routed to
 
 
 #: States a person may ask for from the console, and from which states.
 MANUAL_MOVES: dict[AgentState, frozenset[AgentState]] = {
     AgentState.AVAILABLE: frozenset(
-        {AgentState.OFFLINE, AgentState.BREAK, AgentState.AWAY, AgentState.WRAPUP,
-         AgentState.AVAILABLE}
+        {
+            AgentState.OFFLINE,
+            AgentState.BREAK,
+            AgentState.AWAY,
+            AgentState.WRAPUP,
+            AgentState.AVAILABLE,
+        }
     ),
     AgentState.BREAK: frozenset(
         {AgentState.AVAILABLE, AgentState.AWAY, AgentState.WRAPUP, AgentState.BREAK}
     ),
     AgentState.OFFLINE: frozenset(
-        {AgentState.AVAILABLE, AgentState.BREAK, AgentState.AWAY, AgentState.WRAPUP,
-         AgentState.OFFLINE}
+        {
+            AgentState.AVAILABLE,
+            AgentState.BREAK,
+            AgentState.AWAY,
+            AgentState.WRAPUP,
+            AgentState.OFFLINE,
+        }
     ),
 }
 

@@ -58,8 +58,9 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child
 class EmbeddedRedis:
     """Start/stop a private Valkey server; use as a context manager."""
 
-    def __init__(self, data_dir: Path, *, port: int | None = None,
-                 persistent: bool = True) -> None:
+    def __init__(
+        self, data_dir: Path, *, port: int | None = None, persistent: bool = True
+    ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.persistent = persistent
@@ -73,18 +74,29 @@ class EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [
             _valkey_binary(),
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--dir", str(self.data_dir),
-            "--save", "",
-            "--appendonly", "yes" if self.persistent else "no",
-            "--appendfsync", "everysec",
-            "--daemonize", "no",
-            "--logfile", str(self.data_dir / "valkey.log"),
-            "--protected-mode", "yes",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.data_dir),
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.persistent else "no",
+            "--appendfsync",
+            "everysec",
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(self.data_dir / "valkey.log"),
+            "--protected-mode",
+            "yes",
         ]
         self._process = subprocess.Popen(  # noqa: S603 - our own binary
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            args,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             preexec_fn=_die_with_parent,  # noqa: PLW1509
         )
         deadline = time.monotonic() + timeout
@@ -93,8 +105,10 @@ class EmbeddedRedis:
             while time.monotonic() < deadline:
                 if self._process.poll() is not None:
                     raise EmbeddedRedisError(
-                        f"embedded Valkey exited at start (code {self._process.returncode});"
-                        f" see {self.data_dir / 'valkey.log'}")
+                        "embedded Valkey exited at start "
+                        f"(code {self._process.returncode});"
+                        f" see {self.data_dir / 'valkey.log'}"
+                    )
                 try:
                     if client.ping():
                         return
@@ -125,6 +139,10 @@ class EmbeddedRedis:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None,
-                 exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()

@@ -98,7 +98,10 @@ class Settings:
         simulated = sid is None and token is None
         api_base = get("TWILIO_API_BASE_URL") or "https://api.twilio.com"
         public = get("PUBLIC_BASE_URL")
-        for name, url in (("TWILIO_API_BASE_URL", api_base), ("PUBLIC_BASE_URL", public)):
+        for name, url in (
+            ("TWILIO_API_BASE_URL", api_base),
+            ("PUBLIC_BASE_URL", public),
+        ):
             if url is not None:
                 parts = urlsplit(url)
                 if parts.scheme not in {"http", "https"} or not parts.netloc:

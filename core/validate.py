@@ -11,14 +11,18 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from core.errors import ConfigError
 from core.yamlfile import Located
 
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 
 
-def require_mapping(value: object, located: Located, what: str, parent: object = None,
-                    key: str | None = None) -> dict[str, Any]:
+def require_mapping(
+    value: object,
+    located: Located,
+    what: str,
+    parent: object = None,
+    key: str | None = None,
+) -> dict[str, Any]:
     """`value` must be a mapping; `parent`/`key` locate it when it is not."""
     if not isinstance(value, dict):
         where = parent if parent is not None else value
@@ -26,29 +30,41 @@ def require_mapping(value: object, located: Located, what: str, parent: object =
     return value
 
 
-def require_list(value: object, located: Located, what: str, parent: object,
-                 key: str) -> list[Any]:
+def require_list(
+    value: object, located: Located, what: str, parent: object, key: str
+) -> list[Any]:
     """`value` must be a list."""
     if not isinstance(value, list):
         raise located.error(f"{what} must be a list", parent, key)
     return value
 
 
-def check_keys(mapping: Mapping[str, Any], located: Located, what: str,
-               required: set[str], optional: set[str]) -> None:
+def check_keys(
+    mapping: Mapping[str, Any],
+    located: Located,
+    what: str,
+    required: set[str],
+    optional: set[str],
+) -> None:
     """Refuse unknown keys (typos) and missing required ones."""
     for key in mapping:
         if key not in required and key not in optional:
             known = ", ".join(sorted(required | optional))
-            raise located.error(f"{what}: unknown key {key!r} (known: {known})",
-                                mapping, key)
+            raise located.error(
+                f"{what}: unknown key {key!r} (known: {known})", mapping, key
+            )
     for key in sorted(required):
         if key not in mapping:
             raise located.error(f"{what}: missing required key {key!r}", mapping)
 
 
-def get_str(mapping: Mapping[str, Any], key: str, located: Located, what: str,
-            default: str | None = None) -> str:
+def get_str(
+    mapping: Mapping[str, Any],
+    key: str,
+    located: Located,
+    what: str,
+    default: str | None = None,
+) -> str:
     """A non-empty string value."""
     value = mapping.get(key, default)
     if not isinstance(value, str) or not value.strip():
@@ -56,19 +72,30 @@ def get_str(mapping: Mapping[str, Any], key: str, located: Located, what: str,
     return value
 
 
-def get_identifier(mapping: Mapping[str, Any], key: str, located: Located,
-                   what: str) -> str:
+def get_identifier(
+    mapping: Mapping[str, Any], key: str, located: Located, what: str
+) -> str:
     """A lowercase identifier usable in Redis keys and URLs."""
     value = get_str(mapping, key, located, what)
     if not IDENTIFIER.match(value):
         raise located.error(
             f"{what}: {key!r} must be lowercase letters, digits, '-' or '_' "
-            f"(got {value!r})", mapping, key)
+            f"(got {value!r})",
+            mapping,
+            key,
+        )
     return value
 
 
-def get_int(mapping: Mapping[str, Any], key: str, located: Located, what: str,
-            default: int, minimum: int = 0, maximum: int = 10**9) -> int:
+def get_int(
+    mapping: Mapping[str, Any],
+    key: str,
+    located: Located,
+    what: str,
+    default: int,
+    minimum: int = 0,
+    maximum: int = 10**9,
+) -> int:
     """An integer within bounds (booleans refused: YAML's `yes` is not a number)."""
     value = mapping.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int):
@@ -76,12 +103,21 @@ def get_int(mapping: Mapping[str, Any], key: str, located: Located, what: str,
     if not minimum <= value <= maximum:
         raise located.error(
             f"{what}: {key!r} must be between {minimum} and {maximum} (got {value})",
-            mapping, key)
+            mapping,
+            key,
+        )
     return value
 
 
-def get_float(mapping: Mapping[str, Any], key: str, located: Located, what: str,
-              default: float, minimum: float = 0.0, maximum: float = 1e9) -> float:
+def get_float(
+    mapping: Mapping[str, Any],
+    key: str,
+    located: Located,
+    what: str,
+    default: float,
+    minimum: float = 0.0,
+    maximum: float = 1e9,
+) -> float:
     """A number within bounds."""
     value = mapping.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -89,24 +125,35 @@ def get_float(mapping: Mapping[str, Any], key: str, located: Located, what: str,
     if not minimum <= float(value) <= maximum:
         raise located.error(
             f"{what}: {key!r} must be between {minimum} and {maximum} (got {value})",
-            mapping, key)
+            mapping,
+            key,
+        )
     return float(value)
 
 
-def get_translations(mapping: Mapping[str, Any], key: str, located: Located,
-                     what: str, languages: tuple[str, ...]) -> dict[str, str]:
+def get_translations(
+    mapping: Mapping[str, Any],
+    key: str,
+    located: Located,
+    what: str,
+    languages: tuple[str, ...],
+) -> dict[str, str]:
     """A `{language: text}` mapping with a text for every language."""
     value = mapping.get(key)
     if not isinstance(value, dict):
         raise located.error(
             f"{what}: {key!r} must map each language ({', '.join(languages)}) "
-            "to a text", mapping, key)
+            "to a text",
+            mapping,
+            key,
+        )
     for lang in languages:
         text = value.get(lang)
         if not isinstance(text, str) or not text.strip():
             raise located.error(f"{what}: {key!r} has no {lang} text", value)
     for lang in value:
         if lang not in languages:
-            raise located.error(f"{what}: {key!r} has unknown language {lang!r}",
-                                value, lang)
+            raise located.error(
+                f"{what}: {key!r} has unknown language {lang!r}", value, lang
+            )
     return {lang: value[lang].strip() for lang in languages}

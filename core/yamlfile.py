@@ -33,7 +33,9 @@ class Located:
                 return found
         return self.lines.get(id(container))
 
-    def error(self, reason: str, container: object, key: str | None = None) -> ConfigError:
+    def error(
+        self, reason: str, container: object, key: str | None = None
+    ) -> ConfigError:
         """A `ConfigError` pointing at `container` (or its `key`)."""
         return ConfigError(reason, path=self.path, line=self.line_of(container, key))
 
@@ -43,10 +45,12 @@ class _LineLoader(yaml.SafeLoader):
 
     located: Located
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    def construct_mapping(
+        self, node: yaml.MappingNode, deep: bool = False
+    ) -> dict[Any, Any]:
         keys_seen: dict[Any, int] = {}
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=deep)
             if key in keys_seen:
                 raise ConfigError(
                     f"duplicate key {key!r} (first at line {keys_seen[key]})",
@@ -61,7 +65,9 @@ class _LineLoader(yaml.SafeLoader):
                 self.located.key_lines[(id(mapping), key)] = line
         return mapping
 
-    def construct_sequence(self, node: yaml.SequenceNode, deep: bool = False) -> list[Any]:
+    def construct_sequence(
+        self, node: yaml.SequenceNode, deep: bool = False
+    ) -> list[Any]:
         sequence = super().construct_sequence(node, deep=True)
         self.located.lines[id(sequence)] = node.start_mark.line + 1
         # Remember each item's own line for scalars' parents to use.
@@ -70,11 +76,11 @@ class _LineLoader(yaml.SafeLoader):
 
 _LineLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _LineLoader.construct_mapping,  # type: ignore[arg-type]
+    _LineLoader.construct_mapping,
 )
 _LineLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG,
-    _LineLoader.construct_sequence,  # type: ignore[arg-type]
+    _LineLoader.construct_sequence,
 )
 
 
@@ -90,7 +96,7 @@ def load_yaml(path: Path) -> tuple[Any, Located]:
     loader = _LineLoader(text)
     loader.located = located
     try:
-        data = loader.get_single_data()  # type: ignore[no-untyped-call]
+        data = loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -99,5 +105,5 @@ def load_yaml(path: Path) -> tuple[Any, Located]:
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", path=str(path)) from exc
     finally:
-        loader.dispose()  # type: ignore[no-untyped-call]
+        loader.dispose()
     return data, located

@@ -76,8 +76,9 @@ class IvrTree:
         return {n.queue for n in self.nodes.values() if isinstance(n, QueueNode)}
 
 
-def load_ivr_tree(path: Path, languages: tuple[str, ...],
-                  queue_ids: set[str]) -> IvrTree:
+def load_ivr_tree(
+    path: Path, languages: tuple[str, ...], queue_ids: set[str]
+) -> IvrTree:
     """Read and validate `ivr.yaml` against the hotline's languages and queues."""
     data, located = load_yaml(path)
     root = require_mapping(data, located, "ivr.yaml")
@@ -97,9 +98,14 @@ def load_ivr_tree(path: Path, languages: tuple[str, ...],
                 if option.goto is not None and option.goto not in nodes:
                     raise located.error(
                         f"node {node.id!r}: option {option.key!r} goes to unknown node "
-                        f"{option.goto!r}", nodes_raw[node.id])
-    goodbye = (get_translations(root, "goodbye", located, "ivr.yaml", languages)
-               if "goodbye" in root else {lang: "" for lang in languages})
+                        f"{option.goto!r}",
+                        nodes_raw[node.id],
+                    )
+    goodbye = (
+        get_translations(root, "goodbye", located, "ivr.yaml", languages)
+        if "goodbye" in root
+        else {lang: "" for lang in languages}
+    )
     return IvrTree(
         start=start,
         languages=languages,
@@ -109,26 +115,36 @@ def load_ivr_tree(path: Path, languages: tuple[str, ...],
     )
 
 
-def _load_node(node_id: str, item: dict[str, Any], located: Located,
-               languages: tuple[str, ...], queue_ids: set[str]) -> IvrNode:
+def _load_node(
+    node_id: str,
+    item: dict[str, Any],
+    located: Located,
+    languages: tuple[str, ...],
+    queue_ids: set[str],
+) -> IvrNode:
     what = f"node {node_id!r}"
     kind = item.get("type")
     if kind == "menu":
         check_keys(item, located, what, {"type", "prompt", "options"}, {"help"})
-        options_raw = require_list(item["options"], located, f"{what}: options", item,
-                                   "options")
+        options_raw = require_list(
+            item["options"], located, f"{what}: options", item, "options"
+        )
         options: list[MenuOption] = []
         for raw in options_raw:
             opt = require_mapping(raw, located, f"{what}: an option", options_raw)
             options.append(_load_option(what, opt, located, languages))
         keys = [o.key for o in options]
         if len(set(keys)) != len(keys):
-            raise located.error(f"{what}: two options use the same key", item, "options")
+            raise located.error(
+                f"{what}: two options use the same key", item, "options"
+            )
         if not options:
             raise located.error(f"{what}: a menu needs options", item, "options")
-        help_text = (get_translations(item, "help", located, what, languages)
-                     if "help" in item else get_translations(item, "prompt", located,
-                                                             what, languages))
+        help_text = (
+            get_translations(item, "help", located, what, languages)
+            if "help" in item
+            else get_translations(item, "prompt", located, what, languages)
+        )
         return MenuNode(
             id=node_id,
             prompt=get_translations(item, "prompt", located, what, languages),
@@ -139,48 +155,82 @@ def _load_node(node_id: str, item: dict[str, Any], located: Located,
         check_keys(item, located, what, {"type", "queue"}, {"priority", "announce"})
         queue = get_identifier(item, "queue", located, what)
         if queue not in queue_ids:
-            raise located.error(f"{what}: unknown queue {queue!r} (queues.yaml defines "
-                                f"{', '.join(sorted(queue_ids))})", item, "queue")
-        announce = (get_translations(item, "announce", located, what, languages)
-                    if "announce" in item else {lang: "" for lang in languages})
-        return QueueNode(id=node_id, queue=queue,
-                         priority=get_int(item, "priority", located, what, 0, 0, 9),
-                         announce=announce)
-    raise located.error(f"{what}: type must be 'menu' or 'queue' (got {kind!r})",
-                        item, "type")
+            raise located.error(
+                f"{what}: unknown queue {queue!r} (queues.yaml defines "
+                f"{', '.join(sorted(queue_ids))})",
+                item,
+                "queue",
+            )
+        announce = (
+            get_translations(item, "announce", located, what, languages)
+            if "announce" in item
+            else {lang: "" for lang in languages}
+        )
+        return QueueNode(
+            id=node_id,
+            queue=queue,
+            priority=get_int(item, "priority", located, what, 0, 0, 9),
+            announce=announce,
+        )
+    raise located.error(
+        f"{what}: type must be 'menu' or 'queue' (got {kind!r})", item, "type"
+    )
 
 
-def _load_option(what: str, opt: dict[str, Any], located: Located,
-                 languages: tuple[str, ...]) -> MenuOption:
-    check_keys(opt, located, f"{what}: option", {"key", "label"},
-               {"keywords", "goto", "switch_language"})
+def _load_option(
+    what: str, opt: dict[str, Any], located: Located, languages: tuple[str, ...]
+) -> MenuOption:
+    check_keys(
+        opt,
+        located,
+        f"{what}: option",
+        {"key", "label"},
+        {"keywords", "goto", "switch_language"},
+    )
     key = str(opt["key"])
     if key not in VALID_KEYS:
-        raise located.error(f"{what}: option key must be one digit 0-9 (got {key!r}); "
-                            "* and # are reserved for repeat and back", opt, "key")
+        raise located.error(
+            f"{what}: option key must be one digit 0-9 (got {key!r}); "
+            "* and # are reserved for repeat and back",
+            opt,
+            "key",
+        )
     goto = opt.get("goto")
     switch = opt.get("switch_language")
     if (goto is None) == (switch is None):
-        raise located.error(f"{what}: option {key!r} needs exactly one of 'goto' or "
-                            "'switch_language'", opt)
+        raise located.error(
+            f"{what}: option {key!r} needs exactly one of 'goto' or 'switch_language'",
+            opt,
+        )
     if switch is not None and switch not in languages:
-        raise located.error(f"{what}: option {key!r} switches to unknown language "
-                            f"{switch!r}", opt, "switch_language")
-    keywords_raw = require_mapping(opt.get("keywords", {}), located,
-                                   f"{what}: keywords", opt, "keywords")
+        raise located.error(
+            f"{what}: option {key!r} switches to unknown language {switch!r}",
+            opt,
+            "switch_language",
+        )
+    keywords_raw = require_mapping(
+        opt.get("keywords", {}), located, f"{what}: keywords", opt, "keywords"
+    )
     keywords: dict[str, tuple[str, ...]] = {}
     for lang, words in keywords_raw.items():
         if lang not in languages:
-            raise located.error(f"{what}: keywords for unknown language {lang!r}",
-                                keywords_raw, str(lang))
+            raise located.error(
+                f"{what}: keywords for unknown language {lang!r}",
+                keywords_raw,
+                str(lang),
+            )
         if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
-            raise located.error(f"{what}: keywords for {lang} must be a list of words",
-                                keywords_raw, str(lang))
+            raise located.error(
+                f"{what}: keywords for {lang} must be a list of words",
+                keywords_raw,
+                str(lang),
+            )
         keywords[str(lang)] = tuple(words)
     return MenuOption(
         key=key,
-        label=get_translations(opt, "label", located, f"{what}: option {key!r}",
-                               languages),
+        label=get_translations(
+            opt, "label", located, f"{what}: option {key!r}", languages
+        ),
         keywords=keywords,
         goto=str(goto) if goto is not None else None,
         switch_language=str(switch) if switch is not None else None,

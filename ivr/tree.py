@@ -19,10 +19,10 @@ MAX_ATTEMPTS = 3
 
 
 class InputKind(StrEnum):
-    CHOSEN = "chosen"      # a valid option
-    REPEAT = "repeat"      # '*': say the menu again
-    BACK = "back"          # '#': previous menu
-    INVALID = "invalid"    # a key or words that match nothing
+    CHOSEN = "chosen"  # a valid option
+    REPEAT = "repeat"  # '*': say the menu again
+    BACK = "back"  # '#': previous menu
+    INVALID = "invalid"  # a key or words that match nothing
     NO_INPUT = "no_input"  # silence until the Gather timed out
 
 
@@ -40,8 +40,9 @@ def fold(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", " ", stripped).strip()
 
 
-def interpret(menu: MenuNode, digits: str | None, speech: str | None,
-              language: str) -> MenuInput:
+def interpret(
+    menu: MenuNode, digits: str | None, speech: str | None, language: str
+) -> MenuInput:
     """Map what the caller did at `menu` to one `MenuInput`."""
     digits = (digits or "").strip()
     if digits:
@@ -64,10 +65,25 @@ def interpret(menu: MenuNode, digits: str | None, speech: str | None,
 
 
 _SPOKEN_DIGITS = {
-    "zero": "0", "un": "1", "une": "1", "deux": "2", "trois": "3", "quatre": "4",
-    "cinq": "5", "six": "6", "sept": "7", "huit": "8", "neuf": "9",
-    "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
-    "seven": "7", "eight": "8", "nine": "9",
+    "zero": "0",
+    "un": "1",
+    "une": "1",
+    "deux": "2",
+    "trois": "3",
+    "quatre": "4",
+    "cinq": "5",
+    "six": "6",
+    "sept": "7",
+    "huit": "8",
+    "neuf": "9",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
 }
 
 

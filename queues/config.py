@@ -84,8 +84,13 @@ def load_hotline_settings(path: Path) -> HotlineSettings:
     """Read `hotline.yaml`."""
     data, located = load_yaml(path)
     root = require_mapping(data, located, "hotline.yaml")
-    check_keys(root, located, "hotline.yaml", {"name", "languages", "general_queue"},
-               {"timezone", "routing", "hold_music_url"})
+    check_keys(
+        root,
+        located,
+        "hotline.yaml",
+        {"name", "languages", "general_queue"},
+        {"timezone", "routing", "hold_music_url"},
+    )
     tz_name = get_str(root, "timezone", located, "hotline.yaml", default="Europe/Paris")
     try:
         tz = ZoneInfo(tz_name)
@@ -93,31 +98,58 @@ def load_hotline_settings(path: Path) -> HotlineSettings:
         raise located.error(f"unknown timezone {tz_name!r}", root, "timezone") from exc
     langs = require_list(root["languages"], located, "languages", root, "languages")
     if not langs or not all(isinstance(x, str) and x for x in langs):
-        raise located.error("languages must list language codes like fr-FR",
-                            root, "languages")
-    routing = require_mapping(root.get("routing", {}), located, "routing", root, "routing")
-    check_keys(routing, located, "routing", set(),
-               {"strategy", "ring_seconds", "wrapup_seconds", "max_missed_offers",
-                "announce_every_seconds"})
+        raise located.error(
+            "languages must list language codes like fr-FR", root, "languages"
+        )
+    routing = require_mapping(
+        root.get("routing", {}), located, "routing", root, "routing"
+    )
+    check_keys(
+        routing,
+        located,
+        "routing",
+        set(),
+        {
+            "strategy",
+            "ring_seconds",
+            "wrapup_seconds",
+            "max_missed_offers",
+            "announce_every_seconds",
+        },
+    )
     strategy = get_str(routing, "strategy", located, "routing", default="longest-idle")
     if strategy not in ROUTING_STRATEGIES:
         raise located.error(
             f"routing: unknown strategy {strategy!r} (known: "
-            f"{', '.join(ROUTING_STRATEGIES)})", routing, "strategy")
+            f"{', '.join(ROUTING_STRATEGIES)})",
+            routing,
+            "strategy",
+        )
     return HotlineSettings(
         name=get_str(root, "name", located, "hotline.yaml"),
         timezone=tz,
         languages=tuple(langs),
-        general_queue=QueueId(get_identifier(root, "general_queue", located,
-                                             "hotline.yaml")),
+        general_queue=QueueId(
+            get_identifier(root, "general_queue", located, "hotline.yaml")
+        ),
         strategy=strategy,
         ring_seconds=get_int(routing, "ring_seconds", located, "routing", 15, 5, 120),
-        wrapup_seconds=get_int(routing, "wrapup_seconds", located, "routing", 60, 0, 3600),
-        max_missed_offers=get_int(routing, "max_missed_offers", located, "routing", 3, 1, 100),
-        announce_every_seconds=get_int(routing, "announce_every_seconds", located,
-                                       "routing", 30, 5, 600),
-        hold_music_url=get_str(root, "hold_music_url", located, "hotline.yaml",
-                               default="/static/hold-music.mp3"),
+        wrapup_seconds=get_int(
+            routing, "wrapup_seconds", located, "routing", 60, 0, 3600
+        ),
+        max_missed_offers=get_int(
+            routing, "max_missed_offers", located, "routing", 3, 1, 100
+        ),
+        announce_every_seconds=get_int(
+            routing, "announce_every_seconds", located, "routing", 30, 5, 600
+        ),
+        hold_music_url=get_str(
+            root,
+            "hold_music_url",
+            located,
+            "hotline.yaml",
+            default="/static/hold-music.mp3",
+        ),
     )
 
 
@@ -130,8 +162,13 @@ def load_queues(path: Path, languages: tuple[str, ...]) -> dict[QueueId, QueueCo
     result: dict[QueueId, QueueConfig] = {}
     for entry in entries:
         item = require_mapping(entry, located, "a queue", entries)
-        check_keys(item, located, "queue", {"id", "skill", "name"},
-                   {"service_level_seconds", "service_level_target"})
+        check_keys(
+            item,
+            located,
+            "queue",
+            {"id", "skill", "name"},
+            {"service_level_seconds", "service_level_target"},
+        )
         queue_id = QueueId(get_identifier(item, "id", located, "queue"))
         what = f"queue {queue_id!r}"
         if queue_id in result:
@@ -140,10 +177,12 @@ def load_queues(path: Path, languages: tuple[str, ...]) -> dict[QueueId, QueueCo
             id=queue_id,
             skill=get_identifier(item, "skill", located, what),
             names=get_translations(item, "name", located, what, languages),
-            service_level_seconds=get_int(item, "service_level_seconds", located, what,
-                                          20, 1, 3600),
-            service_level_target=get_float(item, "service_level_target", located, what,
-                                           0.8, 0.0, 1.0),
+            service_level_seconds=get_int(
+                item, "service_level_seconds", located, what, 20, 1, 3600
+            ),
+            service_level_target=get_float(
+                item, "service_level_target", located, what, 0.8, 0.0, 1.0
+            ),
         )
     if not result:
         raise located.error("queues.yaml defines no queue", root, "queues")
@@ -158,7 +197,10 @@ def load_routing_config(folder: Path) -> RoutingConfig:
         data, located = load_yaml(folder / "hotline.yaml")
         raise located.error(
             f"general_queue {hotline.general_queue!r} is not defined in queues.yaml",
-            data, "general_queue")
-    hotliners = load_hotliners(folder / "hotliners.yaml",
-                               {q.skill for q in queues.values()}, hotline.languages)
+            data,
+            "general_queue",
+        )
+    hotliners = load_hotliners(
+        folder / "hotliners.yaml", {q.skill for q in queues.values()}, hotline.languages
+    )
     return RoutingConfig(hotline=hotline, queues=queues, hotliners=hotliners)

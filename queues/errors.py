@@ -1,9 +1,9 @@
 """Errors of queues and routing.
 
-    HotlineError
-    └── QueueError
-        ├── IllegalCallMove   (the call lifecycle has no such move)
-        └── UnknownQueue      (no queue with that id is configured)
+HotlineError
+└── QueueError
+    ├── IllegalCallMove   (the call lifecycle has no such move)
+    └── UnknownQueue      (no queue with that id is configured)
 """
 
 from __future__ import annotations

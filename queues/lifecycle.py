@@ -13,11 +13,11 @@ from queues.errors import IllegalCallMove
 
 
 class CallState(StrEnum):
-    IVR = "ivr"              # in the voice menu
-    QUEUED = "queued"        # waiting in a skill queue
-    OFFERED = "offered"      # ringing at one hotliner
+    IVR = "ivr"  # in the voice menu
+    QUEUED = "queued"  # waiting in a skill queue
+    OFFERED = "offered"  # ringing at one hotliner
     CONNECTED = "connected"  # hotliner answered; caller being bridged
-    TALKING = "talking"      # both in the conference
+    TALKING = "talking"  # both in the conference
     COMPLETED = "completed"  # ended after talking to a hotliner
     ABANDONED = "abandoned"  # caller hung up before reaching a hotliner
     SELF_SERVED = "self_served"  # resolved by the IVR's self-help

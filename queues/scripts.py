@@ -56,7 +56,9 @@ end
 # ARGV[1] base, ARGV[2] call sid, ARGV[3] now, ARGV[4] from, ARGV[5] to,
 # ARGV[6] language
 # -> 1 created, 0 already known (Twilio retried the webhook)
-START_CALL = PRELUDE + """
+START_CALL = (
+    PRELUDE
+    + """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'sid', ARGV[2], 'state', 'ivr', 'created', ARGV[3],
            'from', ARGV[4], 'to', ARGV[5], 'lang', ARGV[6], 'offers', 0)
@@ -65,12 +67,15 @@ emit(KEYS[3], 'call_started', ARGV[2], '', ARGV[3],
      {'from', ARGV[4], 'to', ARGV[5], 'lang', ARGV[6]})
 return 1
 """
+)
 
 # KEYS[1] call hash, KEYS[2] events
 # ARGV[1] base, ARGV[2] sid, ARGV[3] now, ARGV[4] event type,
 # ARGV[5..] field/value pairs stored on the call and carried by the event
 # -> 1 noted, 0 unknown or ended call
-NOTE_CALL = PRELUDE + """
+NOTE_CALL = (
+    PRELUDE
+    + """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state or state == 'completed' or state == 'abandoned'
    or state == 'self_served' then return 0 end
@@ -83,11 +88,14 @@ end
 emit(KEYS[2], ARGV[4], ARGV[2], field(KEYS[1], 'agent'), ARGV[3], extra)
 return 1
 """
+)
 
 # KEYS[1] call hash, KEYS[2] queue zset, KEYS[3] events
 # ARGV[1] base, ARGV[2] sid, ARGV[3] queue id, ARGV[4] priority 0..9, ARGV[5] now
 # -> 1 queued, 0 already in that queue, -1 call not in the IVR, -2 unknown call
-ENQUEUE = PRELUDE + """
+ENQUEUE = (
+    PRELUDE
+    + """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return -2 end
 if state == 'queued' and field(KEYS[1], 'queue') == ARGV[3] then return 0 end
@@ -102,13 +110,16 @@ emit(KEYS[3], 'enqueued', ARGV[2], '', ARGV[5],
      {'queue', ARGV[3], 'priority', ARGV[4], 'queued_at', first})
 return 1
 """
+)
 
 # KEYS[1] queue zset, KEYS[2] available:<skill> zset, KEYS[3] offers zset,
 # KEYS[4] events
 # ARGV[1] base, ARGV[2] now, ARGV[3] offer expiry, ARGV[4] offer id,
 # ARGV[5] queue id
 # -> {call sid, agent id} when an offer was made, false when nobody to match
-MATCH = PRELUDE + """
+MATCH = (
+    PRELUDE
+    + """
 local base, now = ARGV[1], ARGV[2]
 for _ = 1, 64 do
   local head = redis.call('ZRANGE', KEYS[1], 0, 0)
@@ -142,22 +153,28 @@ for _ = 1, 64 do
 end
 return false
 """
+)
 
 # KEYS[1] offer hash, KEYS[2] events
 # ARGV[1] base, ARGV[2] offer id, ARGV[3] agent leg CallSid
 # -> 1 recorded, 0 offer already gone (the caller left or it was rejected)
-SET_OFFER_LEG = PRELUDE + """
+SET_OFFER_LEG = (
+    PRELUDE
+    + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'leg', ARGV[3])
 redis.call('HSET', ARGV[1] .. 'agent:' .. redis.call('HGET', KEYS[1], 'agent'),
            'leg', ARGV[3])
 return 1
 """
+)
 
 # KEYS[1] offer hash, KEYS[2] offers zset, KEYS[3] events
 # ARGV[1] base, ARGV[2] offer id, ARGV[3] now
 # -> {call sid, agent id, queued_at} accepted, false if the offer is no longer valid
-ACCEPT = PRELUDE + """
+ACCEPT = (
+    PRELUDE
+    + """
 local base, offer, now = ARGV[1], ARGV[2], ARGV[3]
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local sid = redis.call('HGET', KEYS[1], 'call')
@@ -180,12 +197,15 @@ emit(KEYS[3], 'accepted', sid, agent, now,
      {'queue', field(ckey, 'queue'), 'queued_at', queued})
 return {sid, agent, queued}
 """
+)
 
 # KEYS[1] offer hash, KEYS[2] offers zset, KEYS[3] events
 # ARGV[1] base, ARGV[2] offer id, ARGV[3] now, ARGV[4] reason,
 # ARGV[5] missed offers before the hotliner is set away
 # -> {call sid, agent id, agent state, queue id} or false if already handled
-REJECT = PRELUDE + """
+REJECT = (
+    PRELUDE
+    + """
 local base, offer, now = ARGV[1], ARGV[2], ARGV[3]
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local sid = redis.call('HGET', KEYS[1], 'call')
@@ -216,21 +236,27 @@ emit(KEYS[3], 'offer_rejected', sid, agent, now,
      {'queue', queue, 'offer', offer, 'reason', ARGV[4]})
 return {sid, agent, astate, queue}
 """
+)
 
 # KEYS[1] call hash, KEYS[2] events
 # ARGV[1] base, ARGV[2] sid, ARGV[3] now
 # -> 1 talking now, 0 not in 'connected'
-BRIDGE = PRELUDE + """
+BRIDGE = (
+    PRELUDE
+    + """
 if field(KEYS[1], 'state') ~= 'connected' then return 0 end
 redis.call('HSET', KEYS[1], 'state', 'talking', 'talk_started', ARGV[3])
 emit(KEYS[2], 'talking', ARGV[2], field(KEYS[1], 'agent'), ARGV[3], {})
 return 1
 """
+)
 
 # KEYS[1] call hash, KEYS[2] active calls zset, KEYS[3] offers zset, KEYS[4] events
 # ARGV[1] base, ARGV[2] sid, ARGV[3] now, ARGV[4] reason (Twilio CallStatus...)
 # -> {final state, agent id, agent leg to cancel} or false if unknown/already ended
-HANGUP = PRELUDE + """
+HANGUP = (
+    PRELUDE
+    + """
 local base, sid, now = ARGV[1], ARGV[2], ARGV[3]
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state or state == 'completed' or state == 'abandoned'
@@ -266,11 +292,14 @@ emit(KEYS[4], 'call_ended', sid, agent, now,
       'talk_started', field(KEYS[1], 'talk_started')})
 return {final, agent, leg}
 """
+)
 
 # KEYS[1] agent hash, KEYS[2] events
 # ARGV[1] base, ARGV[2] agent id, ARGV[3] now, ARGV[4] agent leg CallSid
 # -> 1 hotliner moved to wrap-up, 0 nothing to do
-AGENT_LEG_ENDED = PRELUDE + """
+AGENT_LEG_ENDED = (
+    PRELUDE
+    + """
 if field(KEYS[1], 'state') ~= 'busy' or field(KEYS[1], 'leg') ~= ARGV[4] then
   return 0
 end
@@ -279,13 +308,16 @@ emit(KEYS[2], 'agent_state', field(KEYS[1], 'call_sid'), ARGV[2], ARGV[3],
      {'state', 'wrapup', 'reason', 'leg_ended'})
 return 1
 """
+)
 
 # KEYS[1] agent hash, KEYS[2] agents set, KEYS[3] events
 # ARGV[1] base, ARGV[2] agent id, ARGV[3] now, ARGV[4] requested state,
 # ARGV[5] comma-separated skills, ARGV[6] comma-separated states allowed to
 # move to the requested one (from agents.lifecycle.MANUAL_MOVES)
 # -> {1, state} moved, {0, current state} refused
-SET_AGENT_STATE = PRELUDE + """
+SET_AGENT_STATE = (
+    PRELUDE
+    + """
 local base, agent, now, wanted = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local current = field(KEYS[1], 'state')
 if current == '' then current = 'offline' end
@@ -312,12 +344,15 @@ if current ~= wanted then
 end
 return {1, wanted}
 """
+)
 
 # KEYS[1] call hash, KEYS[2] agent hash, KEYS[3] events
 # ARGV[1] base, ARGV[2] sid, ARGV[3] agent id, ARGV[4] now, ARGV[5] outcome,
 # ARGV[6] notes, ARGV[7] '1' to make the hotliner available again
 # -> 1 recorded, 0 this hotliner did not handle this call
-RECORD_OUTCOME = PRELUDE + """
+RECORD_OUTCOME = (
+    PRELUDE
+    + """
 local base, sid, agent, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if field(KEYS[1], 'agent') ~= agent then return 0 end
 local state = field(KEYS[1], 'state')
@@ -334,12 +369,15 @@ if ARGV[7] == '1' and field(KEYS[2], 'state') == 'wrapup'
 end
 return 1
 """
+)
 
 # KEYS[1] agent hash, KEYS[2] events
 # ARGV[1] base, ARGV[2] agent id, ARGV[3] now, ARGV[4] wrap-up deadline
 # (state_since at or before it means the wrap-up time is over)
 # -> 1 available again, 0 not in an expired wrap-up
-END_WRAPUP = PRELUDE + """
+END_WRAPUP = (
+    PRELUDE
+    + """
 if field(KEYS[1], 'state') ~= 'wrapup' then return 0 end
 if tonumber(field(KEYS[1], 'state_since')) > tonumber(ARGV[4]) then return 0 end
 make_available(ARGV[1], ARGV[2], KEYS[1], ARGV[3])
@@ -347,3 +385,4 @@ emit(KEYS[2], 'agent_state', field(KEYS[1], 'call_sid'), ARGV[2], ARGV[3],
      {'state', 'available', 'from', 'wrapup', 'reason', 'wrapup_timeout'})
 return 1
 """
+)

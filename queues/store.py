@@ -79,13 +79,26 @@ class RoutingStore:
 
     # -- callers -------------------------------------------------------------
 
-    def start_call(self, call_sid: str, from_number: str, to_number: str,
-                   language: str, at_ms: int | None = None) -> bool:
+    def start_call(
+        self,
+        call_sid: str,
+        from_number: str,
+        to_number: str,
+        language: str,
+        at_ms: int | None = None,
+    ) -> bool:
         """Record a new inbound call; False if Twilio retried an already-seen one."""
         k = self.keys
         created = self._start_call(
             keys=[k.call(call_sid), k.active_calls, k.events],
-            args=[k.base, call_sid, at_ms or now_ms(), from_number, to_number, language],
+            args=[
+                k.base,
+                call_sid,
+                at_ms or now_ms(),
+                from_number,
+                to_number,
+                language,
+            ],
         )
         return bool(created)
 
@@ -100,16 +113,21 @@ class RoutingStore:
     def enqueue(self, call_sid: str, queue_id: str, priority: int) -> int:
         """Put a caller in a queue: 1 queued, 0 already there, -1/-2 refused."""
         k = self.keys
-        return int(self._enqueue(
-            keys=[k.call(call_sid), k.queue(queue_id), k.events],
-            args=[k.base, call_sid, queue_id, priority, now_ms()],
-        ))
+        return int(
+            self._enqueue(
+                keys=[k.call(call_sid), k.queue(queue_id), k.events],
+                args=[k.base, call_sid, queue_id, priority, now_ms()],
+            )
+        )
 
     def bridge(self, call_sid: str) -> bool:
         """The caller joined the hotliner's conference: talking starts."""
         k = self.keys
-        return bool(self._bridge(keys=[k.call(call_sid), k.events],
-                                 args=[k.base, call_sid, now_ms()]))
+        return bool(
+            self._bridge(
+                keys=[k.call(call_sid), k.events], args=[k.base, call_sid, now_ms()]
+            )
+        )
 
     def hang_up(self, call_sid: str, reason: str) -> Ended | None:
         """The caller's call ended; None if unknown or already ended (duplicate)."""
@@ -121,8 +139,9 @@ class RoutingStore:
         if not result:
             return None
         final, agent, leg = (_text(x) for x in result)
-        return Ended(final_state=final, agent_id=agent or None,
-                     agent_leg_to_cancel=leg or None)
+        return Ended(
+            final_state=final, agent_id=agent or None, agent_leg_to_cancel=leg or None
+        )
 
     def call(self, call_sid: str) -> dict[str, str]:
         """The live record of one call (empty if unknown)."""
@@ -130,7 +149,7 @@ class RoutingStore:
         return {_text(a): _text(b) for a, b in raw.items()}
 
     def queue_length(self, queue_id: str) -> int:
-        return int(self.redis.zcard(self.keys.queue(queue_id)))
+        return int(cast(int, self.redis.zcard(self.keys.queue(queue_id))))
 
     def position(self, queue_id: str, call_sid: str) -> int | None:
         """1-based position of a waiting caller, None if not waiting there."""
@@ -139,8 +158,12 @@ class RoutingStore:
 
     def waiting(self, queue_id: str, limit: int = 100) -> list[str]:
         """Call sids waiting in a queue, first to be served first."""
-        return [_text(x) for x in cast(list[bytes], self.redis.zrange(
-            self.keys.queue(queue_id), 0, limit - 1))]
+        return [
+            _text(x)
+            for x in cast(
+                list[bytes], self.redis.zrange(self.keys.queue(queue_id), 0, limit - 1)
+            )
+        ]
 
     def oldest_wait_start(self, queue_id: str) -> int | None:
         """First-entry time (ms) of the longest-waiting caller of a queue."""
@@ -158,8 +181,12 @@ class RoutingStore:
         return [{_text(a): _text(b) for a, b in raw.items()} for raw in pipe.execute()]
 
     def active_calls(self, limit: int = 500) -> list[str]:
-        return [_text(x) for x in cast(list[bytes], self.redis.zrange(
-            self.keys.active_calls, 0, limit - 1))]
+        return [
+            _text(x)
+            for x in cast(
+                list[bytes], self.redis.zrange(self.keys.active_calls, 0, limit - 1)
+            )
+        ]
 
     # -- offers ----------------------------------------------------------------
 
@@ -180,8 +207,11 @@ class RoutingStore:
     def set_offer_leg(self, offer_id: str, leg_sid: str) -> bool:
         """Remember the hotliner's ringing leg; False if the offer is already gone."""
         k = self.keys
-        return bool(self._set_leg(keys=[k.offer(offer_id), k.events],
-                                  args=[k.base, offer_id, leg_sid]))
+        return bool(
+            self._set_leg(
+                keys=[k.offer(offer_id), k.events], args=[k.base, offer_id, leg_sid]
+            )
+        )
 
     def offer(self, offer_id: str) -> dict[str, str]:
         raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.offer(offer_id)))
@@ -190,19 +220,24 @@ class RoutingStore:
     def accept(self, offer_id: str) -> Accepted | None:
         """The hotliner answered; None if the caller left or the offer lapsed."""
         k = self.keys
-        result = self._accept(keys=[k.offer(offer_id), k.offers, k.events],
-                              args=[k.base, offer_id, now_ms()])
+        result = self._accept(
+            keys=[k.offer(offer_id), k.offers, k.events],
+            args=[k.base, offer_id, now_ms()],
+        )
         if not result:
             return None
         sid, agent, queued = (_text(x) for x in result)
-        return Accepted(call_sid=sid, agent_id=agent,
-                        queued_at_ms=int(queued) if queued else None)
+        return Accepted(
+            call_sid=sid, agent_id=agent, queued_at_ms=int(queued) if queued else None
+        )
 
     def reject(self, offer_id: str, reason: str, max_missed: int) -> Rejected | None:
         """Not answered, declined or expired: caller back in place, hotliner freed."""
         k = self.keys
-        result = self._reject(keys=[k.offer(offer_id), k.offers, k.events],
-                              args=[k.base, offer_id, now_ms(), reason, max_missed])
+        result = self._reject(
+            keys=[k.offer(offer_id), k.offers, k.events],
+            args=[k.base, offer_id, now_ms(), reason, max_missed],
+        )
         if not result:
             return None
         sid, agent, state, queue = (_text(x) for x in result)
@@ -210,42 +245,77 @@ class RoutingStore:
 
     def expired_offers(self, at_ms: int | None = None) -> list[str]:
         """Offers whose ring time is over (for the sweeper)."""
-        return [_text(x) for x in cast(list[bytes], self.redis.zrangebyscore(
-            self.keys.offers, "-inf", at_ms or now_ms()))]
+        return [
+            _text(x)
+            for x in cast(
+                list[bytes],
+                self.redis.zrangebyscore(self.keys.offers, "-inf", at_ms or now_ms()),
+            )
+        ]
 
     # -- hotliners -------------------------------------------------------------
 
-    def set_agent_state(self, agent_id: str, state: AgentState,
-                        skills: Iterable[str]) -> tuple[bool, str]:
+    def set_agent_state(
+        self, agent_id: str, state: AgentState, skills: Iterable[str]
+    ) -> tuple[bool, str]:
         """A console request to change state; (done, state now)."""
         k = self.keys
         allowed = ",".join(sorted(MANUAL_MOVES.get(state, frozenset())))
         ok, current = self._set_agent_state(
             keys=[k.agent(agent_id), k.agents, k.events],
-            args=[k.base, agent_id, now_ms(), state.value, ",".join(sorted(skills)),
-                  allowed],
+            args=[
+                k.base,
+                agent_id,
+                now_ms(),
+                state.value,
+                ",".join(sorted(skills)),
+                allowed,
+            ],
         )
         return bool(int(ok)), _text(current)
 
     def agent_leg_ended(self, agent_id: str, leg_sid: str) -> bool:
         k = self.keys
-        return bool(self._agent_leg_ended(keys=[k.agent(agent_id), k.events],
-                                          args=[k.base, agent_id, now_ms(), leg_sid]))
+        return bool(
+            self._agent_leg_ended(
+                keys=[k.agent(agent_id), k.events],
+                args=[k.base, agent_id, now_ms(), leg_sid],
+            )
+        )
 
-    def record_outcome(self, call_sid: str, agent_id: str, outcome: str, notes: str,
-                       make_available: bool = True) -> bool:
+    def record_outcome(
+        self,
+        call_sid: str,
+        agent_id: str,
+        outcome: str,
+        notes: str,
+        make_available: bool = True,
+    ) -> bool:
         k = self.keys
-        return bool(self._record_outcome(
-            keys=[k.call(call_sid), k.agent(agent_id), k.events],
-            args=[k.base, call_sid, agent_id, now_ms(), outcome, notes,
-                  "1" if make_available else "0"],
-        ))
+        return bool(
+            self._record_outcome(
+                keys=[k.call(call_sid), k.agent(agent_id), k.events],
+                args=[
+                    k.base,
+                    call_sid,
+                    agent_id,
+                    now_ms(),
+                    outcome,
+                    notes,
+                    "1" if make_available else "0",
+                ],
+            )
+        )
 
     def end_wrapup(self, agent_id: str, wrapup_ms: int) -> bool:
         k = self.keys
         now = now_ms()
-        return bool(self._end_wrapup(keys=[k.agent(agent_id), k.events],
-                                     args=[k.base, agent_id, now, now - wrapup_ms]))
+        return bool(
+            self._end_wrapup(
+                keys=[k.agent(agent_id), k.events],
+                args=[k.base, agent_id, now, now - wrapup_ms],
+            )
+        )
 
     def agent(self, agent_id: str) -> dict[str, str]:
         raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.agent(agent_id)))
@@ -256,5 +326,7 @@ class RoutingStore:
         pipe = self.redis.pipeline(transaction=False)
         for agent_id in ids:
             pipe.hgetall(self.keys.agent(agent_id))
-        return {agent_id: {_text(a): _text(b) for a, b in raw.items()}
-                for agent_id, raw in zip(ids, pipe.execute(), strict=True)}
+        return {
+            agent_id: {_text(a): _text(b) for a, b in raw.items()}
+            for agent_id, raw in zip(ids, pipe.execute(), strict=True)
+        }

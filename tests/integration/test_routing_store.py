@@ -12,8 +12,9 @@ def make_store(client: redis.Redis) -> RoutingStore:
     return RoutingStore(client)
 
 
-def queued_caller(store: RoutingStore, sid: str, queue: str = "printer",
-                  priority: int = 0) -> None:
+def queued_caller(
+    store: RoutingStore, sid: str, queue: str = "printer", priority: int = 0
+) -> None:
     assert store.start_call(sid, "+33611111111", "+33180000000", "fr-FR")
     assert store.enqueue(sid, queue, priority) == 1
 
@@ -22,14 +23,18 @@ def events(client: redis.Redis, store: RoutingStore) -> list[str]:
     return [fields[b"type"].decode() for _, fields in client.xrange(store.keys.events)]
 
 
-def test_retried_incoming_webhook_records_the_call_once(redis_client: redis.Redis) -> None:
+def test_retried_incoming_webhook_records_the_call_once(
+    redis_client: redis.Redis,
+) -> None:
     store = make_store(redis_client)
     assert store.start_call("CA1", "+33611111111", "+33180000000", "fr-FR")
     assert not store.start_call("CA1", "+33611111111", "+33180000000", "fr-FR")
     assert events(redis_client, store) == ["call_started"]
 
 
-def test_higher_priority_is_served_first_then_first_come(redis_client: redis.Redis) -> None:
+def test_higher_priority_is_served_first_then_first_come(
+    redis_client: redis.Redis,
+) -> None:
     store = make_store(redis_client)
     queued_caller(store, "CA1", priority=0)
     queued_caller(store, "CA2", priority=0)
@@ -53,7 +58,9 @@ def test_offer_goes_to_the_longest_idle_hotliner(redis_client: redis.Redis) -> N
     assert store.match("printer", "printer", 15_000) is None  # nobody waiting
 
 
-def test_missed_offer_returns_caller_to_front_of_queue(redis_client: redis.Redis) -> None:
+def test_missed_offer_returns_caller_to_front_of_queue(
+    redis_client: redis.Redis,
+) -> None:
     store = make_store(redis_client)
     store.set_agent_state("alice", AgentState.AVAILABLE, ["printer"])
     queued_caller(store, "CA1")
@@ -68,7 +75,9 @@ def test_missed_offer_returns_caller_to_front_of_queue(redis_client: redis.Redis
     assert store.accept(offer.offer_id) is None
 
 
-def test_hotliner_missing_k_offers_in_a_row_is_set_away(redis_client: redis.Redis) -> None:
+def test_hotliner_missing_k_offers_in_a_row_is_set_away(
+    redis_client: redis.Redis,
+) -> None:
     store = make_store(redis_client)
     store.set_agent_state("alice", AgentState.AVAILABLE, ["printer"])
     queued_caller(store, "CA1")
@@ -82,7 +91,8 @@ def test_hotliner_missing_k_offers_in_a_row_is_set_away(redis_client: redis.Redi
 
 
 def test_accepted_call_moves_to_wrapup_on_hangup_then_available_on_outcome(
-        redis_client: redis.Redis) -> None:
+    redis_client: redis.Redis,
+) -> None:
     store = make_store(redis_client)
     store.set_agent_state("alice", AgentState.AVAILABLE, ["printer"])
     queued_caller(store, "CA1")
@@ -102,12 +112,21 @@ def test_accepted_call_moves_to_wrapup_on_hangup_then_available_on_outcome(
     assert store.record_outcome("CA1", "alice", "resolved", "rebooted")
     assert store.agent("alice")["state"] == "available"
     assert events(redis_client, store) == [
-        "agent_state", "call_started", "enqueued", "offered", "accepted", "talking",
-        "call_ended", "outcome", "agent_state"]
+        "agent_state",
+        "call_started",
+        "enqueued",
+        "offered",
+        "accepted",
+        "talking",
+        "call_ended",
+        "outcome",
+        "agent_state",
+    ]
 
 
 def test_caller_hanging_up_while_offered_frees_the_hotliner(
-        redis_client: redis.Redis) -> None:
+    redis_client: redis.Redis,
+) -> None:
     store = make_store(redis_client)
     store.set_agent_state("alice", AgentState.AVAILABLE, ["printer"])
     queued_caller(store, "CA1")
@@ -122,11 +141,13 @@ def test_caller_hanging_up_while_offered_frees_the_hotliner(
 
 
 def test_caller_hanging_up_in_queue_is_abandoned_and_removed(
-        redis_client: redis.Redis) -> None:
+    redis_client: redis.Redis,
+) -> None:
     store = make_store(redis_client)
     queued_caller(store, "CA1")
     ended = store.hang_up("CA1", "completed")
-    assert ended is not None and ended.final_state == "abandoned"
+    assert ended is not None
+    assert ended.final_state == "abandoned"
     assert store.waiting("printer") == []
 
 
@@ -136,4 +157,6 @@ def test_hotliner_on_a_call_cannot_go_on_break(redis_client: redis.Redis) -> Non
     queued_caller(store, "CA1")
     assert store.match("printer", "printer", 15_000) is not None
     assert store.set_agent_state("alice", AgentState.BREAK, ["printer"]) == (
-        False, "reserved")
+        False,
+        "reserved",
+    )

@@ -1,0 +1,101 @@
+"""Drains the Redis event stream into the SQL call log, exactly once.
+
+One writer at a time (a Redis lock with a token); the stream position is
+stored in `stream_offsets` and committed in the same transaction as the rows
+it produced, so a crash anywhere replays from the last commit and nothing is
+applied twice or lost. Applied entries are trimmed from the stream afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import cast
+
+import redis
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from calllog.models import Call, CallEvent, StreamOffset
+from calllog.projection import StreamEvent, apply_event
+from core.clock import from_ms
+from queues.keys import Keys
+
+log = logging.getLogger(__name__)
+
+OFFSET_NAME = "events"
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def drain_events(
+    client: redis.Redis,
+    engine: Engine,
+    keys: Keys,
+    batch: int = 500,
+    max_batches: int = 200,
+) -> int:
+    """Apply pending events to the call log; returns how many were applied."""
+    token = uuid.uuid4().hex
+    if not client.set(keys.calllog_lock, token, nx=True, px=60_000):
+        return 0
+    applied = 0
+    try:
+        with Session(engine) as session:
+            offset = session.get(StreamOffset, OFFSET_NAME)
+            if offset is None:
+                offset = StreamOffset(name=OFFSET_NAME, last_id="0-0")
+                session.add(offset)
+            for _ in range(max_batches):
+                entries = cast(
+                    list[tuple[bytes, dict[bytes, bytes]]],
+                    client.xrange(keys.events, min=f"({offset.last_id}", count=batch),
+                )
+                if not entries:
+                    break
+                rows: dict[str, Call | None] = {}
+                for raw_id, raw_fields in entries:
+                    event = StreamEvent.from_fields(
+                        _text(raw_id),
+                        {_text(k): _text(v) for k, v in raw_fields.items()},
+                    )
+                    _apply(session, rows, event)
+                offset.last_id = _text(entries[-1][0])
+                session.commit()
+                applied += len(entries)
+                client.xtrim(keys.events, minid=offset.last_id)
+                client.pexpire(keys.calllog_lock, 60_000)
+    finally:
+        client.eval(_RELEASE, 1, keys.calllog_lock, token)
+    if applied:
+        log.debug("call log: applied %d events", applied)
+    return applied
+
+
+def _apply(session: Session, rows: dict[str, Call | None], event: StreamEvent) -> None:
+    session.add(
+        CallEvent(
+            stream_id=event.stream_id,
+            type=event.type,
+            call_sid=event.call_sid or None,
+            agent_id=event.agent_id or None,
+            at=from_ms(event.at_ms),
+            data=event.data,
+        )
+    )
+    if not event.call_sid:
+        return
+    if event.call_sid not in rows:
+        rows[event.call_sid] = session.get(Call, event.call_sid)
+    row = rows[event.call_sid]
+    updated = apply_event(row, event)
+    if updated is not None and row is None:
+        session.add(updated)
+    rows[event.call_sid] = updated

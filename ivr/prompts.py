@@ -1,0 +1,53 @@
+"""Fixed phrases the hotline says, in each language it speaks.
+
+The tree's own prompts live in `ivr.yaml`; these are the system's sentences
+(queue position, transfer notices) that editors do not need to change.
+"""
+
+from __future__ import annotations
+
+PHRASES: dict[str, dict[str, str]] = {
+    "fr-FR": {
+        "position_first": "Vous êtes le prochain correspondant.",
+        "position": "Vous êtes le {position}e correspondant en attente.",
+        "estimate": "Temps d'attente estimé : environ {minutes} minute{s}.",
+        "still_waiting": "Merci de patienter, un technicien va vous répondre.",
+        "invalid": "Je n'ai pas compris votre choix.",
+        "no_input": "Je n'ai rien entendu.",
+        "to_general": "Nous vous mettons en relation avec un technicien.",
+        "offer_gone": "L'appelant a raccroché ou a déjà été pris en charge.",
+        "goodbye": "Merci de votre appel, au revoir.",
+        "whisper": "Appel {queue}. {choice}",
+    },
+    "en-US": {
+        "position_first": "You are next in line.",
+        "position": "You are number {position} in line.",
+        "estimate": "Estimated wait: about {minutes} minute{s}.",
+        "still_waiting": "Please hold, a technician will answer you shortly.",
+        "invalid": "Sorry, I did not understand your choice.",
+        "no_input": "Sorry, I did not hear anything.",
+        "to_general": "We are putting you through to a technician.",
+        "offer_gone": "The caller hung up or was already answered.",
+        "goodbye": "Thank you for calling, goodbye.",
+        "whisper": "{queue} call. {choice}",
+    },
+}
+
+
+def phrase(lang: str, name: str, **values: object) -> str:
+    """One phrase in `lang` (French when the language is unknown)."""
+    table = PHRASES.get(lang, PHRASES["fr-FR"])
+    return table[name].format(**values)
+
+
+def position_announcement(lang: str, position: int, minutes: int | None) -> str:
+    """'You are number 3 in line. Estimated wait: about 4 minutes.'"""
+    if position <= 1:
+        text = phrase(lang, "position_first")
+    else:
+        text = phrase(lang, "position", position=position)
+    if minutes is not None and minutes > 0:
+        text += " " + phrase(
+            lang, "estimate", minutes=minutes, s="s" if minutes > 1 else ""
+        )
+    return text

@@ -1,0 +1,152 @@
+"""RQ jobs: the router's moves that need Twilio's REST API or run on a timer.
+
+Webhooks only change Redis (fast, atomic) and enqueue these. Every job is
+idempotent and safe to run twice or concurrently: the Lua scripts decide,
+the jobs only carry decisions out (ring a hotliner, bridge a caller, cancel a
+ringing leg). A crash in a job loses no caller: the caller's state is in
+Redis, and `sweep` (every second) re-drives whatever was left half-done.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from calllog.writer import drain_events
+from queues.runtime import Runtime, get_runtime
+from queues.store import Offer
+
+log = logging.getLogger(__name__)
+
+#: Bound on offers made by one dispatch run, so one job never runs away.
+MAX_OFFERS_PER_RUN = 200
+
+
+def dispatch(queue_id: str | None = None) -> int:
+    """Offer waiting callers to available hotliners; returns offers made."""
+    rt = get_runtime()
+    return dispatch_with(rt, queue_id)
+
+
+def dispatch_with(rt: Runtime, queue_id: str | None = None) -> int:
+    if queue_id:
+        one = rt.routing.queue(queue_id)
+        queues = [one] if one is not None else []
+    else:
+        queues = list(rt.routing.queues.values())
+    ring_ms = rt.routing.hotline.ring_seconds * 1000
+    made = 0
+    progress = True
+    while progress and made < MAX_OFFERS_PER_RUN:
+        progress = False
+        for queue in queues:
+            offer = rt.store.match(queue.id, queue.skill, ring_ms)
+            if offer is None:
+                continue
+            made += 1
+            progress = True
+            ring_hotliner(rt, offer)
+    return made
+
+
+def ring_hotliner(rt: Runtime, offer: Offer) -> None:
+    """Place the hotliner's leg for an offer; a failure hands the caller on."""
+    hotliner = rt.routing.hotliner(offer.agent_id)
+    try:
+        if hotliner is None:
+            raise LookupError(f"hotliner {offer.agent_id!r} is not configured")
+        leg: Any = rt.twilio.calls.create(
+            to=hotliner.endpoint,
+            from_=rt.settings.hotline_number,
+            url=rt.public_url(f"/voice/agent/answer?offer={offer.offer_id}"),
+            method="POST",
+            status_callback=rt.public_url(
+                f"/voice/agent/status?offer={offer.offer_id}&agent={offer.agent_id}"
+            ),
+            status_callback_method="POST",
+            status_callback_event=["initiated", "ringing", "answered", "completed"],
+            timeout=rt.routing.hotline.ring_seconds,
+        )
+    except Exception:  # noqa: BLE001 - any REST failure: next hotliner, caller keeps place
+        log.exception(
+            "could not ring hotliner agent_id=%s call_sid=%s",
+            offer.agent_id,
+            offer.call_sid,
+        )
+        rt.store.reject(offer.offer_id, "failed", rt.routing.hotline.max_missed_offers)
+        return
+    if not rt.store.set_offer_leg(offer.offer_id, str(leg.sid)):
+        # The caller hung up while we were dialling: stop the ringing leg.
+        cancel_leg_with(rt, str(leg.sid))
+
+
+def bridge_caller(call_sid: str) -> None:
+    """Move a waiting caller out of Twilio's queue into the hotliner's conference."""
+    rt = get_runtime()
+    try:
+        rt.twilio.calls(call_sid).update(
+            url=rt.public_url(f"/voice/caller/connect?call={call_sid}"), method="POST"
+        )
+    except Exception:  # noqa: BLE001 - the caller may have hung up meanwhile
+        log.warning(
+            "could not bridge call_sid=%s (caller gone?)", call_sid, exc_info=True
+        )
+
+
+def cancel_leg(leg_sid: str) -> None:
+    cancel_leg_with(get_runtime(), leg_sid)
+
+
+def cancel_leg_with(rt: Runtime, leg_sid: str) -> None:
+    """Stop ringing (or end) a hotliner's leg that no longer has a caller."""
+    try:
+        call: Any = rt.twilio.calls(leg_sid).fetch()
+        status = "canceled" if call.status in {"queued", "ringing"} else "completed"
+        if call.status not in {"completed", "canceled", "failed", "busy", "no-answer"}:
+            rt.twilio.calls(leg_sid).update(status=status)
+    except Exception:  # noqa: BLE001 - already over is fine
+        log.info("leg %s already over", leg_sid)
+
+
+def hang_up_caller(call_sid: str) -> None:
+    """End a caller's call (their hotliner left before the bridge was made)."""
+    rt = get_runtime()
+    try:
+        rt.twilio.calls(call_sid).update(status="completed")
+    except Exception:  # noqa: BLE001
+        log.info("call %s already over", call_sid)
+
+
+def sweep() -> dict[str, int]:
+    """Repair drift every second: lapsed offers, wrap-ups over, waiting callers."""
+    rt = get_runtime()
+    return sweep_with(rt)
+
+
+def sweep_with(rt: Runtime) -> dict[str, int]:
+    expired = 0
+    max_missed = rt.routing.hotline.max_missed_offers
+    for offer_id in rt.store.expired_offers():
+        leg = rt.store.offer(offer_id).get("leg")
+        if rt.store.reject(offer_id, "expired", max_missed) is not None:
+            expired += 1
+            if leg:
+                cancel_leg_with(rt, leg)
+    wrapped = 0
+    wrapup_ms = rt.routing.hotline.wrapup_seconds * 1000
+    for agent_id in rt.routing.hotliners:
+        if rt.store.end_wrapup(agent_id, wrapup_ms):
+            wrapped += 1
+    offers = dispatch_with(rt)
+    logged = drain_events(rt.redis, rt.engine, rt.keys)
+    return {
+        "expired": expired,
+        "wrapups_ended": wrapped,
+        "offers": offers,
+        "logged": logged,
+    }
+
+
+def drain_call_log() -> int:
+    rt = get_runtime()
+    return drain_events(rt.redis, rt.engine, rt.keys)

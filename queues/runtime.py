@@ -1,0 +1,88 @@
+"""The live connections and configuration a web process or worker works with.
+
+Built once by a composition root (`web.create_app`, the worker entry point)
+from `Settings`; job functions reach it through `get_runtime()`. Nothing here
+connects at import time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from rq import Queue
+from sqlalchemy import Engine
+
+from calllog.db import create_db_engine
+from core.settings import Settings
+from core.twilio_client import build_twilio_client
+from queues.config import RoutingConfig, load_routing_config
+from queues.keys import Keys
+from queues.store import RoutingStore
+
+RQ_QUEUE = "hotline"
+
+
+@dataclass(slots=True)
+class Runtime:
+    settings: Settings
+    redis: redis.Redis
+    keys: Keys
+    store: RoutingStore
+    routing: RoutingConfig
+    engine: Engine
+    jobs: Queue
+    _twilio: Any = field(default=None, repr=False)
+
+    @property
+    def twilio(self) -> Any:
+        """The Twilio REST client (built on first use: webhooks never need it)."""
+        if self._twilio is None:
+            self._twilio = build_twilio_client(self.settings)
+        return self._twilio
+
+    def public_url(self, path: str) -> str:
+        """Absolute URL Twilio must use to reach `path` on this app."""
+        base = self.settings.public_base_url or "http://127.0.0.1:5000"
+        return base + path
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    keys: Keys | None = None,
+    routing: RoutingConfig | None = None,
+) -> Runtime:
+    """Connect to Redis and SQL and load the routing configuration."""
+    if settings.redis_url is None:
+        raise ValueError(
+            "build_runtime needs a Redis URL (start the embedded one first)"
+        )
+    client = redis.Redis.from_url(settings.redis_url, health_check_interval=30)
+    keys = keys or Keys()
+    return Runtime(
+        settings=settings,
+        redis=client,
+        keys=keys,
+        store=RoutingStore(client, keys),
+        routing=routing or load_routing_config(settings.config_dir),
+        engine=create_db_engine(settings.effective_database_url),
+        jobs=Queue(RQ_QUEUE, connection=client),
+    )
+
+
+_runtime: Runtime | None = None
+
+
+def set_runtime(runtime: Runtime | None) -> None:
+    """Install the runtime job functions use (the worker's composition root)."""
+    global _runtime
+    _runtime = runtime
+
+
+def get_runtime() -> Runtime:
+    """The runtime installed by the process's composition root."""
+    if _runtime is None:
+        raise RuntimeError("no runtime installed: start jobs through `hotline worker`")
+    return _runtime

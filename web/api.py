@@ -1,0 +1,94 @@
+"""The agent console's JSON API: state changes, current call, call outcome.
+
+No login yet (a later issue adds authentication); ids are checked against the
+configuration and every change goes through one atomic store operation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from agents.lifecycle import AgentState
+from queues import jobs
+from web import services
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+OUTCOMES = ("resolved", "remote_takeover", "escalated", "callback")
+MAX_NOTES = 4000
+
+
+def _error(status: int, message: str, **extra: Any) -> ResponseReturnValue:
+    return jsonify({"error": message, **extra}), status
+
+
+def _json_body() -> dict[str, Any] | None:
+    body = request.get_json(silent=True)
+    return body if isinstance(body, dict) else None
+
+
+@bp.get("/agents/<agent_id>")
+def agent(agent_id: str) -> ResponseReturnValue:
+    rt = services().runtime
+    hotliner = rt.routing.hotliner(agent_id)
+    if hotliner is None:
+        return _error(404, f"unknown hotliner {agent_id!r}")
+    live = rt.store.agent(agent_id)
+    return jsonify(
+        {
+            "id": hotliner.id,
+            "name": hotliner.name,
+            "state": live.get("state", "offline"),
+            "state_since": int(live["state_since"])
+            if live.get("state_since")
+            else None,
+            "call_sid": live.get("call_sid") or None,
+            "skills": hotliner.skills,
+        }
+    )
+
+
+@bp.post("/agents/<agent_id>/state")
+def set_state(agent_id: str) -> ResponseReturnValue:
+    rt = services().runtime
+    hotliner = rt.routing.hotliner(agent_id)
+    if hotliner is None:
+        return _error(404, f"unknown hotliner {agent_id!r}")
+    body = _json_body()
+    wanted = body.get("state") if body else None
+    allowed = ("available", "break", "offline")
+    if wanted not in allowed:
+        return _error(400, f"state must be one of {', '.join(allowed)}")
+    ok, current = rt.store.set_agent_state(
+        agent_id, AgentState(wanted), hotliner.skills
+    )
+    if not ok:
+        return _error(409, f"cannot go {wanted} while {current}", state=current)
+    if wanted == "available":
+        rt.jobs.enqueue(jobs.dispatch)
+    return jsonify({"id": agent_id, "state": current})
+
+
+@bp.post("/calls/<call_sid>/outcome")
+def outcome(call_sid: str) -> ResponseReturnValue:
+    rt = services().runtime
+    body = _json_body()
+    if body is None:
+        return _error(400, "expected a JSON object")
+    agent_id = body.get("agent_id")
+    result = body.get("outcome")
+    notes = body.get("notes", "") or ""
+    if not isinstance(agent_id, str) or rt.routing.hotliner(agent_id) is None:
+        return _error(400, "agent_id must name a configured hotliner")
+    if result not in OUTCOMES:
+        return _error(400, f"outcome must be one of {', '.join(OUTCOMES)}")
+    if not isinstance(notes, str) or len(notes) > MAX_NOTES:
+        return _error(400, f"notes must be text of at most {MAX_NOTES} characters")
+    if not rt.store.record_outcome(call_sid, agent_id, result, notes):
+        return _error(409, "this hotliner is not handling that call")
+    rt.jobs.enqueue(jobs.dispatch)
+    rt.jobs.enqueue(jobs.drain_call_log)
+    return jsonify({"call_sid": call_sid, "outcome": result})

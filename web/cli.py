@@ -1,0 +1,270 @@
+"""The `hotline` command: run, worker, simulate, check-config, db upgrade.
+
+A composition root: reads the environment, starts embedded services when none
+are configured, and hands plain settings to the processes it starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from core.embedded_redis import EmbeddedRedis, free_port
+from core.errors import ConfigError, HotlineError, SettingsError
+from core.settings import DOCUMENTED_VARIABLES, Settings
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env(os.environ)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+def main(verbose: bool) -> None:
+    """hotline: a self-hosted IT help-desk telephone line."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@main.command("check-config")
+@click.option(
+    "--config",
+    "folder",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Configuration folder (default: HOTLINE_CONFIG or ./config).",
+)
+def check_config(folder: Path | None) -> None:
+    """Validate every configuration file; errors say file:line: reason."""
+    from web.config import load_config
+
+    folder = folder or _settings().config_dir
+    try:
+        config = load_config(folder)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(
+        f"{folder}: OK — {len(config.routing.queues)} queues, "
+        f"{len(config.routing.hotliners)} hotliners, "
+        f"{len(config.ivr.nodes)} IVR nodes"
+    )
+
+
+@main.group()
+def db() -> None:
+    """Call log database commands."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the call log schema."""
+    from calllog.db import upgrade
+
+    settings = _settings()
+    upgrade(settings.effective_database_url)
+    click.echo(
+        f"call log schema up to date ({_masked(settings.effective_database_url)})"
+    )
+
+
+def _masked(url: str) -> str:
+    from sqlalchemy import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+def worker(burst: bool) -> None:
+    """Run an RQ worker with RQ's scheduler and the sweeper clock."""
+    from queues.worker import run_worker
+
+    settings = _settings()
+    if settings.redis_url is None:
+        raise click.ClickException("the worker needs REDIS_URL (`hotline run` sets it)")
+    run_worker(settings, burst=burst)
+
+
+@main.command()
+def env() -> None:
+    """List the environment variables the hotline reads."""
+    for name, text in DOCUMENTED_VARIABLES.items():
+        click.echo(f"{name}\n    {text}")
+
+
+@main.command()
+@click.option("--port", default=5000, show_default=True, help="Web port (loopback).")
+@click.option(
+    "--demo/--no-demo",
+    default=True,
+    show_default=True,
+    help="With the simulator: place a trickle of demo calls.",
+)
+@click.option("--calls-per-minute", default=4.0, show_default=True)
+@click.option(
+    "--time-scale",
+    default=1.0,
+    show_default=True,
+    help="Simulator speed: 0.1 makes every wait ten times shorter.",
+)
+def run(port: int, demo: bool, calls_per_minute: float, time_scale: float) -> None:
+    """Run the whole hotline: web, worker, and embedded services when unset."""
+    from calllog.db import upgrade
+    from web.stack import Stack
+
+    settings = _settings()
+    settings.instance_dir.mkdir(parents=True, exist_ok=True)
+    env: dict[str, str] = {
+        "HOTLINE_INSTANCE": str(settings.instance_dir),
+        "HOTLINE_CONFIG": str(settings.config_dir),
+    }
+    embedded: EmbeddedRedis | None = None
+    carrier = None
+    stack: Stack | None = None
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        from web.config import load_config
+
+        config = load_config(settings.config_dir)
+        if settings.redis_url is None:
+            embedded = EmbeddedRedis(settings.instance_dir / "redis")
+            embedded.start()
+            env["REDIS_URL"] = embedded.url
+            click.echo(
+                f"embedded Valkey on {embedded.url} (data in {embedded.data_dir})"
+            )
+        upgrade(settings.effective_database_url)
+        public = settings.public_base_url or f"http://127.0.0.1:{port}"
+        env["PUBLIC_BASE_URL"] = public
+        if settings.simulated:
+            from simulator.carrier import Carrier, CarrierConfig
+
+            carrier = Carrier(
+                CarrierConfig(
+                    account_sid=settings.twilio_account_sid,
+                    auth_token=settings.twilio_auth_token,
+                    voice_url=f"{public}/voice/incoming",
+                    status_callback_url=f"{public}/voice/status",
+                    hotline_number=settings.hotline_number,
+                    time_scale=time_scale,
+                )
+            )
+            carrier.start(host="127.0.0.1", port=free_port())
+            env["TWILIO_API_BASE_URL"] = carrier.api_base_url
+            click.echo(f"carrier simulator plays Twilio at {carrier.api_base_url}")
+        stack = Stack(env, port, settings.instance_dir / "logs")
+        stack.start()
+        click.echo(f"\n  Hotline running. Dashboard: {stack.url}/status\n")
+        if carrier is not None and demo:
+            from web.demo import register_hotliners, trickle
+
+            rng = random.Random()
+            on_duty = register_hotliners(carrier, config, stack.url, rng)
+            if not on_duty:
+                on_duty = register_hotliners(
+                    carrier, config, stack.url, rng, everyone=True
+                )
+            click.echo(
+                f"  demo: {len(on_duty)} simulated hotliners, "
+                f"~{calls_per_minute:g} calls/minute (Ctrl-C to stop)"
+            )
+            threading.Thread(
+                target=trickle,
+                args=(carrier, config, stop, calls_per_minute, rng),
+                daemon=True,
+            ).start()
+        while not stop.is_set():
+            if any(p.poll() is not None for p in stack.processes):
+                click.echo(
+                    "a hotline process stopped; see the logs in "
+                    f"{settings.instance_dir / 'logs'}",
+                    err=True,
+                )
+                break
+            stop.wait(1.0)
+    except HotlineError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        stop.set()
+        if stack is not None:
+            stack.stop()
+        if carrier is not None:
+            carrier.stop()
+        if embedded is not None:
+            embedded.stop()
+        click.echo("hotline stopped")
+
+
+@main.group()
+def simulate() -> None:
+    """Drive a running hotline with the carrier simulator."""
+
+
+@simulate.command("calls")
+@click.option("--app", "app_url", default="http://127.0.0.1:5000", show_default=True)
+@click.option("--count", default=10, show_default=True)
+@click.option(
+    "--interval", default=1.0, show_default=True, help="Seconds between two calls."
+)
+@click.option("--time-scale", default=1.0, show_default=True)
+@click.option("--timeout", default=600.0, show_default=True)
+def simulate_calls(
+    app_url: str, count: int, interval: float, time_scale: float, timeout: float
+) -> None:
+    """Place COUNT scripted calls; the hotline must run with TWILIO_API_BASE_URL
+    pointing at this simulator (as `hotline run` arranges)."""
+    from simulator.carrier import Carrier, CarrierConfig
+    from web.config import load_config
+    from web.demo import random_caller
+
+    settings = _settings()
+    config = load_config(settings.config_dir)
+    carrier = Carrier(
+        CarrierConfig(
+            account_sid=settings.twilio_account_sid,
+            auth_token=settings.twilio_auth_token,
+            voice_url=f"{app_url}/voice/incoming",
+            status_callback_url=f"{app_url}/voice/status",
+            hotline_number=settings.hotline_number,
+            time_scale=time_scale,
+        )
+    )
+    carrier.start(host="127.0.0.1", port=0)
+    rng = random.Random()
+    try:
+        handles = []
+        for _ in range(count):
+            handles.append(carrier.place_call(random_caller(config, rng)))
+            time.sleep(interval)
+        carrier.wait_idle(timeout=timeout)
+        for handle in handles:
+            click.echo(f"{handle.sid} {handle.status}")
+        for error in carrier.errors:
+            click.echo(f"error: {error}", err=True)
+    finally:
+        carrier.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""The demo a new user sees: simulated hotliners on shift and a trickle of calls.
+
+Runs inside `hotline run` when no Twilio credentials are set. Callers pick
+menu options at random (keys or words), some hang up while waiting, hotliners
+answer after a few seconds, talk, and record an outcome through the API.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from datetime import UTC, datetime
+
+from agents.shifts import is_on_shift
+from ivr.config import MenuNode
+from simulator.carrier import Carrier
+from simulator.console import AgentConsoleClient
+from simulator.scripts import CallerScript, Digits, HotlinerProfile, Speech
+from web.config import HotlineConfig
+
+log = logging.getLogger(__name__)
+
+OUTCOMES = (
+    "resolved",
+    "resolved",
+    "resolved",
+    "remote_takeover",
+    "escalated",
+    "callback",
+)
+
+
+def register_hotliners(
+    carrier: Carrier,
+    config: HotlineConfig,
+    app_url: str,
+    rng: random.Random,
+    *,
+    everyone: bool = False,
+) -> list[str]:
+    """Give every hotliner on shift now a simulated person at the console."""
+    tz = config.routing.hotline.timezone
+    now = datetime.now(tz=UTC)
+    started: list[str] = []
+    for hotliner in config.routing.hotliners.values():
+        if not everyone and not is_on_shift(hotliner.shifts, now, tz):
+            continue
+        carrier.add_hotliner(
+            HotlinerProfile(
+                agent_id=hotliner.id,
+                endpoint=hotliner.endpoint,
+                answer_after_seconds=rng.uniform(1.0, 4.0),
+                answers=True,
+                talk_seconds=rng.uniform(20.0, 60.0),
+                outcome=rng.choice(OUTCOMES),
+                console=AgentConsoleClient(app_url),
+            )
+        )
+        started.append(hotliner.id)
+    return started
+
+
+def random_caller(config: HotlineConfig, rng: random.Random) -> CallerScript:
+    """A caller who picks an option by key or by words, with some patience."""
+    start = config.ivr.nodes[config.ivr.start]
+    assert isinstance(start, MenuNode)
+    options = [o for o in start.options if o.goto is not None]
+    option = rng.choice(options)
+    words = option.keywords.get("fr-FR", ())
+    choice: Digits | Speech
+    if words and rng.random() < 0.3:
+        choice = Speech(f"j'ai un problème de {rng.choice(words)}")
+    else:
+        choice = Digits(option.key)
+    return CallerScript(
+        from_number=f"+336{rng.randrange(10**7, 10**8)}",
+        inputs=[choice],
+        patience_seconds=rng.uniform(30.0, 240.0),
+    )
+
+
+def trickle(
+    carrier: Carrier,
+    config: HotlineConfig,
+    stop: threading.Event,
+    calls_per_minute: float,
+    rng: random.Random,
+) -> None:
+    """Place calls at random (Poisson) intervals until stopped."""
+    while not stop.is_set():
+        try:
+            carrier.place_call(random_caller(config, rng))
+        except Exception:  # noqa: BLE001 - the demo keeps going
+            log.exception("demo call failed to start")
+        stop.wait(rng.expovariate(calls_per_minute / 60.0))

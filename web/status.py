@@ -1,0 +1,73 @@
+"""A plain status page: queues, hotliners, last calls. Refreshes itself.
+
+The supervisor dashboard issue replaces it; until then it lets a new user see
+the hotline working.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from calllog.models import Call
+from core.clock import now_ms
+from web import services
+
+bp = Blueprint("status", __name__)
+
+
+@bp.get("/")
+def index() -> ResponseReturnValue:
+    return redirect(url_for("status.page"))
+
+
+@bp.get("/healthz")
+def healthz() -> ResponseReturnValue:
+    rt = services().runtime
+    rt.redis.ping()
+    return {"status": "ok"}
+
+
+@bp.get("/status")
+def page() -> ResponseReturnValue:
+    rt = services().runtime
+    lang = rt.routing.hotline.default_language
+    now = now_ms()
+    queues = []
+    for queue in rt.routing.queues.values():
+        oldest = rt.store.oldest_wait_start(queue.id)
+        queues.append(
+            {
+                "id": queue.id,
+                "name": queue.names[lang],
+                "waiting": rt.store.queue_length(queue.id),
+                "longest_wait": round((now - oldest) / 1000) if oldest else 0,
+            }
+        )
+    live = rt.store.agents(rt.routing.hotliners)
+    hotliners = [
+        {
+            "id": h.id,
+            "name": h.name,
+            "skills": ", ".join(sorted(h.skills)),
+            "state": live[h.id].get("state", "offline"),
+            "since": round((now - int(live[h.id]["state_since"])) / 1000)
+            if live[h.id].get("state_since")
+            else None,
+        }
+        for h in rt.routing.hotliners.values()
+    ]
+    with Session(rt.engine) as session:
+        calls = session.scalars(
+            select(Call).order_by(Call.started_at.desc()).limit(25)
+        ).all()
+        return render_template(
+            "status.html",
+            hotline=rt.routing.hotline,
+            queues=queues,
+            hotliners=hotliners,
+            calls=calls,
+            simulated=rt.settings.simulated,
+        )

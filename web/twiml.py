@@ -1,0 +1,140 @@
+"""TwiML the caller and the hotliner hear, built with Twilio's `VoiceResponse`.
+
+Pure functions named for what the person on the line experiences; views pass
+in absolute URLs and texts, tests parse the XML.
+"""
+
+from __future__ import annotations
+
+from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
+
+from ivr.config import MenuNode
+
+#: Seconds of silence before a menu counts as "no input".
+GATHER_TIMEOUT = 6
+
+
+def _voice_language(lang: str) -> str:
+    return lang
+
+
+def menu(
+    node: MenuNode,
+    lang: str,
+    action_url: str,
+    *,
+    preamble: str = "",
+    use_help: bool = False,
+) -> VoiceResponse:
+    """Ask a menu question; keys and speech both answer it."""
+    response = VoiceResponse()
+    hints = ", ".join(
+        kw for option in node.options for kw in option.keywords.get(lang, ())
+    )[:900]
+    gather = Gather(
+        input="dtmf speech",
+        num_digits=1,
+        timeout=GATHER_TIMEOUT,
+        speech_timeout="auto",
+        action=action_url,
+        method="POST",
+        language=_voice_language(lang),
+        hints=hints or None,
+        action_on_empty_result=True,
+    )
+    if preamble:
+        gather.say(preamble, language=_voice_language(lang))
+    gather.say(
+        node.help[lang] if use_help else node.prompt[lang],
+        language=_voice_language(lang),
+    )
+    response.append(gather)
+    return response
+
+
+def join_queue(
+    queue_name: str, announce: str, lang: str, wait_url: str, action_url: str
+) -> VoiceResponse:
+    """Tell the caller they are being put through, then hold them in Twilio's queue."""
+    response = VoiceResponse()
+    if announce:
+        response.say(announce, language=_voice_language(lang))
+    response.enqueue(
+        queue_name,
+        wait_url=wait_url,
+        wait_url_method="POST",
+        action=action_url,
+        method="POST",
+    )
+    return response
+
+
+def hold(announcement: str, lang: str, music_url: str) -> VoiceResponse:
+    """What a waiting caller hears between two announcements (a waitUrl document)."""
+    response = VoiceResponse()
+    if announcement:
+        response.say(announcement, language=_voice_language(lang))
+    response.play(music_url)
+    return response
+
+
+def whisper_and_join(whisper: str, conference: str, lang: str) -> VoiceResponse:
+    """The hotliner hears who is calling and why, then joins the caller's conference."""
+    response = VoiceResponse()
+    if whisper:
+        response.say(whisper, language=_voice_language(lang))
+    dial = Dial()
+    dial.conference(
+        conference,
+        start_conference_on_enter=True,
+        end_conference_on_exit=True,
+        beep=False,
+    )
+    response.append(dial)
+    return response
+
+
+def connect_to_hotliner(conference: str, after_url: str) -> VoiceResponse:
+    """Put the caller into the conference where their hotliner waits."""
+    response = VoiceResponse()
+    dial = Dial(action=after_url, method="POST")
+    dial.conference(
+        conference,
+        start_conference_on_enter=True,
+        end_conference_on_exit=True,
+        beep=False,
+    )
+    response.append(dial)
+    return response
+
+
+def offer_gone(lang: str, text: str) -> VoiceResponse:
+    """The hotliner answered too late: the caller is no longer there for them."""
+    response = VoiceResponse()
+    response.say(text, language=_voice_language(lang))
+    response.hangup()
+    return response
+
+
+def goodbye(text: str, lang: str) -> VoiceResponse:
+    response = VoiceResponse()
+    if text:
+        response.say(text, language=_voice_language(lang))
+    response.hangup()
+    return response
+
+
+def empty() -> VoiceResponse:
+    """Nothing more to do (status callbacks, Enqueue actions after a redirect)."""
+    return VoiceResponse()
+
+
+def apology(lang: str) -> VoiceResponse:
+    """What a caller hears when something on our side failed: never dead air."""
+    text = {
+        "fr-FR": "Nous sommes désolés, un incident technique nous empêche de "
+        "prendre votre appel. Merci de rappeler dans quelques minutes.",
+        "en-US": "We are sorry, a technical problem prevents us from taking your "
+        "call. Please call again in a few minutes.",
+    }.get(lang, "Nous sommes désolés, merci de rappeler dans quelques minutes.")
+    return goodbye(text, lang)
