@@ -67,8 +67,8 @@ def apply_event(row: Call | None, event: StreamEvent) -> Call | None:
             row.language = d.get("lang", "")
             row.started_at = at
         case "ivr_choice" | "language":
-            if "choice" in d:
-                row.ivr_choice = d["choice"]
+            if "ivr_choice" in d:
+                row.ivr_choice = d["ivr_choice"]
             if "lang" in d:
                 row.language = d["lang"]
         case "enqueued":

@@ -70,7 +70,7 @@ def drain_events(
                 offset.last_id = _text(entries[-1][0])
                 session.commit()
                 applied += len(entries)
-                client.xtrim(keys.events, minid=offset.last_id)
+                client.xtrim(keys.events, minid=offset.last_id, approximate=False)
                 client.pexpire(keys.calllog_lock, 60_000)
     finally:
         client.eval(_RELEASE, 1, keys.calllog_lock, token)

@@ -123,12 +123,8 @@ class EmbeddedRedis:
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
-        with contextlib.suppress(redis.RedisError):
-            client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
-            try:
-                client.shutdown(nosave=not self.persistent)
-            finally:
-                client.close()
+        # SIGTERM is Valkey's graceful shutdown: it flushes the append-only file.
+        process.terminate()
         try:
             process.wait(timeout=5)
         except subprocess.TimeoutExpired:

@@ -95,7 +95,7 @@ def _enqueue(
     svc = services()
     rt = svc.runtime
     sid = request.form.get("CallSid", "")
-    rt.store.note_call(sid, "ivr_choice", choice=choice, lang=lang)
+    rt.store.note_call(sid, "ivr_choice", ivr_choice=choice, lang=lang)
     result = rt.store.enqueue(sid, queue_id, priority)
     if result == 1:
         rt.jobs.enqueue(jobs.dispatch, queue_id)

@@ -1,0 +1,158 @@
+"""Voice webhooks over Flask's test client, with real Redis and SQL."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from conftest import SignedPost
+from support import PUBLIC, call_form, sign, spoken, twiml, verbs
+
+
+def test_forged_signature_gets_403_and_changes_nothing(
+        app: Flask, client: FlaskClient) -> None:
+    form = call_form("CAforged")
+    wrong = sign("/voice/incoming", {**form, "From": "+33699999999"})
+    response = client.post("/voice/incoming", data=form,
+                           headers={"X-Twilio-Signature": wrong})
+    assert response.status_code == 403
+    assert app.extensions["hotline"].runtime.store.call("CAforged") == {}
+
+
+def test_missing_signature_gets_403(app: Flask, client: FlaskClient) -> None:
+    response = client.post("/voice/incoming", data=call_form("CAnosig"))
+    assert response.status_code == 403
+    assert app.extensions["hotline"].runtime.store.call("CAnosig") == {}
+
+
+def test_signature_for_another_host_is_refused(client: FlaskClient) -> None:
+    form = call_form("CAhost")
+    other = sign("/voice/incoming", form, base="https://evil.test")
+    response = client.post("/voice/incoming", data=form,
+                           headers={"X-Twilio-Signature": other})
+    assert response.status_code == 403
+
+
+def test_incoming_call_is_greeted_with_the_menu(
+        app: Flask, signed_post: SignedPost) -> None:
+    response = signed_post("/voice/incoming", call_form("CA1"))
+    assert response.status_code == 200
+    root = twiml(response.data)
+    assert verbs(root) == ["Gather"]
+    gather = root.find("Gather")
+    assert gather is not None
+    assert gather.get("input") == "dtmf speech"
+    assert gather.get("language") == "fr-FR"
+    assert gather.get("action", "").startswith(f"{PUBLIC}/voice/menu?node=accueil")
+    assert "Bienvenue" in spoken(root)
+    assert app.extensions["hotline"].runtime.store.call("CA1")["state"] == "ivr"
+
+
+def test_unknown_keypress_gets_the_menu_again_with_help(
+        signed_post: SignedPost) -> None:
+    signed_post("/voice/incoming", call_form("CA2"))
+    path = "/voice/menu?node=accueil&attempt=1&lang=fr-FR"
+    root = twiml(signed_post(path, call_form("CA2", Digits="7")).data)
+    assert verbs(root) == ["Gather"]
+    text = spoken(root)
+    assert "pas compris" in text
+    assert "Tapez un chiffre de 1 à 6" in text
+    gather = root.find("Gather")
+    assert gather is not None
+    assert "attempt=2" in gather.get("action", "")
+
+
+def test_silence_repeats_the_menu_then_third_failure_goes_to_general_queue(
+        app: Flask, signed_post: SignedPost) -> None:
+    signed_post("/voice/incoming", call_form("CA3"))
+    root = twiml(signed_post("/voice/menu?node=accueil&attempt=1&lang=fr-FR",
+                             call_form("CA3")).data)
+    assert "rien entendu" in spoken(root)
+    root = twiml(signed_post("/voice/menu?node=accueil&attempt=3&lang=fr-FR",
+                             call_form("CA3", Digits="0")).data)
+    assert verbs(root) == ["Say", "Enqueue"]
+    enqueue = root.find("Enqueue")
+    assert enqueue is not None
+    assert enqueue.text == "general"
+    store = app.extensions["hotline"].runtime.store
+    assert store.call("CA3")["state"] == "queued"
+    assert store.waiting("general") == ["CA3"]
+
+
+def test_key_choice_enqueues_the_caller_in_that_skill_queue(
+        app: Flask, signed_post: SignedPost) -> None:
+    signed_post("/voice/incoming", call_form("CA4"))
+    root = twiml(signed_post("/voice/menu?node=accueil&attempt=1&lang=fr-FR",
+                             call_form("CA4", Digits="2")).data)
+    enqueue = root.find("Enqueue")
+    assert enqueue is not None
+    assert enqueue.text == "printer"
+    assert enqueue.get("waitUrl", "").startswith(f"{PUBLIC}/voice/wait?queue=printer")
+    store = app.extensions["hotline"].runtime.store
+    assert store.call("CA4")["ivr_choice"] == "file_imprimante"
+    assert store.waiting("printer") == ["CA4"]
+
+
+def test_spoken_problem_is_matched_to_its_option(
+        app: Flask, signed_post: SignedPost) -> None:
+    signed_post("/voice/incoming", call_form("CA5"))
+    root = twiml(signed_post(
+        "/voice/menu?node=accueil&attempt=1&lang=fr-FR",
+        call_form("CA5", SpeechResult="mon imprimante n'imprime plus",
+                  Confidence="0.9")).data)
+    enqueue = root.find("Enqueue")
+    assert enqueue is not None
+    assert enqueue.text == "printer"
+
+
+def test_language_switch_replays_the_menu_in_english(
+        signed_post: SignedPost) -> None:
+    signed_post("/voice/incoming", call_form("CA6"))
+    root = twiml(signed_post("/voice/menu?node=accueil&attempt=1&lang=fr-FR",
+                             call_form("CA6", Digits="9")).data)
+    gather = root.find("Gather")
+    assert gather is not None
+    assert gather.get("language") == "en-US"
+    assert "lang=en-US" in gather.get("action", "")
+    assert "press 1" in spoken(root)
+
+
+def test_wait_announces_the_callers_position(signed_post: SignedPost) -> None:
+    for sid in ("CA7", "CA8"):
+        signed_post("/voice/incoming", call_form(sid))
+        signed_post("/voice/menu?node=accueil&attempt=1&lang=fr-FR",
+                    call_form(sid, Digits="3"))
+    root = twiml(signed_post("/voice/wait?queue=network&lang=fr-FR",
+                             call_form("CA8", QueuePosition="2")).data)
+    assert verbs(root) == ["Say", "Play"]
+    assert "2e correspondant" in spoken(root)
+
+
+def test_caller_hanging_up_in_queue_is_removed_and_abandoned(
+        app: Flask, signed_post: SignedPost) -> None:
+    signed_post("/voice/incoming", call_form("CA9"))
+    signed_post("/voice/menu?node=accueil&attempt=1&lang=fr-FR",
+                call_form("CA9", Digits="1"))
+    signed_post("/voice/queue-result?lang=fr-FR",
+                call_form("CA9", QueueResult="hangup", CallStatus="completed"))
+    response = signed_post("/voice/status", call_form("CA9", CallStatus="completed"))
+    assert response.status_code == 200
+    store = app.extensions["hotline"].runtime.store
+    assert store.call("CA9")["state"] == "abandoned"
+    assert store.waiting("software") == []
+
+
+def test_status_callback_for_an_unknown_call_is_a_harmless_no_op(
+        signed_post: SignedPost) -> None:
+    response = signed_post("/voice/status", call_form("CAunknown",
+                                                      CallStatus="completed"))
+    assert response.status_code == 200
+    assert verbs(twiml(response.data)) == []
+
+
+def test_late_answer_by_a_hotliner_hears_the_offer_is_gone(
+        signed_post: SignedPost) -> None:
+    response = signed_post("/voice/agent/answer?offer=nosuchoffer",
+                           call_form("CAleg", Direction="outbound-api"))
+    root = twiml(response.data)
+    assert verbs(root) == ["Say", "Hangup"]

@@ -1,0 +1,41 @@
+"""Helpers shared by tests: Twilio-shaped forms and signatures, TwiML parsing."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from typing import Any
+
+from twilio.request_validator import RequestValidator
+
+PUBLIC = "https://hotline.test"
+TOKEN = "0123456789abcdef0123456789abcdef"
+ACCOUNT = "AC" + "a" * 32
+
+
+def sign(path: str, form: dict[str, Any], token: str = TOKEN,
+         base: str = PUBLIC) -> str:
+    """X-Twilio-Signature for a POST of `form` to `base + path`."""
+    return RequestValidator(token).compute_signature(base + path, form)
+
+
+def call_form(sid: str, **extra: str) -> dict[str, str]:
+    """The parameters Twilio sends with every voice webhook of an inbound call."""
+    return {"CallSid": sid, "AccountSid": ACCOUNT, "From": "+33612345678",
+            "To": "+33180000000", "CallStatus": "in-progress",
+            "Direction": "inbound", "ApiVersion": "2010-04-01", **extra}
+
+
+def twiml(body: bytes | str) -> ET.Element:
+    """Parse a TwiML answer; fails the test if it is not a <Response>."""
+    root = ET.fromstring(body)
+    assert root.tag == "Response", f"not TwiML: {body!r}"
+    return root
+
+
+def verbs(root: ET.Element) -> list[str]:
+    return [child.tag for child in root]
+
+
+def spoken(root: ET.Element) -> str:
+    """Everything <Say> would speak, in order, including inside <Gather>."""
+    return " ".join((el.text or "").strip() for el in root.iter("Say"))
