@@ -82,7 +82,10 @@ class Carrier:
             raise SimulatorError("the carrier is already started")
         self._server = make_server(host, port, self.app, threaded=True)
         self._server_thread = threading.Thread(
-            target=self._server.serve_forever, name="simulator-rest", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="simulator-rest",
+            daemon=True,
         )
         self._server_thread.start()
 

@@ -14,13 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime
-from types import MappingProxyType
 
 from core.clock import utcnow
 from simulator.scripts import CallerScript, HotlinerProfile
 
 TERMINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
-_NO_PARAMS: Mapping[str, str] = MappingProxyType({})
 
 
 def rfc2822(moment: datetime | None) -> str | None:
@@ -42,7 +40,7 @@ class Fetch:
 
     url: str
     method: str = "POST"
-    params: Mapping[str, str] = _NO_PARAMS
+    params: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

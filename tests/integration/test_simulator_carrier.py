@@ -1,0 +1,678 @@
+"""The carrier simulator plays Twilio's part against a small app over real HTTP.
+
+The app below is written like the hotline's voice views (signed webhooks,
+TwiML from `VoiceResponse`) and records what it receives, so each test reads
+as a call: what the caller did, what the app was told, what Twilio reported.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import requests
+from flask import Flask, abort, jsonify, request
+from twilio.base.exceptions import TwilioRestException
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
+from werkzeug.serving import make_server
+
+from core.twilio_client import BaseUrlHttpClient
+from simulator.carrier import Carrier, CarrierConfig
+from simulator.console import AgentConsoleClient
+from simulator.scripts import CallerScript, Digits, HotlinerProfile, Silence, Speech
+
+ACCOUNT_SID = "AC" + "5" * 32
+AUTH_TOKEN = "simulator0auth0token0000000000ab"
+HOTLINE = "+33180000000"
+CALLER = "+33612345678"
+SCALE = 0.01
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@dataclass
+class Recorded:
+    """Everything the test app was sent, by route."""
+
+    requests: list[tuple[str, dict[str, str], dict[str, str]]] = field(
+        default_factory=list
+    )
+    bad_signatures: list[str] = field(default_factory=list)
+    agent_states: list[tuple[str, str]] = field(default_factory=list)
+    agent_calls: dict[str, str] = field(default_factory=dict)
+    outcomes: list[dict[str, Any]] = field(default_factory=list)
+    hold_variant: str = "say"
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def forms(self, path: str) -> list[dict[str, str]]:
+        with self.lock:
+            return [form for p, form, _ in self.requests if p == path]
+
+
+def make_app(recorded: Recorded) -> Flask:
+    app = Flask(__name__)
+    validator = RequestValidator(AUTH_TOKEN)
+
+    @app.before_request
+    def check_signature() -> None:
+        if not request.path.startswith("/voice/"):
+            return
+        form = request.form.to_dict()
+        signature = request.headers.get("X-Twilio-Signature", "")
+        params = form if request.method == "POST" else {}
+        if not validator.validate(request.url, params, signature):
+            recorded.bad_signatures.append(request.url)
+            abort(403)
+        form.update(request.args.to_dict())
+        with recorded.lock:
+            recorded.requests.append((request.path, form, dict(request.headers)))
+
+    def twiml(response: VoiceResponse) -> tuple[str, int, dict[str, str]]:
+        return str(response), 200, {"Content-Type": "text/xml"}
+
+    @app.post("/voice/incoming")
+    def incoming() -> Any:
+        response = VoiceResponse()
+        gather = Gather(
+            input="dtmf speech", num_digits=1, action="/voice/menu", language="fr-FR"
+        )
+        gather.say("Tapez 1 pour un problème d'imprimante.", language="fr-FR")
+        response.append(gather)
+        response.say("Nous n'avons pas compris. Au revoir.", language="fr-FR")
+        return twiml(response)
+
+    @app.post("/voice/menu")
+    def menu() -> Any:
+        digits = request.form.get("Digits", "")
+        speech = request.form.get("SpeechResult", "")
+        if digits == "9":
+            return "boom", 500
+        if digits == "8":
+            return "<Response><Dance/></Response>", 200, {"Content-Type": "text/xml"}
+        response = VoiceResponse()
+        if digits == "1" or "imprimante" in speech:
+            response.enqueue(
+                "printer", wait_url="/voice/hold", action="/voice/queue-done"
+            )
+            response.say("Merci d'avoir attendu.")
+        else:
+            response.say("Au revoir.")
+            response.hangup()
+        return twiml(response)
+
+    @app.post("/voice/hold")
+    def hold() -> Any:
+        response = VoiceResponse()
+        if recorded.hold_variant == "gather":
+            gather = Gather(num_digits=1, action="/voice/hold-choice")
+            gather.say("Tapez étoile pour quitter la file.")
+            response.append(gather)
+        else:
+            response.say("Veuillez patienter.")
+            response.pause(length=2)
+        return twiml(response)
+
+    @app.post("/voice/hold-choice")
+    def hold_choice() -> Any:
+        response = VoiceResponse()
+        if request.form.get("Digits") == "*":
+            response.leave()
+        return twiml(response)
+
+    @app.post("/voice/queue-done")
+    def queue_done() -> Any:
+        return twiml(VoiceResponse())
+
+    @app.post("/voice/join")
+    def join() -> Any:
+        room = request.args["room"]
+        anchor = request.args.get("anchor") == "1"
+        response = VoiceResponse()
+        dial = Dial(action="/voice/dial-done")
+        dial.conference(
+            room,
+            start_conference_on_enter=True,
+            end_conference_on_exit=anchor,
+            status_callback="/voice/conference",
+            status_callback_event="start end join leave",
+        )
+        response.append(dial)
+        return twiml(response)
+
+    @app.post("/voice/dial-done")
+    def dial_done() -> Any:
+        response = VoiceResponse()
+        response.say("Merci, au revoir.")
+        return twiml(response)
+
+    @app.post("/voice/status")
+    @app.post("/voice/agent-status")
+    @app.post("/voice/conference")
+    def callbacks() -> Any:
+        return "", 204
+
+    @app.post("/api/agents/<agent_id>/state")
+    def set_state(agent_id: str) -> Any:
+        body = request.get_json()
+        recorded.agent_states.append((agent_id, body["state"]))
+        return jsonify({"id": agent_id, "state": body["state"]})
+
+    @app.get("/api/agents/<agent_id>")
+    def agent(agent_id: str) -> Any:
+        return jsonify(
+            {
+                "id": agent_id,
+                "state": "busy",
+                "call_sid": recorded.agent_calls.get(agent_id),
+            }
+        )
+
+    @app.post("/api/calls/<call_sid>/outcome")
+    def outcome(call_sid: str) -> Any:
+        recorded.outcomes.append({"call_sid": call_sid, **request.get_json()})
+        return jsonify({"ok": True})
+
+    return app
+
+
+@dataclass
+class World:
+    app_url: str
+    recorded: Recorded
+    carrier: Carrier
+    client: Client
+
+    def url(self, path: str) -> str:
+        return self.app_url + path
+
+    def wait_for(self, predicate: Any, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise AssertionError("condition not met in time")
+            time.sleep(0.01)
+
+
+@pytest.fixture
+def world() -> Iterator[World]:
+    recorded = Recorded()
+    server = make_server("127.0.0.1", 0, make_app(recorded), threaded=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    app_url = f"http://127.0.0.1:{server.port}"
+    carrier = Carrier(
+        CarrierConfig(
+            account_sid=ACCOUNT_SID,
+            auth_token=AUTH_TOKEN,
+            voice_url=app_url + "/voice/incoming",
+            status_callback_url=app_url + "/voice/status",
+            hotline_number=HOTLINE,
+            time_scale=SCALE,
+        )
+    )
+    carrier.start(host="127.0.0.1", port=0)
+    client = Client(
+        ACCOUNT_SID, AUTH_TOKEN, http_client=BaseUrlHttpClient(carrier.api_base_url)
+    )
+    try:
+        yield World(app_url, recorded, carrier, client)
+    finally:
+        carrier.stop()
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+        client.http_client.session and client.http_client.session.close()
+
+
+def kinds(handle: Any) -> list[str]:
+    return [entry.kind for entry in handle.transcript]
+
+
+# Webhooks and Gather -----------------------------------------------------------
+
+
+def test_every_webhook_is_signed_and_carries_twilio_headers(world: World) -> None:
+    handle = world.carrier.place_call(CallerScript(CALLER, inputs=[Digits("2")]))
+
+    assert world.carrier.wait_idle(10)
+    assert world.recorded.bad_signatures == []
+    headers = [h for _, _, h in world.recorded.requests]
+    assert len(headers) == 3  # incoming, menu, status callback
+    assert all(h["User-Agent"] == "TwilioProxy/1.1" for h in headers)
+    tokens = {h["I-Twilio-Idempotency-Token"] for h in headers}
+    assert len(tokens) == 3
+    (first,) = world.recorded.forms("/voice/incoming")
+    assert first["CallStatus"] == "ringing"
+    assert first["Direction"] == "inbound"
+    assert first["From"] == first["Caller"] == CALLER
+    assert first["To"] == first["Called"] == HOTLINE
+    assert first["AccountSid"] == ACCOUNT_SID
+    assert first["ApiVersion"] == "2010-04-01"
+    assert first["CallSid"] == handle.sid
+    assert handle.sid.startswith("CA")
+    assert len(handle.sid) == 34
+    assert world.carrier.errors == []
+
+
+def test_pressed_digits_are_posted_to_the_gather_action(world: World) -> None:
+    handle = world.carrier.place_call(CallerScript(CALLER, inputs=[Digits("2")]))
+
+    assert handle.ended.wait(10)
+    (menu,) = world.recorded.forms("/voice/menu")
+    assert menu["Digits"] == "2"
+    assert menu["CallStatus"] == "in-progress"
+    assert kinds(handle) == ["gather", "say", "input", "say", "hangup"]
+    assert handle.status == "completed"
+    (status,) = world.recorded.forms("/voice/status")
+    assert status["CallStatus"] == "completed"
+    assert status["SequenceNumber"] == "0"
+    assert int(status["CallDuration"]) >= 1
+    assert "Timestamp" in status
+
+
+def test_speech_is_posted_as_speech_result_with_its_confidence(world: World) -> None:
+    world.carrier.place_call(
+        CallerScript(
+            CALLER, inputs=[Speech("mon imprimante", 0.81)], patience_seconds=1
+        )
+    )
+
+    assert world.carrier.wait_idle(10)
+    (menu,) = world.recorded.forms("/voice/menu")
+    assert menu["SpeechResult"] == "mon imprimante"
+    assert menu["Confidence"] == "0.81"
+    assert "Digits" not in menu
+
+
+def test_silence_times_the_gather_out_and_the_document_goes_on(world: World) -> None:
+    handle = world.carrier.place_call(CallerScript(CALLER, inputs=[Silence()]))
+
+    assert handle.ended.wait(10)
+    assert world.recorded.forms("/voice/menu") == []
+    assert handle.transcript[-2].detail == "Nous n'avons pas compris. Au revoir."
+    assert handle.status == "completed"
+
+
+# Queues ------------------------------------------------------------------------
+
+
+def test_wait_url_loops_until_the_caller_loses_patience(world: World) -> None:
+    handle = world.carrier.place_call(
+        CallerScript(CALLER, inputs=[Digits("1")], patience_seconds=10)
+    )
+
+    assert world.carrier.wait_idle(10)
+    holds = world.recorded.forms("/voice/hold")
+    assert len(holds) >= 2
+    assert holds[0]["QueuePosition"] == "1"
+    assert holds[0]["CurrentQueueSize"] == "1"
+    assert holds[0]["MaxQueueSize"] == "1000"
+    assert holds[0]["QueueSid"].startswith("QU")
+    (done,) = world.recorded.forms("/voice/queue-done")
+    assert done["QueueResult"] == "hangup"
+    assert 9 <= int(done["QueueTime"]) <= 13
+    assert handle.status == "completed"
+    assert handle.transcript[-1].detail == "caller gave up after 10 s"
+    assert world.recorded.forms("/voice/status")[0]["CallStatus"] == "completed"
+    assert world.carrier.errors == []
+
+
+def test_leave_in_the_wait_url_continues_after_enqueue(world: World) -> None:
+    world.recorded.hold_variant = "gather"
+    handle = world.carrier.place_call(
+        CallerScript(CALLER, inputs=[Digits("1")], queue_inputs=[Digits("*")])
+    )
+
+    assert handle.ended.wait(10)
+    (done,) = world.recorded.forms("/voice/queue-done")
+    assert done["QueueResult"] == "leave"
+    # The action answered empty TwiML: the call ends there, not after Enqueue.
+    assert "Merci d'avoir attendu." not in [e.detail for e in handle.transcript]
+    assert world.carrier.errors == []
+
+
+def test_queue_member_update_takes_the_front_caller_out_of_the_queue(
+    world: World,
+) -> None:
+    handle = world.carrier.place_call(CallerScript(CALLER, inputs=[Digits("1")]))
+    world.wait_for(lambda: world.recorded.forms("/voice/hold"))
+
+    (queue,) = world.client.queues.list()
+    assert queue.friendly_name == "printer"
+    assert queue.current_size == 1
+    (member,) = world.client.queues(queue.sid).members.list()
+    assert member.call_sid == handle.sid
+    assert member.position == 1
+    world.client.queues(queue.sid).members("Front").update(
+        url=world.url("/voice/dial-done"), method="POST"
+    )
+
+    assert handle.ended.wait(10)
+    (done,) = world.recorded.forms("/voice/queue-done")
+    assert done["QueueResult"] == "redirected"
+    assert handle.transcript[-2].detail == "Merci, au revoir."
+    assert world.client.queues(queue.sid).fetch().current_size == 0
+
+
+# Hotliners ---------------------------------------------------------------------
+
+
+def add_alice(world: World, **overrides: Any) -> HotlinerProfile:
+    settings: dict[str, Any] = {
+        "answer_after_seconds": 1.0,
+        "talk_seconds": 3.0,
+        "outcome": "resolved",
+        "console": AgentConsoleClient(world.app_url),
+    }
+    profile = HotlinerProfile("alice", "client:alice", **(settings | overrides))
+    world.carrier.add_hotliner(profile)
+    return profile
+
+
+def call_alice(world: World, path: str, timeout: int = 20) -> Any:
+    return world.client.calls.create(
+        to="client:alice",
+        from_=HOTLINE,
+        url=world.url(path),
+        timeout=timeout,
+        status_callback=world.url("/voice/agent-status"),
+        status_callback_event=["initiated", "ringing", "answered", "completed"],
+    )
+
+
+def test_adding_a_hotliner_with_a_console_makes_it_available(world: World) -> None:
+    add_alice(world)
+
+    assert world.recorded.agent_states == [("alice", "available")]
+
+
+def test_rest_call_to_a_hotliner_rings_answers_and_reports_each_status(
+    world: World,
+) -> None:
+    add_alice(world)
+
+    created = call_alice(world, "/voice/dial-done")
+
+    assert created.status == "queued"
+    assert created.direction == "outbound-api"
+    assert created.to == "client:alice"
+    assert world.carrier.wait_idle(10)
+    statuses = world.recorded.forms("/voice/agent-status")
+    assert [s["CallStatus"] for s in statuses] == [
+        "initiated",
+        "ringing",
+        "in-progress",
+        "completed",
+    ]
+    assert [s["SequenceNumber"] for s in statuses] == ["0", "1", "2", "3"]
+    (answered,) = world.recorded.forms("/voice/dial-done")
+    assert answered["Direction"] == "outbound-api"
+    assert answered["CallStatus"] == "in-progress"
+    fetched = world.client.calls(created.sid).fetch()
+    assert fetched.status == "completed"
+    assert fetched.end_time is not None
+    # alice talked with nobody: no outcome to post.
+    assert world.recorded.outcomes == []
+    assert world.carrier.errors == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "status"),
+    [({"answers": False}, "no-answer"), ({"busy": True}, "busy")],
+)
+def test_a_hotliner_who_does_not_pick_up_ends_the_call_unanswered(
+    world: World, overrides: dict[str, Any], status: str
+) -> None:
+    add_alice(world, **overrides)
+
+    created = call_alice(world, "/voice/dial-done", timeout=5)
+
+    assert world.carrier.wait_idle(10)
+    assert world.carrier.calls[created.sid].status == status
+    assert world.recorded.forms("/voice/dial-done") == []
+    last = world.recorded.forms("/voice/agent-status")[-1]
+    assert last["CallStatus"] == status
+    assert last["CallDuration"] == "0"
+
+
+def test_answer_slower_than_the_ring_timeout_is_no_answer(world: World) -> None:
+    add_alice(world, answer_after_seconds=30.0)
+
+    created = call_alice(world, "/voice/dial-done", timeout=5)
+
+    assert world.carrier.wait_idle(10)
+    assert world.carrier.calls[created.sid].status == "no-answer"
+
+
+def test_a_call_to_an_unknown_endpoint_fails_quietly(world: World) -> None:
+    created = world.client.calls.create(
+        to="client:nobody", from_=HOTLINE, url=world.url("/voice/join?room=r")
+    )
+
+    assert world.carrier.wait_idle(10)
+    assert world.carrier.calls[created.sid].status == "failed"
+    assert world.carrier.errors == []
+
+
+def test_redirecting_a_queued_caller_bridges_it_with_the_hotliner(
+    world: World,
+) -> None:
+    add_alice(world)
+    caller = world.carrier.place_call(
+        CallerScript(CALLER, inputs=[Digits("1")], patience_seconds=600)
+    )
+    world.wait_for(lambda: world.recorded.forms("/voice/hold"))
+    world.recorded.agent_calls["alice"] = caller.sid
+
+    agent = call_alice(world, "/voice/join?room=room-42&anchor=1")
+    world.wait_for(lambda: world.recorded.forms("/voice/join"))
+    world.client.calls(caller.sid).update(
+        url=world.url("/voice/join?room=room-42&anchor=0"), method="POST"
+    )
+
+    assert world.carrier.wait_idle(10)
+    assert world.carrier.errors == []
+    (done,) = world.recorded.forms("/voice/queue-done")
+    assert done["QueueResult"] == "redirected"
+    # alice (endConferenceOnExit) hung up after talking: the caller's Dial ended.
+    dial_done = world.recorded.forms("/voice/dial-done")
+    by_call = {form["CallSid"]: form for form in dial_done}
+    assert by_call[caller.sid]["DialCallStatus"] == "completed"
+    assert int(by_call[caller.sid]["DialCallDuration"]) >= 2
+    assert caller.transcript[-2].detail == "Merci, au revoir."
+    assert caller.status == "completed"
+    assert world.carrier.calls[agent.sid].transcript[-1].detail == "hotliner hung up"
+    events = [
+        (form["StatusCallbackEvent"], form.get("CallSid"))
+        for form in world.recorded.forms("/voice/conference")
+    ]
+    assert events[:2] == [
+        ("conference-start", None),
+        ("participant-join", agent.sid),
+    ]
+    assert ("participant-join", caller.sid) in events
+    assert events[-1] == ("conference-end", None)
+    assert world.recorded.outcomes == [
+        {
+            "call_sid": caller.sid,
+            "agent_id": "alice",
+            "outcome": "resolved",
+            "notes": "",
+        }
+    ]
+    (conference,) = world.client.conferences.list(friendly_name="room-42")
+    assert conference.status == "completed"
+
+
+def test_participants_api_calls_the_hotliner_into_a_conference(world: World) -> None:
+    add_alice(world, outcomes=["escalated"])
+    caller = world.carrier.place_call(
+        CallerScript(CALLER, inputs=[Digits("1")], patience_seconds=600)
+    )
+    world.wait_for(lambda: world.recorded.forms("/voice/hold"))
+    world.client.calls(caller.sid).update(
+        url=world.url("/voice/join?room=room-7&anchor=1")
+    )
+    world.wait_for(lambda: world.client.conferences.list(friendly_name="room-7"))
+    (conference,) = world.client.conferences.list(
+        friendly_name="room-7", status="in-progress"
+    )
+
+    participant = world.client.conferences(conference.sid).participants.create(
+        from_=HOTLINE, to="client:alice", label="hotliner", end_conference_on_exit=True
+    )
+
+    assert participant.call_sid.startswith("CA")
+    assert participant.label == "hotliner"
+    world.wait_for(
+        lambda: len(world.client.conferences(conference.sid).participants.list()) == 2
+    )
+    world.client.conferences(conference.sid).participants(participant.call_sid).update(
+        muted=True
+    )
+    assert world.carrier.wait_idle(10)
+    assert world.recorded.outcomes[0]["outcome"] == "escalated"
+    assert world.recorded.outcomes[0]["call_sid"] == caller.sid
+    assert caller.status == "completed"
+    assert world.carrier.errors == []
+
+
+def test_kicking_a_participant_ends_its_dial(world: World) -> None:
+    caller = world.carrier.place_call(
+        CallerScript(CALLER, inputs=[Digits("1")], patience_seconds=600)
+    )
+    world.wait_for(lambda: world.recorded.forms("/voice/hold"))
+    world.client.calls(caller.sid).update(url=world.url("/voice/join?room=solo"))
+    world.wait_for(lambda: world.client.conferences.list(friendly_name="solo"))
+    (conference,) = world.client.conferences.list(friendly_name="solo")
+
+    world.client.conferences(conference.sid).participants(caller.sid).delete()
+
+    assert caller.ended.wait(10)
+    (dial_done,) = world.recorded.forms("/voice/dial-done")
+    assert dial_done["DialCallStatus"] == "completed"
+
+
+def test_ending_a_call_through_the_api_hangs_it_up_at_once(world: World) -> None:
+    caller = world.carrier.place_call(
+        CallerScript(CALLER, inputs=[Digits("1")], patience_seconds=600)
+    )
+    world.wait_for(lambda: world.recorded.forms("/voice/hold"))
+
+    world.client.calls(caller.sid).update(status="completed")
+
+    assert caller.ended.wait(5)
+    assert caller.status == "completed"
+    (done,) = world.recorded.forms("/voice/queue-done")
+    assert done["QueueResult"] == "hangup"
+
+
+def test_caller_hangs_up_after_the_given_time_wherever_it_is(world: World) -> None:
+    caller = world.carrier.place_call(
+        CallerScript(CALLER, inputs=[Digits("1")], hangup_after_seconds=5)
+    )
+
+    assert caller.ended.wait(5)
+    assert caller.transcript[-1].detail == "caller hung up"
+
+
+# Errors ------------------------------------------------------------------------
+
+
+def test_a_5xx_answer_is_an_application_error_for_the_caller(world: World) -> None:
+    handle = world.carrier.place_call(CallerScript(CALLER, inputs=[Digits("9")]))
+
+    assert handle.ended.wait(10)
+    assert kinds(handle)[-1] == "error"
+    assert handle.status == "completed"
+    (error,) = world.carrier.errors
+    assert "/voice/menu" in error
+    assert "HTTP 500" in error
+
+
+def test_twiml_twilio_would_reject_is_an_application_error(world: World) -> None:
+    handle = world.carrier.place_call(CallerScript(CALLER, inputs=[Digits("8")]))
+
+    assert handle.ended.wait(10)
+    assert kinds(handle)[-1] == "error"
+    (error,) = world.carrier.errors
+    assert "<Dance> is not a TwiML voice verb" in error
+
+
+def test_an_unreachable_voice_url_fails_the_call(world: World) -> None:
+    carrier = Carrier(
+        CarrierConfig(
+            account_sid=ACCOUNT_SID,
+            auth_token=AUTH_TOKEN,
+            voice_url="http://127.0.0.1:9/voice/incoming",
+            time_scale=SCALE,
+        )
+    )
+    try:
+        handle = carrier.place_call(CallerScript(CALLER))
+        assert handle.ended.wait(10)
+        assert handle.status == "failed"
+        assert "connection failure" in carrier.errors[0]
+    finally:
+        carrier.stop()
+
+
+# REST API ----------------------------------------------------------------------
+
+
+def test_bad_credentials_get_twilio_401_shape(world: World) -> None:
+    intruder = Client(
+        ACCOUNT_SID, "wrong", http_client=BaseUrlHttpClient(world.carrier.api_base_url)
+    )
+    with pytest.raises(TwilioRestException) as raised:
+        intruder.calls.create(to="client:a", from_=HOTLINE, url=world.url("/x"))
+    assert raised.value.status == 401
+    assert raised.value.code == 20003
+
+    response = requests.get(
+        f"{world.carrier.api_base_url}/2010-04-01/Accounts/{ACCOUNT_SID}/Calls.json",
+        timeout=5,
+    )
+    assert response.status_code == 401
+    assert set(response.json()) == {"code", "message", "more_info", "status"}
+
+
+def test_unknown_call_gets_twilio_404_shape(world: World) -> None:
+    with pytest.raises(TwilioRestException) as raised:
+        world.client.calls("CA" + "0" * 32).fetch()
+    assert raised.value.status == 404
+    assert raised.value.code == 20404
+
+
+def test_missing_parameters_get_twilio_400_codes(world: World) -> None:
+    with pytest.raises(TwilioRestException) as raised:
+        world.client.calls.create(to="client:alice", from_=HOTLINE)
+    assert raised.value.status == 400
+    assert raised.value.code == 21205
+
+
+def test_redirecting_a_finished_call_is_refused(world: World) -> None:
+    handle = world.carrier.place_call(CallerScript(CALLER, inputs=[Digits("2")]))
+    assert handle.ended.wait(10)
+
+    with pytest.raises(TwilioRestException) as raised:
+        world.client.calls(handle.sid).update(url=world.url("/voice/incoming"))
+    assert raised.value.code == 21220
+
+
+def test_messages_are_recorded_and_answered_like_twilio(world: World) -> None:
+    message = world.client.messages.create(to=CALLER, from_=HOTLINE, body="Ticket 42")
+
+    assert message.sid.startswith("SM")
+    assert message.status == "queued"
+    assert world.carrier.messages == [
+        {"to": CALLER, "from": HOTLINE, "body": "Ticket 42", "sid": message.sid}
+    ]
