@@ -88,19 +88,11 @@ def load_ivr_tree(
     for node_id, raw in nodes_raw.items():
         node_id = str(node_id)
         item = require_mapping(raw, located, f"node {node_id!r}", nodes_raw, node_id)
-        nodes[node_id] = _load_node(node_id, item, located, languages, queue_ids)
+        nodes[node_id] = _load_node(node_id, item, located, languages, queue_ids,
+                                    {str(n) for n in nodes_raw})
     start = get_identifier(root, "start", located, "ivr.yaml")
     if start not in nodes:
         raise located.error(f"start node {start!r} is not defined", root, "start")
-    for node in nodes.values():
-        if isinstance(node, MenuNode):
-            for option in node.options:
-                if option.goto is not None and option.goto not in nodes:
-                    raise located.error(
-                        f"node {node.id!r}: option {option.key!r} goes to unknown node "
-                        f"{option.goto!r}",
-                        nodes_raw[node.id],
-                    )
     goodbye = (
         get_translations(root, "goodbye", located, "ivr.yaml", languages)
         if "goodbye" in root
@@ -121,6 +113,7 @@ def _load_node(
     located: Located,
     languages: tuple[str, ...],
     queue_ids: set[str],
+    node_ids: set[str],
 ) -> IvrNode:
     what = f"node {node_id!r}"
     kind = item.get("type")
@@ -132,12 +125,19 @@ def _load_node(
         options: list[MenuOption] = []
         for raw in options_raw:
             opt = require_mapping(raw, located, f"{what}: an option", options_raw)
-            options.append(_load_option(what, opt, located, languages))
-        keys = [o.key for o in options]
-        if len(set(keys)) != len(keys):
-            raise located.error(
-                f"{what}: two options use the same key", item, "options"
-            )
+            option = _load_option(what, opt, located, languages)
+            if any(o.key == option.key for o in options):
+                raise located.error(
+                    f"{what}: two options use the same key {option.key!r}", opt, "key"
+                )
+            if option.goto is not None and option.goto not in node_ids:
+                raise located.error(
+                    f"{what}: option {option.key!r} goes to unknown node "
+                    f"{option.goto!r}",
+                    opt,
+                    "goto",
+                )
+            options.append(option)
         if not options:
             raise located.error(f"{what}: a menu needs options", item, "options")
         help_text = (

@@ -1,0 +1,76 @@
+"""A malformed configuration file is refused with file, line and reason."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from core.errors import ConfigError
+from web.config import load_config
+
+CONFIG = Path(__file__).resolve().parents[2] / "config"
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    target = tmp_path / "config"
+    shutil.copytree(CONFIG, target)
+    return target
+
+
+def test_shipped_example_configuration_loads(folder: Path) -> None:
+    config = load_config(folder)
+    assert len(config.routing.hotliners) == 12
+    assert config.ivr.queue_ids <= set(config.routing.queues)
+
+
+def break_line(path: Path, old: str, new: str) -> int:
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    line = text[: text.index(old)].count("\n") + 1
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return line
+
+
+@pytest.mark.parametrize(("file", "old", "new", "reason"), [
+    ("hotliners.yaml", "skills: {network: 5,", "skills: {netwrk: 5,", "unknown skill"),
+    ("hotliners.yaml", '"mon-fri 07:00-15:00"]\n  - id: bruno',
+     '"mon-fri 7h-15h"]\n  - id: bruno', "must look like"),
+    ("hotliners.yaml", 'endpoint: "client:chloe"', 'endpoint: "chloe"', "endpoint"),
+    ("queues.yaml", "    skill: printer\n", "    skil: printer\n", "unknown key 'skil'"),
+    ("hotline.yaml", "timezone: Europe/Paris", "timezone: Europe/Pariss",
+     "unknown timezone"),
+    ("hotline.yaml", "ring_seconds: 15", "ring_seconds: fifteen", "whole number"),
+    ("ivr.yaml", "queue: printer", "queue: printers", "unknown queue"),
+    ("ivr.yaml", "goto: file_reseau", "goto: file_reso", "unknown node"),
+    ("ivr.yaml", '  en-US: "Thank you for calling, goodbye."\n', "", "no en-US text"),
+    ("ivr.yaml", '      - key: "6"', '      - key: "5"', "same key"),
+])
+def test_malformed_file_names_the_line_at_fault(folder: Path, file: str, old: str,
+                                                new: str, reason: str) -> None:
+    line = break_line(folder / file, old, new)
+    with pytest.raises(ConfigError) as caught:
+        load_config(folder)
+    assert caught.value.path.endswith(file)
+    assert reason in caught.value.reason
+    assert caught.value.line is not None
+    assert abs(caught.value.line - line) <= 12
+
+
+def test_yaml_syntax_error_names_the_line(folder: Path) -> None:
+    path = folder / "queues.yaml"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines[5] = "    name: {fr-FR: [unclosed"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"queues\.yaml:\d+: invalid YAML"):
+        load_config(folder)
+
+
+def test_duplicate_key_is_refused(folder: Path) -> None:
+    path = folder / "hotline.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + "name: again\n",
+                    encoding="utf-8")
+    with pytest.raises(ConfigError, match="duplicate key 'name'"):
+        load_config(folder)

@@ -1,0 +1,45 @@
+"""Settings from the environment: every bad value reported, each with a reason."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.errors import SettingsError
+from core.settings import SIMULATOR_ACCOUNT_SID, Settings
+
+
+def test_empty_environment_means_embedded_services_and_the_simulator() -> None:
+    settings = Settings.from_env({})
+    assert settings.simulated
+    assert settings.redis_url is None
+    assert settings.database_url is None
+    assert settings.twilio_account_sid == SIMULATOR_ACCOUNT_SID
+    assert settings.effective_database_url.startswith("sqlite:///")
+    assert settings.effective_database_url.endswith("instance/hotline.sqlite3")
+
+
+def test_every_bad_value_is_reported_at_once() -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({
+            "REDIS_URL": "http://localhost:6379",
+            "DATABASE_URL": "mysql://x",
+            "TWILIO_ACCOUNT_SID": "ACnothex",
+            "PUBLIC_BASE_URL": "hotline.example.org",
+            "HOTLINE_CONFIG": "/no/such/folder",
+            "HOTLINE_NUMBER": "0180000000",
+        })
+    text = str(caught.value)
+    for name in ("REDIS_URL", "DATABASE_URL", "TWILIO_ACCOUNT_SID",
+                 "TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL", "HOTLINE_CONFIG",
+                 "HOTLINE_NUMBER", "SECRET_KEY"):
+        assert name in text
+    assert len(caught.value.problems) == 8
+
+
+def test_real_credentials_require_a_secret_key() -> None:
+    env = {"TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "TWILIO_AUTH_TOKEN": "a" * 32}
+    with pytest.raises(SettingsError, match="SECRET_KEY"):
+        Settings.from_env(env)
+    settings = Settings.from_env({**env, "SECRET_KEY": "s3cret"})
+    assert not settings.simulated
+    assert settings.twilio_api_base_url == "https://api.twilio.com"
