@@ -145,6 +145,22 @@ def make_app(recorded: Recorded) -> Flask:
         response.append(dial)
         return twiml(response)
 
+    @app.post("/voice/dial-alice")
+    def dial_alice() -> Any:
+        response = VoiceResponse()
+        dial = Dial(action="/voice/dial-done", timeout=10)
+        dial.client("alice")
+        response.append(dial)
+        return twiml(response)
+
+    @app.post("/voice/dial-queue")
+    def dial_queue() -> Any:
+        response = VoiceResponse()
+        dial = Dial(action="/voice/dial-done")
+        dial.queue("printer")
+        response.append(dial)
+        return twiml(response)
+
     @app.post("/voice/dial-done")
     def dial_done() -> Any:
         response = VoiceResponse()
@@ -510,6 +526,50 @@ def test_redirecting_a_queued_caller_bridges_it_with_the_hotliner(
     ]
     (conference,) = world.client.conferences.list(friendly_name="room-42")
     assert conference.status == "completed"
+
+
+def test_dialing_a_hotliner_bridges_the_two_legs_until_one_hangs_up(
+    world: World,
+) -> None:
+    add_alice(world)
+    caller = world.carrier.place_call(
+        CallerScript(CALLER, inputs=[Digits("1")], patience_seconds=600)
+    )
+    world.wait_for(lambda: world.recorded.forms("/voice/hold"))
+
+    world.client.calls(caller.sid).update(url=world.url("/voice/dial-alice"))
+
+    assert world.carrier.wait_idle(10)
+    (dial_done,) = world.recorded.forms("/voice/dial-done")
+    assert dial_done["DialCallStatus"] == "completed"
+    child = world.carrier.calls[dial_done["DialCallSid"]]
+    assert child.direction == "outbound-dial"
+    assert child.parent_call_sid == caller.sid
+    assert child.status == "completed"
+    # The app did not say which call alice was on: the carrier knows the peer.
+    assert world.recorded.outcomes[0]["call_sid"] == caller.sid
+    assert world.carrier.errors == []
+
+
+def test_a_hotliner_dialing_the_queue_is_bridged_with_the_front_caller(
+    world: World,
+) -> None:
+    add_alice(world)
+    caller = world.carrier.place_call(
+        CallerScript(CALLER, inputs=[Digits("1")], patience_seconds=600)
+    )
+    world.wait_for(lambda: world.recorded.forms("/voice/hold"))
+
+    agent = call_alice(world, "/voice/dial-queue")
+
+    assert world.carrier.wait_idle(10)
+    (done,) = world.recorded.forms("/voice/queue-done")
+    assert done["QueueResult"] == "bridged"
+    assert caller.status == "completed"
+    # alice hung up her own leg: her Dial has no one left to report to.
+    assert world.carrier.calls[agent.sid].transcript[-1].detail == "hotliner hung up"
+    assert world.recorded.outcomes[0]["call_sid"] == caller.sid
+    assert world.carrier.errors == []
 
 
 def test_participants_api_calls_the_hotliner_into_a_conference(world: World) -> None:
