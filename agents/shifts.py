@@ -2,7 +2,8 @@
 
 Shifts are weekly patterns in the hotline's timezone ("mon-fri 08:00-16:00",
 "sat,sun 20:00-08:00"); a shift ending before it starts runs past midnight and
-belongs to the day it starts on, which is how rosters are written.
+belongs to the day it starts on, which is how rosters are written. A shift
+that ends when it starts lasts 24 hours ("daily 00:00-00:00": round the clock).
 """
 
 from __future__ import annotations
@@ -72,8 +73,6 @@ def parse_shift(text: str) -> Shift:
         raise ValueError(
             f"shift {text!r} must look like 'mon-fri 08:00-16:00'"
         ) from exc
-    if end == start:
-        raise ValueError(f"shift {text!r} starts and ends at the same time")
     return Shift(days=parse_days(days_part), start=start, end=end)
 
 

@@ -19,8 +19,7 @@ def test_day_ranges_wrap_around_the_week() -> None:
     assert parse_days("daily") == frozenset(range(7))
 
 
-@pytest.mark.parametrize("text", ["mon-fri", "mon-fri 8h-16h", "xyz 08:00-16:00",
-                                  "mon 08:00-08:00"])
+@pytest.mark.parametrize("text", ["mon-fri", "mon-fri 8h-16h", "xyz 08:00-16:00"])
 def test_malformed_shift_is_refused_with_a_reason(text: str) -> None:
     with pytest.raises(ValueError, match="shift|day"):
         parse_shift(text)
@@ -33,6 +32,16 @@ def test_day_shift_covers_its_hours_in_paris_time() -> None:
     assert is_on_shift((shift,), datetime(2026, 11, 24, 7, 30, tzinfo=UTC), PARIS)
     assert not is_on_shift((shift,), datetime(2026, 11, 24, 6, 30, tzinfo=UTC), PARIS)
     assert not is_on_shift((shift,), datetime(2026, 11, 28, 9, 0, tzinfo=UTC), PARIS)
+
+
+def test_shift_ending_when_it_starts_lasts_24_hours() -> None:
+    shift = parse_shift("daily 00:00-00:00")
+    assert is_on_shift((shift,), datetime(2026, 11, 24, 0, 0, tzinfo=PARIS), PARIS)
+    assert is_on_shift((shift,), datetime(2026, 11, 24, 23, 59, tzinfo=PARIS), PARIS)
+    monday = parse_shift("mon 08:00-08:00")
+    assert is_on_shift((monday,), datetime(2026, 11, 24, 7, 59, tzinfo=PARIS), PARIS)
+    assert not is_on_shift((monday,), datetime(2026, 11, 24, 8, 0, tzinfo=PARIS),
+                           PARIS)
 
 
 def test_night_shift_belongs_to_the_day_it_starts() -> None:
