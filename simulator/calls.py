@@ -147,7 +147,6 @@ class CallSession:
         with self.board.lock:
             call.status = "ringing"
         self._status_event("ringing")
-        call.note("ring", call.to)
         self._ring(profile)
         with self.board.lock:
             call.status = "in-progress"
