@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -57,13 +58,12 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
         client.close()
 
 
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A fresh SQL database for this session (PostgreSQL if DATABASE_URL says so)."""
+@contextmanager
+def throwaway_database(folder: Path) -> Iterator[str]:
+    """A new empty database: PostgreSQL if DATABASE_URL says so, else SQLite."""
     external = os.environ.get("DATABASE_URL")
     if not external:
-        path: Path = tmp_path_factory.mktemp("sql") / "calllog.sqlite3"
-        yield f"sqlite:///{path}"
+        yield f"sqlite:///{folder / 'calllog.sqlite3'}"
         return
     import sqlalchemy as sa
 
@@ -71,9 +71,9 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     admin = sa.create_engine(external, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.make_url(external).set(database=name).render_as_string(hide_password=False)
+    url = sa.make_url(external).set(database=name)
     try:
-        yield url
+        yield url.render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
             conn.execute(
@@ -85,3 +85,17 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             )
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A SQL database shared by this session's tests (rows keyed by unique sids)."""
+    with throwaway_database(tmp_path_factory.mktemp("sql")) as url:
+        yield url
+
+
+@pytest.fixture
+def fresh_database_url(tmp_path: Path) -> Iterator[str]:
+    """A SQL database of this test's own, for tests that count every row."""
+    with throwaway_database(tmp_path) as url:
+        yield url

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from typing import Any
 
 from twilio.request_validator import RequestValidator
+from werkzeug.test import TestResponse
 
 PUBLIC = "https://hotline.test"
 TOKEN = "0123456789abcdef0123456789abcdef"
 ACCOUNT = "AC" + "a" * 32
+
+#: `signed_post(path, form)`: a POST signed as Twilio signs it.
+SignedPost = Callable[..., TestResponse]
 
 
 def sign(path: str, form: dict[str, Any], token: str = TOKEN,

@@ -50,10 +50,11 @@ def write_config(folder: Path, hotliners_yaml: str, routing: str) -> Path:
 
 
 @pytest.fixture
-def running_hotline(redis_client: redis.Redis, redis_url: str, database_url: str,
+def running_hotline(redis_client: redis.Redis, redis_url: str, fresh_database_url: str,
                     tmp_path: Path) -> Iterator[Callable[..., RunningHotline]]:
     """Start the hotline with given hotliners; returns a starter function."""
     started: list[tuple[Stack, Carrier]] = []
+    database_url = fresh_database_url
     upgrade(database_url)
 
     def start(hotliners_yaml: str, routing: str, time_scale: float) -> RunningHotline:

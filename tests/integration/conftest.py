@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,15 +10,12 @@ import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
+from support import ACCOUNT, PUBLIC, TOKEN, SignedPost, sign
 from werkzeug.test import TestResponse
 
 from calllog.db import upgrade
 from core.settings import DEFAULT_CONFIG_DIR, Settings
-from support import ACCOUNT, PUBLIC, TOKEN, sign
 from web import create_app
-
-
-SignedPost = Callable[..., TestResponse]
 
 
 @pytest.fixture(scope="session")

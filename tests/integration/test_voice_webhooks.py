@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 from flask.testing import FlaskClient
-
-from conftest import SignedPost
-from support import PUBLIC, call_form, sign, spoken, twiml, verbs
+from support import PUBLIC, SignedPost, call_form, sign, spoken, twiml, verbs
 
 
 def test_forged_signature_gets_403_and_changes_nothing(
