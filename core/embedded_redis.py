@@ -10,7 +10,6 @@ a `kill -9` of the hotline leaves no orphan server behind.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import os
 import signal
