@@ -2,7 +2,9 @@
 
 Every request carries the `X-Twilio-Signature` the app must validate, a fresh
 `I-Twilio-Idempotency-Token` and Twilio's User-Agent, within Twilio's 15 s
-limit. Nothing is retried: Twilio does not retry a 5xx or a read timeout.
+limit. Twilio does not retry a 5xx or a read timeout; it does retry a failed
+connection, with the same idempotency token, and so do we (once): a keep-alive
+connection the server closed while idle is such a failure, not the app's.
 """
 
 from __future__ import annotations
@@ -46,9 +48,16 @@ class WebhookSender:
             "User-Agent": USER_AGENT,
         }
         try:
-            response = self._session.request(
-                method, url, data=data, headers=headers, timeout=self._timeout
-            )
+            try:
+                response = self._session.request(
+                    method, url, data=data, headers=headers, timeout=self._timeout
+                )
+            except requests.ConnectionError as exc:
+                if isinstance(exc, requests.Timeout):
+                    raise
+                response = self._session.request(
+                    method, url, data=data, headers=headers, timeout=self._timeout
+                )
         except requests.Timeout:
             raise WebhookError(
                 f"no answer within {self._timeout:g} s (Twilio error 11205)", url=url
