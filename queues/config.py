@@ -27,7 +27,7 @@ from core.yamlfile import load_yaml
 
 QueueId = NewType("QueueId", str)
 
-ROUTING_STRATEGIES = ("longest-idle",)
+ROUTING_STRATEGIES = ("longest-idle", "fewest-calls", "skill-level")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +39,11 @@ class QueueConfig:
     names: dict[str, str]  # spoken and displayed name per language
     service_level_seconds: int  # answered within this counts for the service level
     service_level_target: float  # e.g. 0.8 for 80/20
+    language: str | None = None  # None: callers of any language
+    min_level: int = 1  # skill level a hotliner needs to be offered these calls
+    overflow_after_seconds: int = 0  # 0: never widen
+    overflow_min_level: int = 1  # level accepted once a caller waited that long
+    default_handle_seconds: int = 300  # handle time assumed until calls measure it
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +60,7 @@ class HotlineSettings:
     max_missed_offers: int
     announce_every_seconds: int
     hold_music_url: str
+    preferred_agent_hours: int = 24
 
     @property
     def default_language(self) -> str:
@@ -115,6 +121,7 @@ def load_hotline_settings(path: Path) -> HotlineSettings:
             "wrapup_seconds",
             "max_missed_offers",
             "announce_every_seconds",
+            "preferred_agent_hours",
         },
     )
     strategy = get_str(routing, "strategy", located, "routing", default="longest-idle")
@@ -143,6 +150,9 @@ def load_hotline_settings(path: Path) -> HotlineSettings:
         announce_every_seconds=get_int(
             routing, "announce_every_seconds", located, "routing", 30, 5, 600
         ),
+        preferred_agent_hours=get_int(
+            routing, "preferred_agent_hours", located, "routing", 24, 0, 24 * 30
+        ),
         hold_music_url=get_str(
             root,
             "hold_music_url",
@@ -167,12 +177,38 @@ def load_queues(path: Path, languages: tuple[str, ...]) -> dict[QueueId, QueueCo
             located,
             "queue",
             {"id", "skill", "name"},
-            {"service_level_seconds", "service_level_target"},
+            {
+                "service_level_seconds",
+                "service_level_target",
+                "language",
+                "min_level",
+                "overflow",
+                "default_handle_seconds",
+            },
         )
         queue_id = QueueId(get_identifier(item, "id", located, "queue"))
         what = f"queue {queue_id!r}"
         if queue_id in result:
             raise located.error(f"{what}: duplicate id", item, "id")
+        language = item.get("language")
+        if language is not None and language not in languages:
+            raise located.error(
+                f"{what}: unknown language {language!r} (hotline.yaml lists "
+                f"{', '.join(languages)})",
+                item,
+                "language",
+            )
+        min_level = get_int(item, "min_level", located, what, 1, 1, 5)
+        overflow = require_mapping(
+            item.get("overflow", {}), located, f"{what}: overflow", item, "overflow"
+        )
+        check_keys(
+            overflow,
+            located,
+            f"{what}: overflow",
+            set(),
+            {"after_seconds", "min_level"},
+        )
         result[queue_id] = QueueConfig(
             id=queue_id,
             skill=get_identifier(item, "skill", located, what),
@@ -182,6 +218,17 @@ def load_queues(path: Path, languages: tuple[str, ...]) -> dict[QueueId, QueueCo
             ),
             service_level_target=get_float(
                 item, "service_level_target", located, what, 0.8, 0.0, 1.0
+            ),
+            language=language,
+            min_level=min_level,
+            overflow_after_seconds=get_int(
+                overflow, "after_seconds", located, f"{what}: overflow", 0, 0, 86400
+            ),
+            overflow_min_level=get_int(
+                overflow, "min_level", located, f"{what}: overflow", 1, 1, 5
+            ),
+            default_handle_seconds=get_int(
+                item, "default_handle_seconds", located, what, 300, 10, 36000
             ),
         )
     if not result:

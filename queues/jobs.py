@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from calllog.writer import drain_events
+from queues import routing
 from queues.runtime import Runtime, get_runtime
 from queues.store import Offer
 
@@ -29,23 +30,21 @@ def dispatch(queue_id: str | None = None) -> int:
 
 
 def dispatch_with(rt: Runtime, queue_id: str | None = None) -> int:
-    if queue_id:
-        one = rt.routing.queue(queue_id)
-        queues = [one] if one is not None else []
-    else:
-        queues = list(rt.routing.queues.values())
+    """Match until nobody can be matched (or the per-run bound is reached).
+
+    Every queue takes part whatever `queue_id` says: a hotliner freed by one
+    queue may be the best match for another queue's caller.
+    """
+    queue_rules = routing.rules(rt.routing)
     ring_ms = rt.routing.hotline.ring_seconds * 1000
+    strategy = rt.routing.hotline.strategy
     made = 0
-    progress = True
-    while progress and made < MAX_OFFERS_PER_RUN:
-        progress = False
-        for queue in queues:
-            offer = rt.store.match(queue.id, queue.skill, ring_ms)
-            if offer is None:
-                continue
-            made += 1
-            progress = True
-            ring_hotliner(rt, offer)
+    while made < MAX_OFFERS_PER_RUN:
+        offer = rt.store.match(queue_rules, ring_ms, strategy)
+        if offer is None:
+            break
+        made += 1
+        ring_hotliner(rt, offer)
     return made
 
 

@@ -31,8 +31,13 @@ class Keys:
     def agent(self, agent_id: str) -> str:
         return f"{self.base}agent:{agent_id}"
 
-    def available(self, skill: str) -> str:
-        return f"{self.base}available:{skill}"
+    def stats(self, queue_id: str) -> str:
+        """Hash of a queue's measured averages (talk_ms, wrapup_ms)."""
+        return f"{self.base}stats:{queue_id}"
+
+    def available(self, queue_id: str, level: int) -> str:
+        """Sorted set of available hotliners of a queue at one skill level."""
+        return f"{self.base}available:{queue_id}:{level}"
 
     def offer(self, offer_id: str) -> str:
         return f"{self.base}offer:{offer_id}"

@@ -24,31 +24,54 @@ local function emit(stream, kind, call, agent, now, extra)
   return redis.call('XADD', unpack(args))
 end
 
-local function skills_of(akey)
+local function field(hash, name)
+  local v = redis.call('HGET', hash, name)
+  if not v then return '' end
+  return v
+end
+
+-- An agent's queue memberships, stored as 'queue:level,queue:level'.
+local function memberships(akey)
   local t = {}
-  local csv = redis.call('HGET', akey, 'skills') or ''
-  for s in string.gmatch(csv, '[^,]+') do t[#t + 1] = s end
+  for q, l in string.gmatch(field(akey, 'queues'), '([^,:]+):(%d)') do
+    t[#t + 1] = {q, l}
+  end
   return t
+end
+
+-- Score in the available sets: smallest is offered first.
+local function idle_score(akey, idle)
+  if field(akey, 'strategy') == 'fewest-calls' then
+    local calls = tonumber(field(akey, 'calls')) or 0
+    return string.format('%.0f', calls * 1e13 + tonumber(idle))
+  end
+  return string.format('%.0f', tonumber(idle))
+end
+
+-- Exponential moving average of a duration (ms) in a queue's stats hash; the
+-- estimated wait announced to callers is built on it.
+local function observe(base, qid, name, value)
+  if qid == '' or value < 0 then return end
+  local skey = base .. 'stats:' .. qid
+  local old = tonumber(redis.call('HGET', skey, name))
+  local new = value
+  if old then new = old * 0.8 + value * 0.2 end
+  redis.call('HSET', skey, name, string.format('%.0f', new))
 end
 
 local function make_available(base, agent, akey, now)
   redis.call('HSET', akey, 'state', 'available', 'state_since', now,
              'idle_since', now, 'offer', '')
-  for _, skill in ipairs(skills_of(akey)) do
-    redis.call('ZADD', base .. 'available:' .. skill, now, agent)
+  local score = idle_score(akey, now)
+  for _, m in ipairs(memberships(akey)) do
+    redis.call('ZADD', base .. 'available:' .. m[1] .. ':' .. m[2], score, agent)
   end
 end
 
 local function make_unavailable(base, agent, akey)
-  for _, skill in ipairs(skills_of(akey)) do
-    redis.call('ZREM', base .. 'available:' .. skill, agent)
+  for _, m in ipairs(memberships(akey)) do
+    redis.call('ZREM', base .. 'available:' .. m[1] .. ':' .. m[2], agent)
   end
-end
-
-local function field(hash, name)
-  local v = redis.call('HGET', hash, name)
-  if not v then return '' end
-  return v
 end
 """
 
@@ -112,43 +135,93 @@ return 1
 """
 )
 
-# KEYS[1] queue zset, KEYS[2] available:<skill> zset, KEYS[3] offers zset,
-# KEYS[4] events
+# KEYS[1] offers zset, KEYS[2] events, KEYS[3..] the queues to serve (zsets)
 # ARGV[1] base, ARGV[2] now, ARGV[3] offer expiry, ARGV[4] offer id,
-# ARGV[5] queue id
-# -> {call sid, agent id} when an offer was made, false when nobody to match
+# ARGV[5] strategy (longest-idle | fewest-calls | skill-level),
+# then 4 values per queue, in KEYS order: queue id, minimum skill level,
+# overflow after (ms waited, 0 = never), skill level accepted after overflow
+# -> {call sid, agent id, queue id} when an offer was made, false otherwise
+#
+# The waiting caller with the smallest score among the queue heads (highest
+# priority, then longest wait) is matched first; a head nobody can take now
+# does not stop a later head of another queue from being served. A returning
+# caller's preferred hotliner is taken when available with the skill.
 MATCH = (
     PRELUDE
     + """
-local base, now = ARGV[1], ARGV[2]
-for _ = 1, 64 do
-  local head = redis.call('ZRANGE', KEYS[1], 0, 0)
-  if #head == 0 then return false end
-  local sid = head[1]
-  local ckey = base .. 'call:' .. sid
-  if redis.call('HGET', ckey, 'state') ~= 'queued' then
-    redis.call('ZREM', KEYS[1], sid)
-  else
-    local top = redis.call('ZRANGE', KEYS[2], 0, 0)
-    if #top == 0 then return false end
-    local agent = top[1]
-    local akey = base .. 'agent:' .. agent
-    if redis.call('HGET', akey, 'state') ~= 'available' then
-      redis.call('ZREM', KEYS[2], agent)
-    else
-      local offer = ARGV[4]
-      redis.call('ZREM', KEYS[1], sid)
-      make_unavailable(base, agent, akey)
-      redis.call('HSET', ckey, 'state', 'offered', 'offer', offer, 'agent', agent)
-      redis.call('HINCRBY', ckey, 'offers', 1)
-      redis.call('HSET', akey, 'state', 'reserved', 'state_since', now,
-                 'call_sid', sid, 'offer', offer)
-      redis.call('HSET', base .. 'offer:' .. offer, 'call', sid, 'agent', agent,
-                 'queue', ARGV[5], 'expires', ARGV[3], 'leg', '', 'created', now)
-      redis.call('ZADD', KEYS[3], ARGV[3], offer)
-      emit(KEYS[4], 'offered', sid, agent, now, {'queue', ARGV[5], 'offer', offer})
-      return {sid, agent}
+local base, now, strategy = ARGV[1], tonumber(ARGV[2]), ARGV[5]
+
+local function available(qid, lvl, agent)
+  local akey = base .. 'available:' .. qid .. ':' .. lvl
+  return redis.call('ZSCORE', akey, agent)
+end
+
+local function pick_agent(qid, level, preferred)
+  local pkey = base .. 'agent:' .. preferred
+  if preferred ~= '' and field(pkey, 'state') == 'available' then
+    for lvl = level, 5 do
+      if available(qid, lvl, preferred) then return preferred end
     end
+  end
+  local best, best_score = nil, nil
+  for lvl = 5, level, -1 do
+    local akey = base .. 'available:' .. qid .. ':' .. lvl
+    for _ = 1, 16 do
+      local top = redis.call('ZRANGE', akey, 0, 0, 'WITHSCORES')
+      if #top == 0 then break end
+      if field(base .. 'agent:' .. top[1], 'state') == 'available' then
+        local score = tonumber(top[2])
+        if best_score == nil or score < best_score then
+          best, best_score = top[1], score
+        end
+        break
+      end
+      redis.call('ZREM', akey, top[1])
+    end
+    if best and strategy == 'skill-level' then return best end
+  end
+  return best
+end
+
+local heads = {}
+for i = 3, #KEYS do
+  for _ = 1, 32 do
+    local h = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
+    if #h == 0 then break end
+    if field(base .. 'call:' .. h[1], 'state') == 'queued' then
+      heads[#heads + 1] = {h[1], tonumber(h[2]), i}
+      break
+    end
+    redis.call('ZREM', KEYS[i], h[1])
+  end
+end
+table.sort(heads, function(a, b) return a[2] < b[2] end)
+
+for _, head in ipairs(heads) do
+  local sid, qkey = head[1], KEYS[head[3]]
+  local o = 5 + (head[3] - 3) * 4
+  local qid = ARGV[o + 1]
+  local level = tonumber(ARGV[o + 2])
+  local after = tonumber(ARGV[o + 3])
+  local ckey = base .. 'call:' .. sid
+  local first = tonumber(field(ckey, 'first_queued')) or now
+  if after > 0 and now - first >= after then level = tonumber(ARGV[o + 4]) end
+  local agent = pick_agent(qid, level, field(ckey, 'preferred'))
+  if agent then
+    local akey = base .. 'agent:' .. agent
+    local offer = ARGV[4]
+    redis.call('ZREM', qkey, sid)
+    make_unavailable(base, agent, akey)
+    redis.call('HSET', ckey, 'state', 'offered', 'offer', offer, 'agent', agent)
+    redis.call('HINCRBY', ckey, 'offers', 1)
+    redis.call('HSET', akey, 'state', 'reserved', 'state_since', ARGV[2],
+               'call_sid', sid, 'offer', offer)
+    redis.call('HSET', base .. 'offer:' .. offer, 'call', sid, 'agent', agent,
+               'queue', qid, 'expires', ARGV[3], 'leg', '', 'created', ARGV[2])
+    redis.call('ZADD', KEYS[1], ARGV[3], offer)
+    emit(KEYS[2], 'offered', sid, agent, ARGV[2],
+         {'queue', qid, 'offer', offer, 'level', tostring(level)})
+    return {sid, agent, qid}
   end
 end
 return false
@@ -192,6 +265,7 @@ redis.call('ZREM', KEYS[2], offer)
 redis.call('HSET', ckey, 'state', 'connected', 'answered', now, 'offer', '',
            'leg', field(akey, 'leg'))
 redis.call('HSET', akey, 'state', 'busy', 'state_since', now, 'offer', '', 'missed', 0)
+redis.call('HINCRBY', akey, 'calls', 1)
 local queued = field(ckey, 'first_queued')
 emit(KEYS[3], 'accepted', sid, agent, now,
      {'queue', field(ckey, 'queue'), 'queued_at', queued})
@@ -278,6 +352,10 @@ elseif state == 'offered' then
   end
 elseif state == 'connected' or state == 'talking' then
   final = 'completed'
+  local talk = tonumber(field(KEYS[1], 'talk_started'))
+  if talk then
+    observe(base, field(KEYS[1], 'queue'), 'talk_ms', tonumber(now) - talk)
+  end
   local akey = base .. 'agent:' .. agent
   if field(akey, 'state') == 'busy' and field(akey, 'call_sid') == sid then
     redis.call('HSET', akey, 'state', 'wrapup', 'state_since', now)
@@ -312,8 +390,9 @@ return 1
 
 # KEYS[1] agent hash, KEYS[2] agents set, KEYS[3] events
 # ARGV[1] base, ARGV[2] agent id, ARGV[3] now, ARGV[4] requested state,
-# ARGV[5] comma-separated skills, ARGV[6] comma-separated states allowed to
-# move to the requested one (from agents.lifecycle.MANUAL_MOVES)
+# ARGV[5] queue memberships 'queue:level,...', ARGV[6] comma-separated states
+# allowed to move to the requested one (from agents.lifecycle.MANUAL_MOVES),
+# ARGV[7] routing strategy (decides the score in the available sets)
 # -> {1, state} moved, {0, current state} refused
 SET_AGENT_STATE = (
     PRELUDE
@@ -328,7 +407,8 @@ end
 if not allowed then return {0, current} end
 redis.call('SADD', KEYS[2], agent)
 make_unavailable(base, agent, KEYS[1])
-redis.call('HSET', KEYS[1], 'id', agent, 'skills', ARGV[5])
+redis.call('HSET', KEYS[1], 'id', agent, 'queues', ARGV[5], 'strategy', ARGV[7])
+if current == 'offline' then redis.call('HSET', KEYS[1], 'calls', 0) end
 if wanted == 'available' then
   if current ~= 'available' then
     make_available(base, agent, KEYS[1], now)
@@ -363,6 +443,8 @@ redis.call('HSET', KEYS[1], 'outcome', ARGV[5])
 emit(KEYS[3], 'outcome', sid, agent, now, {'outcome', ARGV[5], 'notes', ARGV[6]})
 if ARGV[7] == '1' and field(KEYS[2], 'state') == 'wrapup'
    and field(KEYS[2], 'call_sid') == sid then
+  observe(base, field(KEYS[1], 'queue'), 'wrapup_ms',
+          tonumber(now) - tonumber(field(KEYS[2], 'state_since')))
   make_available(base, agent, KEYS[2], now)
   emit(KEYS[3], 'agent_state', sid, agent, now, {'state', 'available',
        'from', 'wrapup'})

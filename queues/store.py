@@ -7,7 +7,7 @@ of this class never touch Redis keys themselves.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -17,6 +17,7 @@ from agents.lifecycle import MANUAL_MOVES, AgentState
 from core.clock import now_ms
 from queues import scripts
 from queues.keys import Keys
+from queues.routing import QueueRule
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,7 @@ class Offer:
     offer_id: str
     call_sid: str
     agent_id: str
+    queue_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +150,22 @@ class RoutingStore:
         raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.call(call_sid)))
         return {_text(a): _text(b) for a, b in raw.items()}
 
+    def queue_stats(self, queue_id: str) -> dict[str, float]:
+        """Moving averages of talk and wrap-up time (ms) measured for a queue."""
+        raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.stats(queue_id)))
+        return {_text(a): float(_text(b)) for a, b in raw.items()}
+
+    def agent_states(self, agent_ids: Iterable[str]) -> dict[str, str]:
+        """Current state of several hotliners in one round trip."""
+        ids = list(agent_ids)
+        pipe = self.redis.pipeline(transaction=False)
+        for agent_id in ids:
+            pipe.hget(self.keys.agent(agent_id), "state")
+        return {
+            a: _text(v) if v else "offline"
+            for a, v in zip(ids, pipe.execute(), strict=True)
+        }
+
     def queue_length(self, queue_id: str) -> int:
         return int(cast(int, self.redis.zcard(self.keys.queue(queue_id))))
 
@@ -190,19 +208,36 @@ class RoutingStore:
 
     # -- offers ----------------------------------------------------------------
 
-    def match(self, queue_id: str, skill: str, ring_ms: int) -> Offer | None:
-        """Offer the head of a queue to the longest-idle available hotliner."""
+    def match(
+        self,
+        rules: Sequence[QueueRule],
+        ring_ms: int,
+        strategy: str = "longest-idle",
+    ) -> Offer | None:
+        """Offer the best waiting caller of these queues to the best hotliner."""
+        if not rules:
+            return None
         k = self.keys
         now = now_ms()
         offer_id = uuid.uuid4().hex
+        args: list[Any] = [k.base, now, now + ring_ms, offer_id, strategy]
+        for rule in rules:
+            args.extend(
+                [
+                    rule.queue_id,
+                    rule.min_level,
+                    rule.overflow_after_ms,
+                    rule.overflow_min_level,
+                ]
+            )
         result = self._match(
-            keys=[k.queue(queue_id), k.available(skill), k.offers, k.events],
-            args=[k.base, now, now + ring_ms, offer_id, queue_id],
+            keys=[k.offers, k.events, *(k.queue(r.queue_id) for r in rules)],
+            args=args,
         )
         if not result:
             return None
-        sid, agent = (_text(x) for x in result)
-        return Offer(offer_id=offer_id, call_sid=sid, agent_id=agent)
+        sid, agent, queue = (_text(x) for x in result)
+        return Offer(offer_id=offer_id, call_sid=sid, agent_id=agent, queue_id=queue)
 
     def set_offer_leg(self, offer_id: str, leg_sid: str) -> bool:
         """Remember the hotliner's ringing leg; False if the offer is already gone."""
@@ -256,21 +291,19 @@ class RoutingStore:
     # -- hotliners -------------------------------------------------------------
 
     def set_agent_state(
-        self, agent_id: str, state: AgentState, skills: Iterable[str]
+        self,
+        agent_id: str,
+        state: AgentState,
+        memberships: Iterable[tuple[str, int]],
+        strategy: str = "longest-idle",
     ) -> tuple[bool, str]:
         """A console request to change state; (done, state now)."""
         k = self.keys
         allowed = ",".join(sorted(MANUAL_MOVES.get(state, frozenset())))
+        queues = ",".join(f"{q}:{level}" for q, level in memberships)
         ok, current = self._set_agent_state(
             keys=[k.agent(agent_id), k.agents, k.events],
-            args=[
-                k.base,
-                agent_id,
-                now_ms(),
-                state.value,
-                ",".join(sorted(skills)),
-                allowed,
-            ],
+            args=[k.base, agent_id, now_ms(), state.value, queues, allowed, strategy],
         )
         return bool(int(ok)), _text(current)
 

@@ -12,7 +12,7 @@ from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from agents.lifecycle import AgentState
-from queues import jobs
+from queues import jobs, routing
 from web import services
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -63,7 +63,10 @@ def set_state(agent_id: str) -> ResponseReturnValue:
     if wanted not in allowed:
         return _error(400, f"state must be one of {', '.join(allowed)}")
     ok, current = rt.store.set_agent_state(
-        agent_id, AgentState(wanted), hotliner.skills
+        agent_id,
+        AgentState(wanted),
+        routing.memberships(hotliner, rt.routing),
+        rt.routing.hotline.strategy,
     )
     if not ok:
         return _error(409, f"cannot go {wanted} while {current}", state=current)

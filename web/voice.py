@@ -14,10 +14,12 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, request
 from twilio.twiml.voice_response import VoiceResponse
 
+from calllog.queries import preferred_agent
 from ivr.config import MenuNode
 from ivr.prompts import phrase, position_announcement
 from ivr.tree import MAX_ATTEMPTS, InputKind, interpret
-from queues import jobs
+from queues import jobs, routing, waiting
+from queues.routing import announced_minutes
 from web import services, twiml
 from web.twilio_auth import validate_twilio_request
 
@@ -65,9 +67,14 @@ def incoming() -> Response:
     svc = services()
     lang = svc.ivr.languages[0]
     sid = request.form.get("CallSid", "")
-    svc.runtime.store.start_call(
-        sid, request.form.get("From", ""), request.form.get("To", ""), lang
-    )
+    rt = svc.runtime
+    caller = request.form.get("From", "")
+    if rt.store.start_call(sid, caller, request.form.get("To", ""), lang):
+        agent = preferred_agent(
+            rt.engine, caller, rt.routing.hotline.preferred_agent_hours
+        )
+        if agent is not None:
+            rt.store.note_call(sid, "preferred_agent", preferred=agent)
     start = svc.ivr.nodes[svc.ivr.start]
     return _xml(_node(start.id, lang, attempt=1, preamble=svc.ivr.welcome[lang]))
 
@@ -95,6 +102,7 @@ def _enqueue(
     svc = services()
     rt = svc.runtime
     sid = request.form.get("CallSid", "")
+    queue_id = routing.queue_for_language(rt.routing, queue_id, lang)
     rt.store.note_call(sid, "ivr_choice", ivr_choice=choice, lang=lang)
     result = rt.store.enqueue(sid, queue_id, priority)
     if result == 1:
@@ -162,11 +170,13 @@ def wait() -> Response:
     lang = _lang(request.args.get("lang"))
     queue_id = request.args.get("queue", "")
     sid = request.form.get("CallSid", "")
-    position = rt.store.position(queue_id, sid)
-    if position is None:
+    wait_for = waiting.estimate(rt.store, rt.routing, queue_id, sid)
+    if wait_for.position is None:
         text = phrase(lang, "still_waiting")
     else:
-        text = position_announcement(lang, position, None)
+        text = position_announcement(
+            lang, wait_for.position, announced_minutes(wait_for.seconds)
+        )
     music = rt.routing.hotline.hold_music_url
     if music.startswith("/"):
         music = rt.public_url(music)

@@ -12,6 +12,7 @@ from agents.lifecycle import AgentState
 from calllog.models import Call, CallEvent, StreamOffset
 from calllog.writer import drain_events
 from queues.keys import Keys
+from queues.routing import QueueRule
 from queues.store import RoutingStore
 
 
@@ -20,12 +21,12 @@ def test_whole_call_is_logged_with_wait_talk_agent_and_outcome(
     keys = Keys(prefix="writer-test")
     store = RoutingStore(redis_client, keys)
     engine = create_engine(migrated_database)
-    store.set_agent_state("alice", AgentState.AVAILABLE, ["printer"])
+    store.set_agent_state("alice", AgentState.AVAILABLE, [("printer", 3)])
     store.start_call("CAlog1", "+33611111111", "+33180000000", "fr-FR")
     store.note_call("CAlog1", "ivr_choice", ivr_choice="file_imprimante", lang="fr-FR")
     store.enqueue("CAlog1", "printer", 0)
     time.sleep(0.05)
-    offer = store.match("printer", "printer", 15_000)
+    offer = store.match([QueueRule("printer", 1, 0, 1)], 15_000)
     assert offer is not None
     store.accept(offer.offer_id)
     store.bridge("CAlog1")

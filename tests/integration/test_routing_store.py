@@ -5,7 +5,10 @@ from __future__ import annotations
 import redis
 
 from agents.lifecycle import AgentState
+from queues.routing import QueueRule
 from queues.store import RoutingStore
+
+PRINTER = [QueueRule("printer", 1, 0, 1)]
 
 
 def make_store(client: redis.Redis) -> RoutingStore:
@@ -45,27 +48,28 @@ def test_higher_priority_is_served_first_then_first_come(
 
 def test_offer_goes_to_the_longest_idle_hotliner(redis_client: redis.Redis) -> None:
     store = make_store(redis_client)
-    store.set_agent_state("alice", AgentState.AVAILABLE, ["printer"])
-    store.set_agent_state("bob", AgentState.AVAILABLE, ["printer", "network"])
+    store.set_agent_state("alice", AgentState.AVAILABLE, [("printer", 3)])
+    store.set_agent_state("bob", AgentState.AVAILABLE, [("printer", 2), ("network", 4)])
     queued_caller(store, "CA1")
-    offer = store.match("printer", "printer", 15_000)
+    offer = store.match(PRINTER, 15_000)
     assert offer is not None
     assert (offer.call_sid, offer.agent_id) == ("CA1", "alice")
     assert store.agent("alice")["state"] == "reserved"
     assert store.call("CA1")["state"] == "offered"
     # bob is still available for network, alice is in no available set any more
-    assert redis_client.zrange(store.keys.available("printer"), 0, -1) == [b"bob"]
-    assert store.match("printer", "printer", 15_000) is None  # nobody waiting
+    assert redis_client.zrange(store.keys.available("printer", 2), 0, -1) == [b"bob"]
+    assert redis_client.zrange(store.keys.available("printer", 3), 0, -1) == []
+    assert store.match(PRINTER, 15_000) is None  # nobody waiting
 
 
 def test_missed_offer_returns_caller_to_front_of_queue(
     redis_client: redis.Redis,
 ) -> None:
     store = make_store(redis_client)
-    store.set_agent_state("alice", AgentState.AVAILABLE, ["printer"])
+    store.set_agent_state("alice", AgentState.AVAILABLE, [("printer", 3)])
     queued_caller(store, "CA1")
     queued_caller(store, "CA2")
-    offer = store.match("printer", "printer", 15_000)
+    offer = store.match(PRINTER, 15_000)
     assert offer is not None
     rejected = store.reject(offer.offer_id, "no-answer", max_missed=3)
     assert rejected is not None
@@ -79,14 +83,14 @@ def test_hotliner_missing_k_offers_in_a_row_is_set_away(
     redis_client: redis.Redis,
 ) -> None:
     store = make_store(redis_client)
-    store.set_agent_state("alice", AgentState.AVAILABLE, ["printer"])
+    store.set_agent_state("alice", AgentState.AVAILABLE, [("printer", 3)])
     queued_caller(store, "CA1")
     for _ in range(2):
-        offer = store.match("printer", "printer", 15_000)
+        offer = store.match(PRINTER, 15_000)
         assert offer is not None
         store.reject(offer.offer_id, "no-answer", max_missed=2)
     assert store.agent("alice")["state"] == "away"
-    assert store.match("printer", "printer", 15_000) is None
+    assert store.match(PRINTER, 15_000) is None
     assert store.waiting("printer") == ["CA1"]
 
 
@@ -94,9 +98,9 @@ def test_accepted_call_moves_to_wrapup_on_hangup_then_available_on_outcome(
     redis_client: redis.Redis,
 ) -> None:
     store = make_store(redis_client)
-    store.set_agent_state("alice", AgentState.AVAILABLE, ["printer"])
+    store.set_agent_state("alice", AgentState.AVAILABLE, [("printer", 3)])
     queued_caller(store, "CA1")
-    offer = store.match("printer", "printer", 15_000)
+    offer = store.match(PRINTER, 15_000)
     assert offer is not None
     store.set_offer_leg(offer.offer_id, "CAleg")
     accepted = store.accept(offer.offer_id)
@@ -128,9 +132,9 @@ def test_caller_hanging_up_while_offered_frees_the_hotliner(
     redis_client: redis.Redis,
 ) -> None:
     store = make_store(redis_client)
-    store.set_agent_state("alice", AgentState.AVAILABLE, ["printer"])
+    store.set_agent_state("alice", AgentState.AVAILABLE, [("printer", 3)])
     queued_caller(store, "CA1")
-    offer = store.match("printer", "printer", 15_000)
+    offer = store.match(PRINTER, 15_000)
     assert offer is not None
     store.set_offer_leg(offer.offer_id, "CAleg")
     ended = store.hang_up("CA1", "completed")
@@ -153,10 +157,123 @@ def test_caller_hanging_up_in_queue_is_abandoned_and_removed(
 
 def test_hotliner_on_a_call_cannot_go_on_break(redis_client: redis.Redis) -> None:
     store = make_store(redis_client)
-    store.set_agent_state("alice", AgentState.AVAILABLE, ["printer"])
+    store.set_agent_state("alice", AgentState.AVAILABLE, [("printer", 3)])
     queued_caller(store, "CA1")
-    assert store.match("printer", "printer", 15_000) is not None
-    assert store.set_agent_state("alice", AgentState.BREAK, ["printer"]) == (
+    assert store.match(PRINTER, 15_000) is not None
+    assert store.set_agent_state("alice", AgentState.BREAK, [("printer", 3)]) == (
         False,
         "reserved",
     )
+
+
+def test_caller_needing_a_level_waits_for_it_until_overflow_widens(
+    redis_client: redis.Redis,
+) -> None:
+    store = make_store(redis_client)
+    store.set_agent_state("junior", AgentState.AVAILABLE, [("network", 1)])
+    queued_caller(store, "CA1", queue="network")
+    strict = [QueueRule("network", 3, 60_000, 1)]
+    assert store.match(strict, 15_000) is None
+    redis_client.hset(store.keys.call("CA1"), "first_queued", 1)  # waited for ages
+    offer = store.match(strict, 15_000)
+    assert offer is not None
+    assert offer.agent_id == "junior"
+
+
+def test_best_caller_across_queues_is_served_first(redis_client: redis.Redis) -> None:
+    store = make_store(redis_client)
+    queued_caller(store, "CAnet", queue="network", priority=0)
+    queued_caller(store, "CAprn", queue="printer", priority=0)
+    queued_caller(store, "CAvip", queue="printer", priority=5)
+    store.set_agent_state(
+        "both", AgentState.AVAILABLE, [("printer", 2), ("network", 2)]
+    )
+    rules = [QueueRule("network", 1, 0, 1), QueueRule("printer", 1, 0, 1)]
+    offer = store.match(rules, 15_000)
+    assert offer is not None
+    assert (offer.call_sid, offer.queue_id) == ("CAvip", "printer")
+    store.reject(offer.offer_id, "no-answer", max_missed=5)
+    store.hang_up("CAvip", "completed")
+    offer = store.match(rules, 15_000)
+    assert offer is not None
+    assert offer.call_sid == "CAnet"  # same priority: first come
+
+
+def test_head_nobody_can_take_does_not_block_another_queue(
+    redis_client: redis.Redis,
+) -> None:
+    store = make_store(redis_client)
+    queued_caller(store, "CAold", queue="network")
+    queued_caller(store, "CAnew", queue="printer")
+    store.set_agent_state("prn", AgentState.AVAILABLE, [("printer", 2)])
+    rules = [QueueRule("network", 1, 0, 1), QueueRule("printer", 1, 0, 1)]
+    offer = store.match(rules, 15_000)
+    assert offer is not None
+    assert offer.call_sid == "CAnew"
+
+
+def test_returning_callers_preferred_hotliner_is_chosen_when_available(
+    redis_client: redis.Redis,
+) -> None:
+    store = make_store(redis_client)
+    store.set_agent_state("alice", AgentState.AVAILABLE, [("printer", 2)])
+    store.set_agent_state("bob", AgentState.AVAILABLE, [("printer", 2)])
+    store.start_call("CA1", "+33611111111", "+33180000000", "fr-FR")
+    store.note_call("CA1", "preferred_agent", preferred="bob")
+    store.enqueue("CA1", "printer", 0)
+    offer = store.match(PRINTER, 15_000)
+    assert offer is not None
+    assert offer.agent_id == "bob"
+
+
+def test_skill_level_strategy_prefers_the_expert(redis_client: redis.Redis) -> None:
+    store = make_store(redis_client)
+    store.set_agent_state(
+        "novice", AgentState.AVAILABLE, [("printer", 1)], "skill-level"
+    )
+    store.set_agent_state(
+        "expert", AgentState.AVAILABLE, [("printer", 5)], "skill-level"
+    )
+    queued_caller(store, "CA1")
+    offer = store.match(PRINTER, 15_000, "skill-level")
+    assert offer is not None
+    assert offer.agent_id == "expert"
+
+
+def test_fewest_calls_strategy_prefers_who_took_fewer(
+    redis_client: redis.Redis,
+) -> None:
+    store = make_store(redis_client)
+    for agent in ("busy-bee", "fresh"):
+        store.set_agent_state(
+            agent, AgentState.AVAILABLE, [("printer", 2)], "fewest-calls"
+        )
+    redis_client.hset(store.keys.agent("busy-bee"), "calls", 7)
+    # re-announce availability so the score reflects the count
+    store.set_agent_state(
+        "busy-bee", AgentState.BREAK, [("printer", 2)], "fewest-calls"
+    )
+    redis_client.hset(store.keys.agent("busy-bee"), "calls", 7)
+    store.set_agent_state(
+        "busy-bee", AgentState.AVAILABLE, [("printer", 2)], "fewest-calls"
+    )
+    queued_caller(store, "CA1")
+    offer = store.match(PRINTER, 15_000, "fewest-calls")
+    assert offer is not None
+    assert offer.agent_id == "fresh"
+
+
+def test_handle_times_are_measured_per_queue(redis_client: redis.Redis) -> None:
+    store = make_store(redis_client)
+    store.set_agent_state("alice", AgentState.AVAILABLE, [("printer", 3)])
+    queued_caller(store, "CA1")
+    offer = store.match(PRINTER, 15_000)
+    assert offer is not None
+    store.accept(offer.offer_id)
+    store.bridge("CA1")
+    redis_client.hset(store.keys.call("CA1"), "talk_started", 1)
+    store.hang_up("CA1", "completed")
+    store.record_outcome("CA1", "alice", "resolved", "")
+    stats = store.queue_stats("printer")
+    assert stats["talk_ms"] > 1_000_000
+    assert "wrapup_ms" in stats

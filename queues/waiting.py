@@ -1,0 +1,50 @@
+"""What a waiting caller is told: position and an honest estimated wait.
+
+Reads live figures (position, measured handle time, who is logged in for the
+queue) from the store and applies `queues.routing.estimated_wait_seconds`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agents.lifecycle import AgentState
+from queues.config import RoutingConfig
+from queues.routing import estimated_wait_seconds, serving
+from queues.store import RoutingStore
+
+LOGGED_IN = frozenset(
+    {AgentState.AVAILABLE, AgentState.RESERVED, AgentState.BUSY, AgentState.WRAPUP}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WaitEstimate:
+    position: int | None  # None: the caller is no longer waiting in that queue
+    seconds: float | None  # None: nobody serves the queue now
+    agents_logged_in: int
+
+
+def handle_seconds(store: RoutingStore, routing: RoutingConfig, queue_id: str) -> float:
+    """Average handle time (talk + wrap-up) measured on the queue, or its default."""
+    queue = routing.queue(queue_id)
+    default = queue.default_handle_seconds if queue else 300
+    stats = store.queue_stats(queue_id)
+    if "talk_ms" not in stats:
+        return float(default)
+    return (stats["talk_ms"] + stats.get("wrapup_ms", 0.0)) / 1000
+
+
+def estimate(
+    store: RoutingStore, routing: RoutingConfig, queue_id: str, call_sid: str
+) -> WaitEstimate:
+    position = store.position(queue_id, call_sid)
+    states = store.agent_states(serving(routing, queue_id))
+    logged_in = sum(1 for s in states.values() if s in LOGGED_IN)
+    idle = sum(1 for s in states.values() if s == AgentState.AVAILABLE)
+    if position is None:
+        return WaitEstimate(None, None, logged_in)
+    seconds = estimated_wait_seconds(
+        position, handle_seconds(store, routing, queue_id), logged_in, idle
+    )
+    return WaitEstimate(position, seconds, logged_in)
