@@ -20,8 +20,19 @@ from urllib.parse import urljoin, urlsplit
 
 from core.clock import utcnow
 from simulator.errors import SimulatorError, TwimlError, WebhookError
+from simulator.inbox import CallerInbox, Listening
 from simulator.scripts import CallerInput, Digits, HotlinerProfile, Silence, Speech
-from simulator.state import Bridge, Call, Fetch, Inline, JoinSpec, Target, rfc2822
+from simulator.sids import new_sid
+from simulator.state import (
+    Bridge,
+    Call,
+    Fetch,
+    Inline,
+    JoinSpec,
+    RecordingState,
+    Target,
+    rfc2822,
+)
 from simulator.switchboard import Notice
 from simulator.twiml import (
     WAIT_URL_VERBS,
@@ -37,6 +48,7 @@ from simulator.twiml import (
     Play,
     Prompt,
     Queue,
+    Record,
     Redirect,
     Reject,
     Say,
@@ -54,6 +66,7 @@ API_VERSION = "2010-04-01"
 PLAY_SECONDS = 8.0  # nominal length of one <Play>
 WORDS_PER_SECOND = 2.5  # text-to-speech and caller speech pace
 BUSY_SIGNAL_SECONDS = 1.0
+BEEP_SECONDS = 0.5  # the <Record> beep
 _MAX_WAIT = 3600.0  # threading.Event.wait cannot take infinity
 
 
@@ -80,6 +93,15 @@ class _Bridged(Exception):
     """A hotliner's `<Dial><Queue>` took this caller off the queue."""
 
 
+class _Take:
+    """How a recording went so far, in simulated seconds."""
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.spoken = 0.0
+        self.key: str | None = None  # the finishOnKey key, or "hangup"
+
+
 def speech_seconds(text: str) -> float:
     return max(1.0, len(text.split()) / WORDS_PER_SECOND)
 
@@ -98,6 +120,12 @@ class CallSession:
             list(script.queue_inputs) if script else []
         )
         self.in_queue = False
+        self.inbox: CallerInbox | None = script.inbox if script else None
+        if self.inbox is not None:
+            self.inbox.attach(call.wake)
+        # Callbacks Twilio sends once the next document is fetched (a
+        # recording's status arrives after its action request).
+        self.deferred: list[tuple[str, str, dict[str, str]]] = []
 
     # Life cycle --------------------------------------------------------------
 
@@ -124,6 +152,8 @@ class CallSession:
             self.carrier.record_error(f"call {call.sid}: simulator failure: {exc!r}")
         finally:
             try:
+                if self.inbox is not None:
+                    self.inbox.close()
                 self._finish(status)
             finally:
                 self.sender.close()
@@ -189,6 +219,7 @@ class CallSession:
                 call.bridge.other(call).wake.set()
             talked = call.talk_started
         self._send_notices(notices)
+        self._send_deferred()
         self._status_event("completed")
         profile = call.profile
         if profile is not None and profile.console is not None and talked:
@@ -247,6 +278,10 @@ class CallSession:
             raise _Bridged()
         if call.hangup_at is not None and time.monotonic() >= call.hangup_at:
             raise _Ended("completed", call.hangup_reason)
+        if not call.connected_noted and self.board.is_connected(call):
+            call.connected_noted = True
+            peer = self.board.calls.get(self.board.peer_of(call) or "")
+            call.note("connected", peer.to if peer is not None else "")
         profile = call.profile
         if (
             profile is not None
@@ -269,6 +304,7 @@ class CallSession:
         while target is not None:
             try:
                 verbs, url = self._load(target)
+                self._send_deferred()
                 target = self._execute(verbs, url)
             except _Redirected as redirected:
                 self.call.note("redirect", _describe(redirected.target))
@@ -324,25 +360,31 @@ class CallSession:
                 following = self._enqueue(verb, url)
                 if following is not None:
                     return following
+            elif isinstance(verb, Record):
+                following = self._record(verb, url)
+                if following is not None:
+                    return following
             else:
                 following = self._dial(verb, url)
                 if following is not None:
                     return following
         return None
 
-    def _prompt(self, verb: Prompt) -> None:
+    def _prompt(self, verb: Prompt, until: Callable[[], bool] | None = None) -> bool:
+        """Plays a prompt; True if `until()` interrupted it (caller input)."""
         if isinstance(verb, Say):
-            self.call.note("say", verb.text)
-            self._hear(speech_seconds(verb.text), verb.loop)
-        elif isinstance(verb, Play):
+            self.call.note("say", verb.text, language=verb.language)
+            return self._hear(speech_seconds(verb.text), verb.loop, until)
+        if isinstance(verb, Play):
             self.call.note("play", verb.url or f"digits {verb.digits}")
-            self._hear(PLAY_SECONDS, verb.loop)
-        else:
-            self.call.note("pause", f"{verb.length:g}")
-            self.sleep(verb.length)
+            return self._hear(PLAY_SECONDS, verb.loop, until)
+        self.call.note("pause", f"{verb.length:g}")
+        return self.sleep(verb.length, until)
 
-    def _hear(self, seconds: float, loop: int) -> None:
-        self.sleep(math.inf if loop == 0 else seconds * loop)
+    def _hear(
+        self, seconds: float, loop: int, until: Callable[[], bool] | None
+    ) -> bool:
+        return self.sleep(math.inf if loop == 0 else seconds * loop, until)
 
     # Gather ------------------------------------------------------------------
 
@@ -350,7 +392,21 @@ class CallSession:
         self, verb: Gather, url: str | None, in_wait_url: bool
     ) -> Target | None:
         call = self.call
-        call.note("gather", " ".join(sorted(verb.input)))
+        call.note("gather", " ".join(sorted(verb.input)), language=verb.language)
+        if self.inbox is not None:
+            params = self._listen(verb, self.inbox)
+        else:
+            params = self._scripted_answer(verb, in_wait_url)
+        if not params and not verb.action_on_empty_result:
+            return None
+        action = verb.action if verb.action is not None else url
+        if action is None:
+            raise _AppError("<Gather> without action in inline TwiML")
+        return Fetch(self._resolve(url, action), verb.method, params)
+
+    def _scripted_answer(self, verb: Gather, in_wait_url: bool) -> dict[str, str]:
+        """The script's next input, given once the prompts have played."""
+        call = self.call
         for prompt in verb.prompts:
             self._prompt(prompt)
         answer = self._next_input(in_wait_url)
@@ -372,16 +428,243 @@ class CallSession:
         else:
             call.note("input", "silence")
             self.sleep(verb.timeout)
-        if not params and not verb.action_on_empty_result:
-            return None
-        action = verb.action if verb.action is not None else url
-        if action is None:
-            raise _AppError("<Gather> without action in inline TwiML")
-        return Fetch(self._resolve(url, action), verb.method, params)
+        return params
+
+    def _listen(self, verb: Gather, inbox: CallerInbox) -> dict[str, str]:
+        """A live caller's answer: input interrupts the prompts (barge-in), each
+        key restarts the timeout, and silence for `timeout` ends the Gather."""
+        call = self.call
+        inbox.open(
+            Listening(
+                "gather",
+                verb.input,
+                language=verb.language,
+                num_digits=verb.num_digits,
+                finish_on_key=verb.finish_on_key,
+                timeout=verb.timeout,
+            ),
+            prompting=bool(verb.prompts),
+        )
+        try:
+            for prompt in verb.prompts:
+                if self._prompt(prompt, inbox.has_input):
+                    break
+            inbox.prompts_done()
+            digits = ""
+            heard = False
+            while self.sleep(verb.timeout, inbox.has_input):
+                item = inbox.take()
+                heard = True
+                if isinstance(item, Speech) and not digits:
+                    call.note("input", f"speech {item.text}")
+                    self.sleep(speech_seconds(item.text))
+                    params = {
+                        "SpeechResult": item.text,
+                        "Confidence": f"{item.confidence:g}",
+                    }
+                    if verb.language:
+                        params["Language"] = verb.language
+                    return params
+                if isinstance(item, Digits):
+                    call.note("input", f"digits {item.keys}")
+                    digits, complete = _typed_digits(digits + item.keys, verb)
+                    if complete:
+                        break
+            if not heard:
+                call.note("input", "silence")
+            return {"Digits": digits} if digits else {}
+        finally:
+            inbox.close()
 
     def _next_input(self, in_wait_url: bool) -> CallerInput:
         inputs = self.queue_inputs if in_wait_url else self.inputs
         return inputs.pop(0) if inputs else Silence()
+
+    # Record ------------------------------------------------------------------
+
+    def _record(self, verb: Record, url: str | None) -> Target | None:
+        """Voicemail: the caller speaks, then a key, silence, maxLength or a
+        hang-up ends the recording. A recording with nothing said is "absent":
+        no action request, the document goes on (Twilio's documented choice)."""
+        call = self.call
+        action = verb.action if verb.action is not None else url
+        if action is None:
+            raise _AppError("<Record> without action in inline TwiML")
+        action_url = self._resolve(url, action)
+        callback = (
+            None
+            if verb.recording_status_callback is None
+            else self._resolve(url, verb.recording_status_callback)
+        )
+        call.note("record", f"up to {verb.max_length:g} s")
+        if verb.play_beep:
+            call.note("play", "beep")
+            self.sleep(BEEP_SECONDS)
+        recording = RecordingState(
+            sid=new_sid("RE"),
+            account_sid=call.account_sid,
+            call_sid=call.sid,
+            duration=0,
+            status="in-progress",
+        )
+        with self.board.lock:
+            self.board.recordings[recording.sid] = recording
+        self._recording_event(verb, callback, recording, "in-progress")
+        take = _Take(started=time.monotonic())
+        try:
+            if self.inbox is not None:
+                self._record_live(verb, self.inbox, take)
+            else:
+                self._record_scripted(verb, take)
+        except (_Ended, _Redirected) as exc:
+            hung_up = isinstance(exc, _Ended)
+            if hung_up:
+                take.key = "hangup"
+            self._end_recording(verb, take, recording)
+            if hung_up and recording.status == "completed":
+                params = self._recording_params(recording) | {"Digits": "hangup"}
+                with self.board.lock:
+                    request = self._params() | params
+                try:
+                    self.sender.send(action_url, verb.method, request)
+                except WebhookError as exc:
+                    self.carrier.record_error(f"call {call.sid}: Record action: {exc}")
+            self._recording_event(verb, callback, recording, recording.status)
+            raise
+        self._end_recording(verb, take, recording)
+        event = (callback, recording)
+        if recording.status == "absent":
+            self._recording_event(verb, *event, "absent")
+            return None
+        self._recording_event(verb, *event, "completed", deferred=True)
+        params = self._recording_params(recording)
+        if take.key is not None:
+            params["Digits"] = take.key
+        return Fetch(action_url, verb.method, params)
+
+    def _record_scripted(self, verb: Record, take: _Take) -> None:
+        script = self.call.script
+        seconds = script.voicemail_seconds if script is not None else None
+        key = script.voicemail_finish_key if script is not None else None
+        limit = verb.max_length
+        if seconds:
+            take.spoken = min(seconds, limit)
+            self.call.note("input", f"voicemail {take.spoken:g} s")
+            self.sleep(take.spoken)
+            if take.spoken >= limit:
+                return
+        if key and key in verb.finish_on_key:
+            self.call.note("input", f"digits {key}")
+            take.key = key
+            return
+        self.call.note("input", "silence")
+        silence = verb.timeout if verb.timeout > 0 else math.inf
+        self.sleep(min(silence, limit - take.spoken))
+
+    def _record_live(self, verb: Record, inbox: CallerInbox, take: _Take) -> None:
+        """A live caller: phrases are the message, a finishOnKey key ends it."""
+        call = self.call
+        inbox.open(
+            Listening(
+                "record",
+                frozenset({"dtmf", "speech"}),
+                finish_on_key=verb.finish_on_key,
+                timeout=verb.timeout,
+            )
+        )
+        try:
+            while True:
+                remaining = verb.max_length - self.board.simulated_seconds(take.started)
+                if remaining <= 0:
+                    return
+                wait = min(verb.timeout, remaining) if verb.timeout > 0 else remaining
+                if not self.sleep(wait, inbox.has_input):
+                    return
+                item = inbox.take()
+                if isinstance(item, Speech):
+                    call.note("input", f"speech {item.text}")
+                    seconds = min(speech_seconds(item.text), remaining)
+                    take.spoken += seconds
+                    self.sleep(seconds)
+                elif isinstance(item, Digits):
+                    call.note("input", f"digits {item.keys}")
+                    key = next((k for k in item.keys if k in verb.finish_on_key), None)
+                    if key is not None:
+                        take.key = key
+                        return
+        finally:
+            inbox.close()
+
+    def _end_recording(
+        self, verb: Record, take: _Take, recording: RecordingState
+    ) -> None:
+        elapsed = min(self.board.simulated_seconds(take.started), verb.max_length)
+        spoken = min(take.spoken, elapsed)
+        with self.board.lock:
+            if spoken <= 0:
+                recording.status = "absent"
+                recording.error_code = 16102  # "recording is silent"
+                recording.duration = 0
+            else:
+                seconds = spoken if verb.trim == "trim-silence" else elapsed
+                recording.status = "completed"
+                recording.duration = max(1, round(seconds))
+        self.call.note(
+            "recorded",
+            f"{recording.sid} {recording.duration} s"
+            if recording.status == "completed"
+            else "nothing said",
+        )
+
+    def _recording_params(self, recording: RecordingState) -> dict[str, str]:
+        return {
+            "RecordingUrl": self.carrier.recording_url(recording.sid),
+            "RecordingSid": recording.sid,
+            "RecordingDuration": str(recording.duration),
+        }
+
+    def _recording_event(
+        self,
+        verb: Record,
+        callback: str | None,
+        recording: RecordingState,
+        status: str,
+        *,
+        deferred: bool = False,
+    ) -> None:
+        """The recordingStatusCallback for one of its subscribed events."""
+        if callback is None or status not in verb.recording_status_callback_event:
+            return
+        params = {
+            "AccountSid": recording.account_sid,
+            "CallSid": recording.call_sid,
+            "RecordingSid": recording.sid,
+            "RecordingUrl": self.carrier.recording_url(recording.sid),
+            "RecordingStatus": status,
+            "RecordingChannels": "1",
+            "RecordingSource": "RecordVerb",
+            "RecordingStartTime": rfc2822(recording.start_time) or "",
+        }
+        if status != "in-progress":
+            params["RecordingDuration"] = str(recording.duration)
+        if recording.error_code is not None:
+            params["ErrorCode"] = str(recording.error_code)
+        method = verb.recording_status_callback_method
+        if deferred:
+            self.deferred.append((callback, method, params))
+            return
+        try:
+            self.sender.send(callback, method, params)
+        except WebhookError as exc:
+            self.carrier.record_error(f"recording status callback {status}: {exc}")
+
+    def _send_deferred(self) -> None:
+        pending, self.deferred = self.deferred, []
+        for url, method, params in pending:
+            try:
+                self.sender.send(url, method, params)
+            except WebhookError as exc:
+                self.carrier.record_error(f"recording status callback: {exc}")
 
     # Enqueue -----------------------------------------------------------------
 

@@ -26,6 +26,7 @@ __all__ = ["Call", "CallHandle", "Carrier", "CarrierConfig", "TranscriptEntry"]
 log = logging.getLogger(__name__)
 
 CallHandle = Call  # what `place_call` returns: the live call record itself
+TWILIO_API = "https://api.twilio.com"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +96,12 @@ class Carrier:
             raise SimulatorError("the carrier is not started")
         return f"http://{self._server.host}:{self._server.port}"
 
+    def recording_url(self, recording_sid: str) -> str:
+        """Where the app fetches a recording (Twilio's RecordingUrl shape)."""
+        base = self.api_base_url if self._server is not None else TWILIO_API
+        account = self.config.account_sid
+        return f"{base}/2010-04-01/Accounts/{account}/Recordings/{recording_sid}"
+
     def stop(self, timeout: float = 20.0) -> None:
         """Hangs up every call, waits for their threads, stops the REST server."""
         with self.board.lock:
@@ -140,6 +147,19 @@ class Carrier:
             target=Fetch(self.config.voice_url, "POST"),
             status_callback=self.config.status_callback_url,
         )
+
+    def hang_up(self, call_sid: str, reason: str = "caller hung up") -> bool:
+        """The caller puts the phone down (an interactive call's Hang up button).
+
+        False when the call is unknown or already over.
+        """
+        with self.board.lock:
+            call = self.board.calls.get(call_sid)
+            if call is None or not call.is_live:
+                return False
+            status = "completed" if call.answered_at is not None else "canceled"
+            self.board.request_end(call, status, reason)
+            return True
 
     def launch_call(
         self,

@@ -16,6 +16,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from core.clock import utcnow
+from simulator.audio import mp3_bytes, wav_bytes
 from simulator.sids import new_sid
 from simulator.state import (
     Call,
@@ -25,6 +26,7 @@ from simulator.state import (
     JoinSpec,
     Participant,
     QueueState,
+    RecordingState,
     Target,
     rfc2822,
 )
@@ -57,6 +59,10 @@ def create_rest_app(carrier: Carrier) -> Flask:
     app = Flask(__name__)
     app.extensions["simulator.carrier"] = carrier
     app.register_blueprint(rest)
+    from simulator.phone import PhoneLines, phone
+
+    app.extensions["simulator.phone"] = PhoneLines()
+    app.register_blueprint(phone)
 
     @app.errorhandler(ApiError)
     def api_error(error: ApiError) -> tuple[Response, int]:
@@ -93,6 +99,8 @@ def _not_found() -> ApiError:
 
 @rest.before_request
 def authenticate() -> None:
+    if request.endpoint == "rest.fetch_recording" and _is_media(request.view_args):
+        return  # Twilio serves recording media without auth by default
     config = _carrier().config
     auth = request.authorization
     account_sid = (request.view_args or {}).get("account_sid")
@@ -568,6 +576,96 @@ def _member_json(queue: QueueState, call: Call) -> dict[str, Any]:
             f"{API}/Accounts/{config.account_sid}/Queues/{queue.sid}"
             f"/Members/{call.sid}.json"
         ),
+    }
+
+
+# Recordings --------------------------------------------------------------------
+
+
+@rest.get("/Recordings.json")
+def list_recordings(account_sid: str) -> Response:
+    call_sid = request.args.get("CallSid")
+    with _board().lock:
+        recordings = [
+            _recording_json(recording)
+            for recording in _board().recordings.values()
+            if call_sid is None or recording.call_sid == call_sid
+        ]
+    return _page("recordings", recordings)
+
+
+@rest.get("/Calls/<call_sid>/Recordings.json")
+def list_call_recordings(account_sid: str, call_sid: str) -> Response:
+    with _board().lock:
+        _call(call_sid)
+        recordings = [
+            _recording_json(recording)
+            for recording in _board().recordings.values()
+            if recording.call_sid == call_sid
+        ]
+    return _page("recordings", recordings)
+
+
+@rest.get("/Recordings/<filename>")
+def fetch_recording(account_sid: str, filename: str) -> Response:
+    """`RE….json` is the resource; `RE…`, `RE….wav` and `RE….mp3` the audio."""
+    sid, _, extension = filename.partition(".")
+    with _board().lock:
+        recording = _board().recordings.get(sid)
+        if recording is None or extension not in ("", "json", "wav", "mp3"):
+            raise _not_found()
+        if extension == "json":
+            return jsonify(_recording_json(recording))
+        if recording.status != "completed":
+            raise _not_found()
+        seconds = recording.duration
+    if extension == "mp3":
+        return Response(mp3_bytes(seconds), mimetype="audio/mpeg")
+    return Response(wav_bytes(seconds), mimetype="audio/x-wav")
+
+
+@rest.delete("/Recordings/<filename>")
+def delete_recording(account_sid: str, filename: str) -> Response:
+    sid = filename.removesuffix(".json")
+    with _board().lock:
+        if _board().recordings.pop(sid, None) is None:
+            raise _not_found()
+    return Response(status=204)
+
+
+def _is_media(view_args: dict[str, Any] | None) -> bool:
+    filename = str((view_args or {}).get("filename", ""))
+    return not filename.endswith(".json")
+
+
+def _recording_json(recording: RecordingState) -> dict[str, Any]:
+    carrier = _carrier()
+    account = carrier.config.account_sid
+    uri = f"{API}/Accounts/{account}/Recordings/{recording.sid}.json"
+    return {
+        "sid": recording.sid,
+        "account_sid": recording.account_sid,
+        "call_sid": recording.call_sid,
+        "conference_sid": None,
+        "api_version": "2010-04-01",
+        "date_created": rfc2822(recording.date_created),
+        "date_updated": rfc2822(recording.date_created),
+        "start_time": rfc2822(recording.start_time),
+        "duration": str(recording.duration),
+        "channels": 1,
+        "source": "RecordVerb",
+        "status": recording.status,
+        "error_code": recording.error_code,
+        "price": None,
+        "price_unit": "USD",
+        "track": "both",
+        "encryption_details": None,
+        "media_url": carrier.recording_url(recording.sid),
+        "uri": uri,
+        "subresource_uris": {
+            "add_on_results": uri.replace(".json", "/AddOnResults.json"),
+            "transcriptions": uri.replace(".json", "/Transcriptions.json"),
+        },
     }
 
 

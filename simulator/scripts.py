@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from simulator.console import AgentConsoleClient
+    from simulator.inbox import CallerInbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,14 @@ class CallerScript:
     those played by an `<Enqueue>` waitUrl. Once a list is exhausted the caller
     stays silent. `patience_seconds` bounds the time spent in a queue;
     `hangup_after_seconds` bounds the whole call.
+
+    With an `inbox`, the caller is interactive: every `<Gather>` and `<Record>`
+    listens to the inbox instead of the lists (a person on the phone page, or a
+    test reacting to what it hears), and input interrupts the prompts.
+
+    At a `<Record>`, the caller speaks for `voicemail_seconds` (None: says
+    nothing), then presses `voicemail_finish_key` if given, else falls silent
+    until the Record's timeout ends the recording.
     """
 
     from_number: str
@@ -55,6 +64,9 @@ class CallerScript:
     queue_inputs: list[CallerInput] = field(default_factory=list)
     hangup_after_seconds: float | None = None
     to_number: str | None = None
+    inbox: CallerInbox | None = None
+    voicemail_seconds: float | None = None
+    voicemail_finish_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,10 +28,16 @@ def rfc2822(moment: datetime | None) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class TranscriptEntry:
-    """One thing the caller heard or did, for tests to read as a story."""
+    """One thing the caller heard or did, for tests to read as a story.
+
+    `language` is a `<Say>`'s; `queue` names the queue the caller was waiting
+    in when it happened (position announcements, hold music), if any.
+    """
 
     kind: str
     detail: str = ""
+    language: str | None = None
+    queue: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,13 +121,33 @@ class Call:
     # Who a hotliner talked with, to post the outcome on the right call.
     peer_sid: str | None = None
     talk_started: bool = False
+    connected_noted: bool = False  # the "connected" transcript entry is written
 
     @property
     def is_live(self) -> bool:
         return self.status not in TERMINAL_STATUSES
 
-    def note(self, kind: str, detail: str = "") -> None:
-        self.transcript.append(TranscriptEntry(kind, detail))
+    def note(self, kind: str, detail: str = "", *, language: str | None = None) -> None:
+        queue = self.queue
+        self.transcript.append(
+            TranscriptEntry(
+                kind, detail, language, None if queue is None else queue.name
+            )
+        )
+
+
+@dataclass(eq=False)
+class RecordingState:
+    """A `<Record>` result, served by the Recordings API."""
+
+    sid: str
+    account_sid: str
+    call_sid: str
+    duration: int  # seconds, as Twilio reports it
+    status: str = "completed"  # in-progress | completed | absent
+    date_created: datetime = field(default_factory=utcnow)
+    start_time: datetime = field(default_factory=utcnow)
+    error_code: int | None = None
 
 
 @dataclass(eq=False)

@@ -22,6 +22,7 @@ from simulator.state import (
     JoinSpec,
     Participant,
     QueueState,
+    RecordingState,
     Target,
 )
 
@@ -50,6 +51,7 @@ class Switchboard:
         self.live_conferences: dict[str, ConferenceState] = {}  # by friendly name
         self.hotliners: dict[str, HotlinerProfile] = {}  # by endpoint
         self.answered_counts: dict[str, int] = {}  # by agent id
+        self.recordings: dict[str, RecordingState] = {}  # by sid
 
     def simulated_seconds(self, since: float, until: float | None = None) -> float:
         """Real seconds elapsed since a monotonic time, in simulated seconds."""

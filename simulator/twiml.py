@@ -4,7 +4,7 @@ The simulator is only useful if it is stricter than the app's own tests: a
 misspelt attribute, a verb in the wrong place or a `<Dial>` with nothing to
 dial would fail on a real call, so it must fail here too, with the reason
 Twilio would log. Verbs Twilio has but the simulator does not play
-(`<Record>`, `<Connect>`, `<Pay>`...) are rejected as "not simulated" rather
+(`<Connect>`, `<Pay>`, `<Record transcribe>`...) are rejected as "not simulated" rather
 than silently skipped, so a test never passes by accident.
 """
 
@@ -30,6 +30,7 @@ __all__ = [
     "Play",
     "Prompt",
     "Queue",
+    "Record",
     "Redirect",
     "Reject",
     "Say",
@@ -160,7 +161,35 @@ class Dial:
     time_limit: float = 14400.0
 
 
-Verb = Say | Play | Pause | Gather | Redirect | Enqueue | Leave | Hangup | Reject | Dial
+@dataclass(frozen=True, slots=True)
+class Record:
+    """Voicemail: record what the caller says, then request `action`."""
+
+    action: str | None = None
+    method: str = "POST"
+    timeout: float = 5.0  # seconds of silence that end it; 0 = no detection
+    finish_on_key: str = "1234567890*#"  # any of these keys ends it
+    max_length: float = 3600.0
+    play_beep: bool = True
+    trim: str = "trim-silence"  # | "do-not-trim"
+    recording_status_callback: str | None = None
+    recording_status_callback_method: str = "POST"
+    recording_status_callback_event: frozenset[str] = frozenset({"completed"})
+
+
+Verb = (
+    Say
+    | Play
+    | Pause
+    | Gather
+    | Redirect
+    | Enqueue
+    | Leave
+    | Hangup
+    | Reject
+    | Dial
+    | Record
+)
 
 
 def _names(words: str) -> frozenset[str]:
@@ -171,7 +200,7 @@ def _names(words: str) -> frozenset[str]:
 WAIT_URL_VERBS: tuple[type, ...] = (Play, Say, Pause, Hangup, Redirect, Leave, Gather)
 
 _NOT_SIMULATED = _names(
-    "Record Connect Pay Refer Start Stop Stream Echo Sms Message Prompt Siprec"
+    "Connect Pay Refer Start Stop Stream Echo Sms Message Prompt Siprec"
 )
 _SSML = _names(
     "break emphasis lang p phoneme prosody s say-as sub w amazon:domain amazon:effect"
@@ -209,6 +238,12 @@ _ATTRIBUTES: Mapping[str, frozenset[str]] = {
         f"{_STATUS_CALLBACK} sendDigits byoc machineDetection amdStatusCallback"
     ),
     "Queue": _names("url method reservationSid postWorkActivitySid"),
+    "Record": _names(
+        "action method timeout finishOnKey maxLength playBeep trim"
+        " recordingStatusCallback recordingStatusCallbackMethod"
+        " recordingStatusCallbackEvent transcribe transcribeCallback"
+        " storageUrl storageUrlMethod"
+    ),
 }
 
 _GATHER_INPUTS = frozenset({"dtmf", "speech"})
@@ -216,6 +251,7 @@ _CONFERENCE_EVENTS = _names(
     "start end join leave mute hold modify speaker announcement"
 )
 _DTMF_KEYS = set("0123456789*#")
+_RECORDING_EVENTS = _names("in-progress completed absent")
 
 
 def parse_twiml(text: str) -> tuple[Verb, ...]:
@@ -343,6 +379,42 @@ def _enqueue(element: ET.Element) -> Enqueue:
             if max_size is None
             else _int(element, "maxQueueSize", 1000, minimum=1, maximum=5000)
         ),
+    )
+
+
+def _record(element: ET.Element) -> Record:
+    _empty(element)
+    if _bool(element, "transcribe", default=False) or element.get("transcribeCallback"):
+        raise TwimlError("<Record transcribe> (transcription) is not simulated")
+    if element.get("storageUrl") is not None:
+        raise TwimlError("<Record storageUrl> (external storage) is not simulated")
+    finish_on_key = element.get("finishOnKey", "1234567890*#")
+    if not set(finish_on_key) <= _DTMF_KEYS:
+        raise TwimlError(f"<Record finishOnKey={finish_on_key!r}>: only 0-9, # and *")
+    trim = element.get("trim", "trim-silence")
+    if trim not in ("trim-silence", "do-not-trim"):
+        raise TwimlError(f"<Record trim={trim!r}>: trim-silence or do-not-trim")
+    events = frozenset(
+        (element.get("recordingStatusCallbackEvent") or "completed")
+        .replace(",", " ")
+        .split()
+    )
+    if not events <= _RECORDING_EVENTS:
+        unknown = ", ".join(sorted(events - _RECORDING_EVENTS))
+        raise TwimlError(f"<Record recordingStatusCallbackEvent>: unknown {unknown}")
+    return Record(
+        action=_url_attribute(element, "action"),
+        method=_method(element, "method"),
+        timeout=float(_int(element, "timeout", 5, minimum=0)),
+        finish_on_key=finish_on_key,
+        max_length=float(_int(element, "maxLength", 3600, minimum=1, maximum=86400)),
+        play_beep=_bool(element, "playBeep", default=True),
+        trim=trim,
+        recording_status_callback=_url_attribute(element, "recordingStatusCallback"),
+        recording_status_callback_method=_method(
+            element, "recordingStatusCallbackMethod"
+        ),
+        recording_status_callback_event=events,
     )
 
 
@@ -483,6 +555,7 @@ _VERB_PARSERS: dict[str, Callable[[ET.Element], Verb]] = {
     "Hangup": _hangup,
     "Reject": _reject,
     "Dial": _dial,
+    "Record": _record,
 }
 
 _NOUN_PARSERS: dict[str, Callable[[ET.Element], DialTarget]] = {

@@ -73,7 +73,18 @@ class WebhookSender:
                     f"(Twilio error 11200): {response.text[:200]!r}",
                     url=url,
                 )
-            return response.text
+            return _body_text(response)
+
+
+def _body_text(response: requests.Response) -> str:
+    """The body as text; without a declared charset XML is UTF-8, not Latin-1.
+
+    (`requests` falls back to ISO-8859-1 for `text/*`, which would turn the
+    app's "é" into "Ã©" where Twilio, reading XML, hears "é".)
+    """
+    if "charset" in response.headers.get("Content-Type", "").lower():
+        return response.text
+    return response.content.decode("utf-8", errors="replace")
 
 
 def _with_query(url: str, params: Mapping[str, str]) -> str:

@@ -48,6 +48,7 @@ class Recorded:
     agent_calls: dict[str, str] = field(default_factory=dict)
     outcomes: list[dict[str, Any]] = field(default_factory=list)
     hold_variant: str = "say"
+    voicemail_query: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def forms(self, path: str) -> list[dict[str, str]]:
@@ -96,6 +97,9 @@ def make_app(recorded: Recorded) -> Flask:
         if digits == "8":
             return "<Response><Dance/></Response>", 200, {"Content-Type": "text/xml"}
         response = VoiceResponse()
+        if digits == "7":
+            response.redirect("/voice/voicemail?" + recorded.voicemail_query)
+            return twiml(response)
         if digits == "1" or "imprimante" in speech:
             response.enqueue(
                 "printer", wait_url="/voice/hold", action="/voice/queue-done"
@@ -123,6 +127,29 @@ def make_app(recorded: Recorded) -> Flask:
         response = VoiceResponse()
         if request.form.get("Digits") == "*":
             response.leave()
+        return twiml(response)
+
+    @app.post("/voice/voicemail")
+    def voicemail() -> Any:
+        response = VoiceResponse()
+        response.say("Laissez un message après le bip.", language="fr-FR")
+        response.record(
+            action="/voice/recorded",
+            finish_on_key=request.args.get("keys", "#"),
+            max_length=int(request.args.get("max", "30")),
+            timeout=int(request.args.get("timeout", "5")),
+            trim=request.args.get("trim", "trim-silence"),
+            recording_status_callback="/voice/recording-status",
+            recording_status_callback_event="in-progress completed absent",
+        )
+        response.say("Aucun message enregistré.", language="fr-FR")
+        return twiml(response)
+
+    @app.post("/voice/recorded")
+    def recorded_message() -> Any:
+        response = VoiceResponse()
+        response.say("Message reçu, au revoir.", language="fr-FR")
+        response.hangup()
         return twiml(response)
 
     @app.post("/voice/queue-done")
@@ -168,6 +195,7 @@ def make_app(recorded: Recorded) -> Flask:
         return twiml(response)
 
     @app.post("/voice/status")
+    @app.post("/voice/recording-status")
     @app.post("/voice/agent-status")
     @app.post("/voice/conference")
     def callbacks() -> Any:
@@ -642,6 +670,151 @@ def test_caller_hangs_up_after_the_given_time_wherever_it_is(world: World) -> No
 
     assert caller.ended.wait(5)
     assert caller.transcript[-1].detail == "caller hung up"
+
+
+# Record (voicemail) ------------------------------------------------------------
+
+
+def voicemail_call(world: World, query: str = "", **script: Any) -> Any:
+    world.recorded.voicemail_query = query
+    handle = world.carrier.place_call(
+        CallerScript(CALLER, inputs=[Digits("7")], **script)
+    )
+    assert handle.ended.wait(10)
+    assert world.carrier.wait_idle(10)
+    return handle
+
+
+def test_a_voicemail_ended_with_the_finish_key_is_posted_with_its_recording(
+    world: World,
+) -> None:
+    handle = voicemail_call(world, voicemail_seconds=12, voicemail_finish_key="#")
+
+    (action,) = world.recorded.forms("/voice/recorded")
+    sid = action["RecordingSid"]
+    assert sid.startswith("RE")
+    assert len(sid) == 34
+    base = world.carrier.api_base_url
+    assert action["RecordingUrl"] == (
+        f"{base}/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{sid}"
+    )
+    assert action["RecordingDuration"] == "12"
+    assert action["Digits"] == "#"
+    assert action["CallSid"] == handle.sid
+    statuses = world.recorded.forms("/voice/recording-status")
+    assert [s["RecordingStatus"] for s in statuses] == ["in-progress", "completed"]
+    completed = statuses[1]
+    assert completed["RecordingSid"] == sid
+    assert completed["RecordingDuration"] == "12"
+    assert completed["RecordingSource"] == "RecordVerb"
+    assert completed["RecordingUrl"] == action["RecordingUrl"]
+    # Twilio requests the action before the recording is processed.
+    paths = [path for path, _, _ in world.recorded.requests]
+    assert paths.index("/voice/recorded") < paths.index(
+        "/voice/recording-status", paths.index("/voice/recording-status") + 1
+    )
+    assert [(e.kind, e.detail) for e in handle.transcript][4:] == [
+        ("say", "Laissez un message après le bip."),
+        ("record", "up to 30 s"),
+        ("play", "beep"),
+        ("input", "voicemail 12 s"),
+        ("input", "digits #"),
+        ("recorded", f"{sid} 12 s"),
+        ("say", "Message reçu, au revoir."),
+        ("hangup", "<Hangup>"),
+    ]
+    assert world.carrier.errors == []
+
+
+def test_the_recordings_api_serves_the_resource_and_its_audio(world: World) -> None:
+    voicemail_call(world, voicemail_seconds=4, voicemail_finish_key="#")
+    (action,) = world.recorded.forms("/voice/recorded")
+    sid = action["RecordingSid"]
+
+    recording = world.client.recordings(sid).fetch()
+    assert recording.duration == "4"
+    assert recording.status == "completed"
+    assert recording.call_sid == action["CallSid"]
+    assert recording.source == "RecordVerb"
+    assert [r.sid for r in world.client.recordings.list()] == [sid]
+    assert [r.sid for r in world.client.calls(action["CallSid"]).recordings.list()] == [
+        sid
+    ]
+    # Media is public, like Twilio's default: the app can link to it.
+    wav = requests.get(action["RecordingUrl"] + ".wav", timeout=5)
+    assert wav.status_code == 200
+    assert wav.headers["Content-Type"] == "audio/x-wav"
+    assert wav.content[:4] == b"RIFF"
+    assert wav.content[8:12] == b"WAVE"
+    assert len(wav.content) == 44 + 4 * 8000 * 2  # 4 s of 8 kHz 16-bit mono
+    assert requests.get(action["RecordingUrl"], timeout=5).content == wav.content
+    mp3 = requests.get(action["RecordingUrl"] + ".mp3", timeout=5)
+    assert mp3.headers["Content-Type"] == "audio/mpeg"
+    assert mp3.content[:2] == b"\xff\xfb"
+    json_without_auth = requests.get(action["RecordingUrl"] + ".json", timeout=5)
+    assert json_without_auth.status_code == 401
+
+    assert world.client.recordings(sid).delete()
+    with pytest.raises(TwilioRestException):
+        world.client.recordings(sid).fetch()
+
+
+def test_a_silent_caller_leaves_no_recording_and_the_document_goes_on(
+    world: World,
+) -> None:
+    handle = voicemail_call(world, "timeout=3")
+
+    assert world.recorded.forms("/voice/recorded") == []
+    assert handle.transcript[-2].detail == "Aucun message enregistré."
+    statuses = world.recorded.forms("/voice/recording-status")
+    assert [s["RecordingStatus"] for s in statuses] == ["in-progress", "absent"]
+    assert statuses[1]["ErrorCode"] == "16102"
+    assert statuses[1]["RecordingDuration"] == "0"
+    assert world.carrier.errors == []
+
+
+def test_silence_after_the_message_ends_it_and_do_not_trim_keeps_the_silence(
+    world: World,
+) -> None:
+    voicemail_call(world, "timeout=3&trim=do-not-trim", voicemail_seconds=10)
+
+    (action,) = world.recorded.forms("/voice/recorded")
+    assert 13 <= int(action["RecordingDuration"]) <= 14
+    assert "Digits" not in action
+
+
+def test_max_length_cuts_a_long_message(world: World) -> None:
+    voicemail_call(world, "max=20", voicemail_seconds=100, voicemail_finish_key="#")
+
+    (action,) = world.recorded.forms("/voice/recorded")
+    assert action["RecordingDuration"] == "20"
+    assert "Digits" not in action
+
+
+def test_a_key_outside_finish_on_key_does_not_end_the_message(world: World) -> None:
+    voicemail_call(
+        world, "keys=*&timeout=2", voicemail_seconds=6, voicemail_finish_key="#"
+    )
+
+    (action,) = world.recorded.forms("/voice/recorded")
+    assert action["RecordingDuration"] == "6"
+    assert "Digits" not in action
+
+
+def test_hanging_up_during_the_message_posts_it_with_digits_hangup(
+    world: World,
+) -> None:
+    handle = voicemail_call(world, voicemail_seconds=60, hangup_after_seconds=30)
+
+    (action,) = world.recorded.forms("/voice/recorded")
+    assert action["Digits"] == "hangup"
+    assert 20 <= int(action["RecordingDuration"]) <= 30
+    assert handle.transcript[-1].detail == "caller hung up"
+    # The answer to a hung-up call's action is not played.
+    assert "Message reçu, au revoir." not in [e.detail for e in handle.transcript]
+    statuses = world.recorded.forms("/voice/recording-status")
+    assert statuses[-1]["RecordingStatus"] == "completed"
+    assert world.carrier.errors == []
 
 
 # Errors ------------------------------------------------------------------------

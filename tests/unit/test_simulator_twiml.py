@@ -143,7 +143,14 @@ def test_say_may_hold_ssml() -> None:
             "without statusCallback",
         ),
         ("<Response><Dial><Sip>sip:a@b</Sip></Dial></Response>", "not simulated"),
-        ("<Response><Record/></Response>", "not simulated"),
+        ("<Response><Record transcribe='true'/></Response>", "not simulated"),
+        ("<Response><Record trim='some'/></Response>", "do-not-trim"),
+        ("<Response><Record finishOnKey='a'/></Response>", "only 0-9"),
+        (
+            "<Response><Enqueue waitUrl='/w'>q</Enqueue><Record><Say>x</Say></Record>"
+            "</Response>",
+            "cannot contain",
+        ),
         ("<Response><Hangup>now</Hangup></Response>", "cannot contain text"),
         ("<Response><Reject reason='nope'/></Response>", "rejected or busy"),
         ("<Response>hello<Hangup/></Response>", "cannot contain text"),
@@ -155,3 +162,32 @@ def test_documents_twilio_would_reject_raise_with_the_reason(
 ) -> None:
     with pytest.raises(TwimlError, match=reason):
         parse_twiml(document)
+
+
+def test_a_voicemail_record_built_with_voice_response_parses_with_defaults() -> None:
+    response = vr.VoiceResponse()
+    response.record(
+        action="/voicemail/done",
+        max_length=120,
+        finish_on_key="#",
+        recording_status_callback="/voicemail/status",
+        recording_status_callback_event="completed absent",
+    )
+    response.record()
+
+    first, second = parse_twiml(str(response))
+
+    assert first == twiml.Record(
+        action="/voicemail/done",
+        max_length=120.0,
+        finish_on_key="#",
+        recording_status_callback="/voicemail/status",
+        recording_status_callback_event=frozenset({"completed", "absent"}),
+    )
+    assert second == twiml.Record()
+    assert second.timeout == 5.0
+    assert second.finish_on_key == "1234567890*#"
+    assert second.max_length == 3600.0
+    assert second.play_beep is True
+    assert second.trim == "trim-silence"
+    assert second.recording_status_callback_event == frozenset({"completed"})
