@@ -45,6 +45,12 @@ def _seconds(start_ms: int | None, end_ms: int) -> float | None:
     return None if start_ms is None else round(max(0, end_ms - start_ms) / 1000, 3)
 
 
+def _abandon_outcome(data: dict[str, str]) -> str:
+    if data.get("reason") == "callback_failed":
+        return "callback_failed"
+    return "abandoned_in_ivr" if data.get("stage") == "ivr" else "abandoned"
+
+
 def apply_event(row: Call | None, event: StreamEvent) -> Call | None:
     """The call row after `event`; None for events that concern no call."""
     if not event.call_sid or event.type == "agent_state":
@@ -80,8 +86,12 @@ def apply_event(row: Call | None, event: StreamEvent) -> Call | None:
         case "offered":
             row.offers = (row.offers or 0) + 1
             row.status = "offered"
-        case "offer_rejected":
+        case "offer_rejected" | "requeued":
             row.status = "queued"
+        case "callback_requested":
+            row.callback_number = d.get("number")
+        case "callback_failed":
+            row.status = "callback_wait"
         case "accepted":
             row.agent_id = event.agent_id
             row.answered_at = at
@@ -95,9 +105,7 @@ def apply_event(row: Call | None, event: StreamEvent) -> Call | None:
             row.status = d.get("state", "completed")
             row.end_reason = d.get("reason")
             if row.status == "abandoned":
-                row.outcome = row.outcome or (
-                    "abandoned_in_ivr" if d.get("stage") == "ivr" else "abandoned"
-                )
+                row.outcome = row.outcome or _abandon_outcome(d)
                 queued = _ms(d.get("queued_at"))
                 if queued is not None:
                     row.wait_seconds = _seconds(queued, event.at_ms)

@@ -18,6 +18,16 @@ PHRASES: dict[str, dict[str, str]] = {
         "offer_gone": "L'appelant a raccroché ou a déjà été pris en charge.",
         "goodbye": "Merci de votre appel, au revoir.",
         "whisper": "Appel {queue}. {choice}",
+        "offer_callback": "Pour être rappelé sans perdre votre place, tapez {key}.",
+        "callback_confirmed": "C'est noté : nous vous rappellerons au {number} dès "
+        "qu'un technicien sera libre. Vous gardez votre place. Au revoir.",
+        "callback_intro": "Bonjour, ici la hotline informatique. Vous avez demandé "
+        "à être rappelé : nous vous mettons en relation avec un technicien.",
+        "callback_whisper": "Rappel d'un appelant, file {queue}. Merci de patienter "
+        "pendant que nous le joignons.",
+        "callback_gone": "Désolé, ce rappel n'est plus d'actualité. Au revoir.",
+        "callback_sms": "Hotline informatique : nous avons essayé de vous rappeler "
+        "{attempts} fois sans succès. Rappelez-nous au {hotline}.",
     },
     "en-US": {
         "position_first": "You are next in line.",
@@ -30,6 +40,16 @@ PHRASES: dict[str, dict[str, str]] = {
         "offer_gone": "The caller hung up or was already answered.",
         "goodbye": "Thank you for calling, goodbye.",
         "whisper": "{queue} call. {choice}",
+        "offer_callback": "To be called back without losing your place, press {key}.",
+        "callback_confirmed": "Noted: we will call you back on {number} as soon as "
+        "a technician is free. You keep your place. Goodbye.",
+        "callback_intro": "Hello, this is the IT help desk calling you back: we are "
+        "putting you through to a technician.",
+        "callback_whisper": "Callback, {queue} queue. Please hold while we reach "
+        "the caller.",
+        "callback_gone": "Sorry, this callback is no longer needed. Goodbye.",
+        "callback_sms": "IT help desk: we tried to call you back {attempts} times "
+        "without success. Please call us on {hotline}.",
     },
 }
 

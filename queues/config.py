@@ -61,6 +61,10 @@ class HotlineSettings:
     announce_every_seconds: int
     hold_music_url: str
     preferred_agent_hours: int = 24
+    callback_key: str = "1"  # pressed while waiting: call me back instead
+    callback_attempts: int = 3
+    callback_retry_seconds: int = 120
+    callback_ring_seconds: int = 30
 
     @property
     def default_language(self) -> str:
@@ -95,7 +99,7 @@ def load_hotline_settings(path: Path) -> HotlineSettings:
         located,
         "hotline.yaml",
         {"name", "languages", "general_queue"},
-        {"timezone", "routing", "hold_music_url"},
+        {"timezone", "routing", "hold_music_url", "callback"},
     )
     tz_name = get_str(root, "timezone", located, "hotline.yaml", default="Europe/Paris")
     try:
@@ -132,6 +136,19 @@ def load_hotline_settings(path: Path) -> HotlineSettings:
             routing,
             "strategy",
         )
+    callback = require_mapping(
+        root.get("callback", {}), located, "callback", root, "callback"
+    )
+    check_keys(
+        callback,
+        located,
+        "callback",
+        set(),
+        {"key", "max_attempts", "retry_seconds", "ring_seconds"},
+    )
+    callback_key = str(callback.get("key", "1"))
+    if callback_key not in set("0123456789"):
+        raise located.error("callback: key must be one digit", callback, "key")
     return HotlineSettings(
         name=get_str(root, "name", located, "hotline.yaml"),
         timezone=tz,
@@ -152,6 +169,16 @@ def load_hotline_settings(path: Path) -> HotlineSettings:
         ),
         preferred_agent_hours=get_int(
             routing, "preferred_agent_hours", located, "routing", 24, 0, 24 * 30
+        ),
+        callback_key=callback_key,
+        callback_attempts=get_int(
+            callback, "max_attempts", located, "callback", 3, 1, 10
+        ),
+        callback_retry_seconds=get_int(
+            callback, "retry_seconds", located, "callback", 120, 1, 86400
+        ),
+        callback_ring_seconds=get_int(
+            callback, "ring_seconds", located, "callback", 30, 5, 120
         ),
         hold_music_url=get_str(
             root,

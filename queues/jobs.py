@@ -10,9 +10,11 @@ Redis, and `sweep` (every second) re-drives whatever was left half-done.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from calllog.writer import drain_events
+from ivr.prompts import phrase
 from queues import routing
 from queues.runtime import Runtime, get_runtime
 from queues.store import Offer
@@ -80,8 +82,16 @@ def ring_hotliner(rt: Runtime, offer: Offer) -> None:
 
 
 def bridge_caller(call_sid: str) -> None:
-    """Move a waiting caller out of Twilio's queue into the hotliner's conference."""
+    """Move a waiting caller out of Twilio's queue into the hotliner's conference.
+
+    A caller who asked to be called back is no longer on the line: we call
+    them, and they join the conference when they pick up.
+    """
     rt = get_runtime()
+    call = rt.store.call(call_sid)
+    if call.get("callback") == "1":
+        call_back(rt, call_sid, call.get("callback_number", ""))
+        return
     try:
         rt.twilio.calls(call_sid).update(
             url=rt.public_url(f"/voice/caller/connect?call={call_sid}"), method="POST"
@@ -149,3 +159,68 @@ def sweep_with(rt: Runtime) -> dict[str, int]:
 def drain_call_log() -> int:
     rt = get_runtime()
     return drain_events(rt.redis, rt.engine, rt.keys)
+
+
+def call_back(rt: Runtime, call_sid: str, number: str) -> None:
+    """Ring a caller who asked to be called back; failure counts as an attempt."""
+    hotline = rt.routing.hotline
+    try:
+        rt.twilio.calls.create(
+            to=number,
+            from_=rt.settings.hotline_number,
+            url=rt.public_url(f"/voice/callback/answer?call={call_sid}"),
+            method="POST",
+            status_callback=rt.public_url(f"/voice/callback/status?call={call_sid}"),
+            status_callback_method="POST",
+            status_callback_event=["initiated", "ringing", "answered", "completed"],
+            timeout=hotline.callback_ring_seconds,
+        )
+    except Exception:  # noqa: BLE001 - a refused call back is an unanswered one
+        log.exception("could not call back call_sid=%s", call_sid)
+        failure = rt.store.callback_failed(
+            call_sid, hotline.callback_attempts, "failed"
+        )
+        if failure is None:
+            return
+        if failure.agent_leg:
+            cancel_leg_with(rt, failure.agent_leg)
+        if failure.final:
+            send_callback_sms_with(rt, call_sid)
+        else:
+            rt.jobs.enqueue_in(
+                timedelta(seconds=hotline.callback_retry_seconds),
+                requeue_callback,
+                call_sid,
+            )
+
+
+def requeue_callback(call_sid: str) -> None:
+    """The retry delay is over: back in the queue at the caller's place."""
+    rt = get_runtime()
+    if rt.store.requeue_callback(call_sid):
+        dispatch_with(rt)
+
+
+def send_callback_sms(call_sid: str) -> None:
+    send_callback_sms_with(get_runtime(), call_sid)
+
+
+def send_callback_sms_with(rt: Runtime, call_sid: str) -> None:
+    """Tell a caller we could not reach them (after the last attempt)."""
+    call = rt.store.call(call_sid)
+    number = call.get("callback_number") or call.get("from", "")
+    if not number:
+        return
+    lang = call.get("lang") or rt.routing.hotline.default_language
+    body = phrase(
+        lang,
+        "callback_sms",
+        attempts=call.get("callback_attempts", "?"),
+        hotline=rt.settings.hotline_number,
+    )
+    try:
+        rt.twilio.messages.create(
+            to=number, from_=rt.settings.hotline_number, body=body
+        )
+    except Exception:  # noqa: BLE001 - the attempt is logged; nothing else to do
+        log.exception("could not send the callback SMS call_sid=%s", call_sid)

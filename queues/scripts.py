@@ -326,7 +326,9 @@ return 1
 )
 
 # KEYS[1] call hash, KEYS[2] active calls zset, KEYS[3] offers zset, KEYS[4] events
-# ARGV[1] base, ARGV[2] sid, ARGV[3] now, ARGV[4] reason (Twilio CallStatus...)
+# ARGV[1] base, ARGV[2] sid, ARGV[3] now, ARGV[4] reason (Twilio CallStatus...),
+# ARGV[5] which leg ended: 'caller' (the inbound call) or 'callback' (our call
+# back to them); a caller waiting for a callback hanging up is no abandon
 # -> {final state, agent id, agent leg to cancel} or false if unknown/already ended
 HANGUP = (
     PRELUDE
@@ -335,6 +337,15 @@ local base, sid, now = ARGV[1], ARGV[2], ARGV[3]
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state or state == 'completed' or state == 'abandoned'
    or state == 'self_served' then return false end
+if field(KEYS[1], 'callback') == '1' and ARGV[5] ~= 'callback'
+   and (state == 'queued' or state == 'offered' or state == 'callback_wait') then
+  -- The caller hung up to be called back: they keep their place.
+  if field(KEYS[1], 'caller_left') ~= '1' then
+    redis.call('HSET', KEYS[1], 'caller_left', '1')
+    emit(KEYS[4], 'caller_left', sid, '', now, {'reason', ARGV[4]})
+  end
+  return false
+end
 local final, agent, leg = 'abandoned', field(KEYS[1], 'agent'), ''
 local stage = state
 if state == 'queued' then
@@ -465,6 +476,68 @@ if tonumber(field(KEYS[1], 'state_since')) > tonumber(ARGV[4]) then return 0 end
 make_available(ARGV[1], ARGV[2], KEYS[1], ARGV[3])
 emit(KEYS[2], 'agent_state', field(KEYS[1], 'call_sid'), ARGV[2], ARGV[3],
      {'state', 'available', 'from', 'wrapup', 'reason', 'wrapup_timeout'})
+return 1
+"""
+)
+
+# KEYS[1] call hash, KEYS[2] events
+# ARGV[1] base, ARGV[2] sid, ARGV[3] now, ARGV[4] number to call back
+# -> 1 the caller keeps their place and will be called back, 0 not waiting
+REQUEST_CALLBACK = (
+    PRELUDE
+    + """
+if field(KEYS[1], 'state') ~= 'queued' then return 0 end
+redis.call('HSET', KEYS[1], 'callback', '1', 'callback_number', ARGV[4])
+emit(KEYS[2], 'callback_requested', ARGV[2], '', ARGV[3], {'number', ARGV[4]})
+return 1
+"""
+)
+
+# KEYS[1] call hash, KEYS[2] active calls zset, KEYS[3] events
+# ARGV[1] base, ARGV[2] sid, ARGV[3] now, ARGV[4] attempts allowed, ARGV[5] reason
+# -> {'retry' | 'failed', agent id, agent leg} or false if not being called back
+CALLBACK_FAILED = (
+    PRELUDE
+    + """
+local base, sid, now = ARGV[1], ARGV[2], ARGV[3]
+if field(KEYS[1], 'state') ~= 'connected' or field(KEYS[1], 'callback') ~= '1' then
+  return false
+end
+local agent = field(KEYS[1], 'agent')
+local akey = base .. 'agent:' .. agent
+local leg = field(KEYS[1], 'leg')
+if field(akey, 'state') == 'busy' and field(akey, 'call_sid') == sid then
+  redis.call('HSET', akey, 'call_sid', '', 'leg', '')
+  make_available(base, agent, akey, now)
+end
+local attempts = redis.call('HINCRBY', KEYS[1], 'callback_attempts', 1)
+if attempts >= tonumber(ARGV[4]) then
+  redis.call('HSET', KEYS[1], 'state', 'abandoned', 'ended', now, 'agent', '')
+  redis.call('ZREM', KEYS[2], sid)
+  emit(KEYS[3], 'call_ended', sid, '', now,
+       {'state', 'abandoned', 'stage', 'callback', 'reason', 'callback_failed',
+        'attempts', tostring(attempts), 'queued_at', field(KEYS[1], 'first_queued'),
+        'talk_started', ''})
+  return {'failed', agent, leg}
+end
+redis.call('HSET', KEYS[1], 'state', 'callback_wait', 'agent', '', 'leg', '')
+emit(KEYS[3], 'callback_failed', sid, agent, now,
+     {'attempt', tostring(attempts), 'reason', ARGV[5]})
+return {'retry', agent, leg}
+"""
+)
+
+# KEYS[1] call hash, KEYS[2] events
+# ARGV[1] base, ARGV[2] sid, ARGV[3] now
+# -> 1 back in the queue at the same place, 0 not waiting for a retry
+REQUEUE_CALLBACK = (
+    PRELUDE
+    + """
+if field(KEYS[1], 'state') ~= 'callback_wait' then return 0 end
+local queue = field(KEYS[1], 'queue')
+redis.call('HSET', KEYS[1], 'state', 'queued')
+redis.call('ZADD', ARGV[1] .. 'queue:' .. queue, field(KEYS[1], 'score'), ARGV[2])
+emit(KEYS[2], 'requeued', ARGV[2], '', ARGV[3], {'queue', queue})
 return 1
 """
 )

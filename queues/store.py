@@ -46,6 +46,13 @@ class Rejected:
 
 
 @dataclass(frozen=True, slots=True)
+class CallbackFailure:
+    final: bool  # True: no attempt left
+    agent_id: str
+    agent_leg: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Ended:
     """A caller's call that just ended: how, and what is left to clean up."""
 
@@ -78,6 +85,9 @@ class RoutingStore:
         self._set_agent_state = register(scripts.SET_AGENT_STATE)
         self._record_outcome = register(scripts.RECORD_OUTCOME)
         self._end_wrapup = register(scripts.END_WRAPUP)
+        self._request_callback = register(scripts.REQUEST_CALLBACK)
+        self._callback_failed = register(scripts.CALLBACK_FAILED)
+        self._requeue_callback = register(scripts.REQUEUE_CALLBACK)
 
     # -- callers -------------------------------------------------------------
 
@@ -122,6 +132,41 @@ class RoutingStore:
             )
         )
 
+    def request_callback(self, call_sid: str, number: str) -> bool:
+        """A waiting caller asked to be called back; they keep their place."""
+        k = self.keys
+        return bool(
+            self._request_callback(
+                keys=[k.call(call_sid), k.events],
+                args=[k.base, call_sid, now_ms(), number],
+            )
+        )
+
+    def callback_failed(
+        self, call_sid: str, attempts_allowed: int, reason: str
+    ) -> CallbackFailure | None:
+        """Our call back was not answered: retry later, or give up for good."""
+        k = self.keys
+        result = self._callback_failed(
+            keys=[k.call(call_sid), k.active_calls, k.events],
+            args=[k.base, call_sid, now_ms(), attempts_allowed, reason],
+        )
+        if not result:
+            return None
+        verdict, agent, leg = (_text(x) for x in result)
+        return CallbackFailure(
+            final=verdict == "failed", agent_id=agent, agent_leg=leg or None
+        )
+
+    def requeue_callback(self, call_sid: str) -> bool:
+        """After the retry delay, the caller is back in the queue at their place."""
+        k = self.keys
+        return bool(
+            self._requeue_callback(
+                keys=[k.call(call_sid), k.events], args=[k.base, call_sid, now_ms()]
+            )
+        )
+
     def bridge(self, call_sid: str) -> bool:
         """The caller joined the hotliner's conference: talking starts."""
         k = self.keys
@@ -131,12 +176,13 @@ class RoutingStore:
             )
         )
 
-    def hang_up(self, call_sid: str, reason: str) -> Ended | None:
-        """The caller's call ended; None if unknown or already ended (duplicate)."""
+    def hang_up(self, call_sid: str, reason: str, leg: str = "caller") -> Ended | None:
+        """The caller's call ended; None if unknown, already ended (duplicate), or
+        the caller hung up to be called back (they keep their place)."""
         k = self.keys
         result = self._hangup(
             keys=[k.call(call_sid), k.active_calls, k.offers, k.events],
-            args=[k.base, call_sid, now_ms(), reason],
+            args=[k.base, call_sid, now_ms(), reason, leg],
         )
         if not result:
             return None

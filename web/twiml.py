@@ -69,12 +69,31 @@ def join_queue(
     return response
 
 
-def hold(announcement: str, lang: str, music_url: str) -> VoiceResponse:
-    """What a waiting caller hears between two announcements (a waitUrl document)."""
+def hold(
+    announcement: str, lang: str, music_url: str, *, key_url: str, music_loops: int = 1
+) -> VoiceResponse:
+    """What a waiting caller hears between two announcements (a waitUrl document).
+
+    The whole document listens for a key (the callback request); Twilio asks
+    for the waitUrl again when it ends, which repeats the announcement.
+    """
     response = VoiceResponse()
+    gather = Gather(
+        input="dtmf", num_digits=1, timeout=1, action=key_url, method="POST"
+    )
     if announcement:
-        response.say(announcement, language=_voice_language(lang))
-    response.play(music_url)
+        gather.say(announcement, language=_voice_language(lang))
+    gather.play(music_url, loop=max(1, music_loops))
+    response.append(gather)
+    return response
+
+
+def keep_waiting(text: str, lang: str, wait_url: str) -> VoiceResponse:
+    """Back to the queue's hold loop (inside a waitUrl, after a key press)."""
+    response = VoiceResponse()
+    if text:
+        response.say(text, language=_voice_language(lang))
+    response.redirect(wait_url, method="POST")
     return response
 
 
@@ -94,9 +113,13 @@ def whisper_and_join(whisper: str, conference: str, lang: str) -> VoiceResponse:
     return response
 
 
-def connect_to_hotliner(conference: str, after_url: str) -> VoiceResponse:
+def connect_to_hotliner(
+    conference: str, after_url: str, *, intro: str = "", lang: str = "fr-FR"
+) -> VoiceResponse:
     """Put the caller into the conference where their hotliner waits."""
     response = VoiceResponse()
+    if intro:
+        response.say(intro, language=_voice_language(lang))
     dial = Dial(action=after_url, method="POST")
     dial.conference(
         conference,

@@ -9,6 +9,7 @@ becomes a 5xx: Twilio would play its own error message and drop the caller.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, request
@@ -162,11 +163,16 @@ def menu() -> Response:
     )
 
 
+#: Length of the shipped hold music, to loop it close to the announce interval.
+HOLD_MUSIC_SECONDS = 9.6
+
+
 @bp.post("/wait")
 @validate_twilio_request
 def wait() -> Response:
     """Twilio's waitUrl: position and estimate, then hold music (then again)."""
     rt = services().runtime
+    hotline = rt.routing.hotline
     lang = _lang(request.args.get("lang"))
     queue_id = request.args.get("queue", "")
     sid = request.form.get("CallSid", "")
@@ -177,10 +183,40 @@ def wait() -> Response:
         text = position_announcement(
             lang, wait_for.position, announced_minutes(wait_for.seconds)
         )
-    music = rt.routing.hotline.hold_music_url
+    text += " " + phrase(lang, "offer_callback", key=hotline.callback_key)
+    music = hotline.hold_music_url
     if music.startswith("/"):
         music = rt.public_url(music)
-    return _xml(twiml.hold(text, lang, music))
+    loops = round(hotline.announce_every_seconds / HOLD_MUSIC_SECONDS)
+    return _xml(
+        twiml.hold(
+            text,
+            lang,
+            music,
+            key_url=_url("/voice/wait-key", queue=queue_id, lang=lang),
+            music_loops=loops,
+        )
+    )
+
+
+@bp.post("/wait-key")
+@validate_twilio_request
+def wait_key() -> Response:
+    """A waiting caller pressed a key: the callback key keeps their place."""
+    rt = services().runtime
+    lang = _lang(request.args.get("lang"))
+    queue_id = request.args.get("queue", "")
+    sid = request.form.get("CallSid", "")
+    wait_url = _url("/voice/wait", queue=queue_id, lang=lang)
+    if request.form.get("Digits", "")[:1] != rt.routing.hotline.callback_key:
+        return _xml(twiml.keep_waiting(phrase(lang, "invalid"), lang, wait_url))
+    number = request.form.get("From", "")
+    if not number or not rt.store.request_callback(sid, number):
+        return _xml(twiml.keep_waiting("", lang, wait_url))
+    spoken_number = " ".join(number[-10:]) if number else ""
+    return _xml(
+        twiml.goodbye(phrase(lang, "callback_confirmed", number=spoken_number), lang)
+    )
 
 
 @bp.post("/queue-result")
@@ -228,7 +264,10 @@ def agent_answer() -> Response:
     call = rt.store.call(accepted.call_sid)
     queue = rt.routing.queue(call.get("queue", ""))
     queue_name = queue.names[lang] if queue else call.get("queue", "")
-    whisper = phrase(lang, "whisper", queue=queue_name, choice="")
+    if call.get("callback") == "1":
+        whisper = phrase(lang, "callback_whisper", queue=queue_name)
+    else:
+        whisper = phrase(lang, "whisper", queue=queue_name, choice="")
     rt.jobs.enqueue(jobs.bridge_caller, accepted.call_sid)
     return _xml(
         twiml.whisper_and_join(
@@ -278,9 +317,64 @@ def caller_connect() -> Response:
 def caller_after() -> Response:
     """The conference ended (the hotliner hung up): say goodbye."""
     svc = services()
-    call = svc.runtime.store.call(request.form.get("CallSid", ""))
+    call = svc.runtime.store.call(
+        request.args.get("call") or request.form.get("CallSid", "")
+    )
     lang = _lang(call.get("lang"))
     return _xml(twiml.goodbye(phrase(lang, "goodbye"), lang))
+
+
+@bp.post("/callback/answer")
+@validate_twilio_request
+def callback_answer() -> Response:
+    """The caller picked up our call back: join the hotliner waiting for them."""
+    rt = services().runtime
+    sid = request.args.get("call", "")
+    lang = _lang(rt.store.call(sid).get("lang"))
+    if not rt.store.bridge(sid):
+        return _xml(twiml.goodbye(phrase(lang, "callback_gone"), lang))
+    return _xml(
+        twiml.connect_to_hotliner(
+            conference_name(sid),
+            _url("/voice/caller/after", call=sid),
+            intro=phrase(lang, "callback_intro"),
+            lang=lang,
+        )
+    )
+
+
+@bp.post("/callback/status")
+@validate_twilio_request
+def callback_status() -> Response:
+    """Status of our call back: not answered means retry later or give up."""
+    rt = services().runtime
+    sid = request.args.get("call", "")
+    call_status = request.form.get("CallStatus", "")
+    if call_status not in FINAL_STATUSES:
+        return _xml(twiml.empty())
+    state = rt.store.call(sid).get("state")
+    if state == "talking":
+        ended = rt.store.hang_up(sid, call_status, leg="callback")
+        if ended is not None:
+            rt.jobs.enqueue(jobs.drain_call_log)
+        return _xml(twiml.empty())
+    hotline = rt.routing.hotline
+    failure = rt.store.callback_failed(sid, hotline.callback_attempts, call_status)
+    if failure is None:
+        return _xml(twiml.empty())
+    if failure.agent_leg:
+        rt.jobs.enqueue(jobs.cancel_leg, failure.agent_leg)
+    if failure.final:
+        rt.jobs.enqueue(jobs.send_callback_sms, sid)
+        rt.jobs.enqueue(jobs.drain_call_log)
+    else:
+        rt.jobs.enqueue_in(
+            timedelta(seconds=hotline.callback_retry_seconds),
+            jobs.requeue_callback,
+            sid,
+        )
+    rt.jobs.enqueue(jobs.dispatch)
+    return _xml(twiml.empty())
 
 
 def conference_name(call_sid: str) -> str:

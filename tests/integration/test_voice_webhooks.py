@@ -122,8 +122,44 @@ def test_wait_announces_the_callers_position(signed_post: SignedPost) -> None:
                     call_form(sid, Digits="3"))
     root = twiml(signed_post("/voice/wait?queue=network&lang=fr-FR",
                              call_form("CA8", QueuePosition="2")).data)
-    assert verbs(root) == ["Say", "Play"]
+    assert verbs(root) == ["Gather"]
+    gather = root.find("Gather")
+    assert gather is not None
+    assert [child.tag for child in gather] == ["Say", "Play"]
+    assert gather.get("action", "").startswith(f"{PUBLIC}/voice/wait-key?queue=network")
     assert "2e correspondant" in spoken(root)
+    assert "rappelé sans perdre votre place, tapez 1" in spoken(root)
+
+
+def test_callback_key_keeps_the_place_and_the_hang_up_is_no_abandon(
+        app: Flask, signed_post: SignedPost) -> None:
+    for sid in ("CA10", "CA11"):
+        signed_post("/voice/incoming", call_form(sid))
+        signed_post("/voice/menu?node=accueil&attempt=1&lang=fr-FR",
+                    call_form(sid, Digits="5"))
+    root = twiml(signed_post("/voice/wait-key?queue=account&lang=fr-FR",
+                             call_form("CA10", Digits="1")).data)
+    assert verbs(root) == ["Say", "Hangup"]
+    assert "nous vous rappellerons" in spoken(root)
+    signed_post("/voice/status", call_form("CA10", CallStatus="completed"))
+    store = app.extensions["hotline"].runtime.store
+    call = store.call("CA10")
+    assert (call["state"], call["callback"], call["callback_number"]) == (
+        "queued", "1", "+33612345678")
+    assert store.waiting("account") == ["CA10", "CA11"]
+
+
+def test_other_key_while_waiting_goes_back_to_the_hold_loop(
+        signed_post: SignedPost) -> None:
+    signed_post("/voice/incoming", call_form("CA12"))
+    signed_post("/voice/menu?node=accueil&attempt=1&lang=fr-FR",
+                call_form("CA12", Digits="5"))
+    root = twiml(signed_post("/voice/wait-key?queue=account&lang=fr-FR",
+                             call_form("CA12", Digits="7")).data)
+    assert verbs(root) == ["Say", "Redirect"]
+    redirect = root.find("Redirect")
+    assert redirect is not None
+    assert (redirect.text or "").startswith(f"{PUBLIC}/voice/wait?queue=account")
 
 
 def test_caller_hanging_up_in_queue_is_removed_and_abandoned(
