@@ -43,6 +43,7 @@ class QueueConfig:
     min_level: int = 1  # skill level a hotliner needs to be offered these calls
     overflow_after_seconds: int = 0  # 0: never widen
     overflow_min_level: int = 1  # level accepted once a caller waited that long
+    overflow_queue: str | None = None  # whose hotliners also help after overflow
     default_handle_seconds: int = 300  # handle time assumed until calls measure it
 
 
@@ -234,7 +235,7 @@ def load_queues(path: Path, languages: tuple[str, ...]) -> dict[QueueId, QueueCo
             located,
             f"{what}: overflow",
             set(),
-            {"after_seconds", "min_level"},
+            {"after_seconds", "min_level", "to_queue"},
         )
         result[queue_id] = QueueConfig(
             id=queue_id,
@@ -254,12 +255,25 @@ def load_queues(path: Path, languages: tuple[str, ...]) -> dict[QueueId, QueueCo
             overflow_min_level=get_int(
                 overflow, "min_level", located, f"{what}: overflow", 1, 1, 5
             ),
+            overflow_queue=(
+                get_identifier(overflow, "to_queue", located, f"{what}: overflow")
+                if "to_queue" in overflow
+                else None
+            ),
             default_handle_seconds=get_int(
                 item, "default_handle_seconds", located, what, 300, 10, 36000
             ),
         )
     if not result:
         raise located.error("queues.yaml defines no queue", root, "queues")
+    for entry in entries:
+        backup = entry.get("overflow", {}).get("to_queue")
+        if backup is not None and backup not in result:
+            raise located.error(
+                f"queue {entry['id']!r}: overflow to unknown queue {backup!r}",
+                entry["overflow"],
+                "to_queue",
+            )
     return result
 
 

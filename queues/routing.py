@@ -23,6 +23,7 @@ class QueueRule:
     min_level: int
     overflow_after_ms: int
     overflow_min_level: int
+    overflow_queue_id: str = ""  # backup queue whose hotliners help after overflow
 
 
 def rule_for(queue: QueueConfig) -> QueueRule:
@@ -31,6 +32,7 @@ def rule_for(queue: QueueConfig) -> QueueRule:
         min_level=queue.min_level,
         overflow_after_ms=queue.overflow_after_seconds * 1000,
         overflow_min_level=min(queue.overflow_min_level, queue.min_level),
+        overflow_queue_id=queue.overflow_queue or "",
     )
 
 

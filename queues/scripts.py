@@ -138,8 +138,9 @@ return 1
 # KEYS[1] offers zset, KEYS[2] events, KEYS[3..] the queues to serve (zsets)
 # ARGV[1] base, ARGV[2] now, ARGV[3] offer expiry, ARGV[4] offer id,
 # ARGV[5] strategy (longest-idle | fewest-calls | skill-level),
-# then 4 values per queue, in KEYS order: queue id, minimum skill level,
-# overflow after (ms waited, 0 = never), skill level accepted after overflow
+# then 5 values per queue, in KEYS order: queue id, minimum skill level,
+# overflow after (ms waited, 0 = never), skill level accepted after overflow,
+# backup queue whose hotliners may also take the call after overflow ('' none)
 # -> {call sid, agent id, queue id} when an offer was made, false otherwise
 #
 # The waiting caller with the smallest score among the queue heads (highest
@@ -199,14 +200,20 @@ table.sort(heads, function(a, b) return a[2] < b[2] end)
 
 for _, head in ipairs(heads) do
   local sid, qkey = head[1], KEYS[head[3]]
-  local o = 5 + (head[3] - 3) * 4
+  local o = 5 + (head[3] - 3) * 5
   local qid = ARGV[o + 1]
   local level = tonumber(ARGV[o + 2])
   local after = tonumber(ARGV[o + 3])
+  local backup = ARGV[o + 5]
   local ckey = base .. 'call:' .. sid
   local first = tonumber(field(ckey, 'first_queued')) or now
-  if after > 0 and now - first >= after then level = tonumber(ARGV[o + 4]) end
-  local agent = pick_agent(qid, level, field(ckey, 'preferred'))
+  local overflowed = after > 0 and now - first >= after
+  if overflowed then level = tonumber(ARGV[o + 4]) end
+  local preferred = field(ckey, 'preferred')
+  local agent = pick_agent(qid, level, preferred)
+  if not agent and overflowed and backup ~= '' then
+    agent = pick_agent(backup, 1, preferred)
+  end
   if agent then
     local akey = base .. 'agent:' .. agent
     local offer = ARGV[4]

@@ -274,6 +274,7 @@ class RoutingStore:
                     rule.min_level,
                     rule.overflow_after_ms,
                     rule.overflow_min_level,
+                    rule.overflow_queue_id,
                 ]
             )
         result = self._match(

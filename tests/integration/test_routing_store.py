@@ -277,3 +277,16 @@ def test_handle_times_are_measured_per_queue(redis_client: redis.Redis) -> None:
     stats = store.queue_stats("printer")
     assert stats["talk_ms"] > 1_000_000
     assert "wrapup_ms" in stats
+
+
+def test_after_overflow_the_backup_queues_hotliners_help(
+        redis_client: redis.Redis) -> None:
+    store = make_store(redis_client)
+    store.set_agent_state("desk", AgentState.AVAILABLE, [("general", 2)])
+    queued_caller(store, "CA1", queue="network")
+    rule = [QueueRule("network", 1, 60_000, 1, "general")]
+    assert store.match(rule, 15_000) is None
+    redis_client.hset(store.keys.call("CA1"), "first_queued", 1)
+    offer = store.match(rule, 15_000)
+    assert offer is not None
+    assert (offer.agent_id, offer.queue_id) == ("desk", "network")
