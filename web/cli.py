@@ -176,6 +176,8 @@ def run(port: int, demo: bool, calls_per_minute: float, time_scale: float) -> No
         stack = Stack(env, port, settings.instance_dir / "logs")
         stack.start()
         click.echo(f"\n  Hotline running. Dashboard: {stack.url}/status\n")
+        if carrier is not None:
+            click.echo(f"  try the voice menu: {carrier.api_base_url}/phone\n")
         if carrier is not None and demo:
             from web.demo import register_hotliners, trickle
 

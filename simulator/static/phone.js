@@ -73,7 +73,7 @@
     const d = entry.detail;
     switch (entry.kind) {
       case "say":
-        return ["say", "🔊", "« " + d + " »", entry.language || ""];
+        return ["say", "▶", "« " + d + " »", entry.language || ""];
       case "play":
         if (d === "beep") return ["music", "♪", "bip (beep)", ""];
         if (entry.queue) return ["music", "♪", "musique d'attente (hold music)", ""];
@@ -83,15 +83,15 @@
       case "gather": {
         const kinds = d.split(" ").map((k) => k === "dtmf" ? "clavier (keypad)"
           : k === "speech" ? "parole (speech)" : k);
-        return ["tech", "🎤", "écoute : " + kinds.join(" + ") + " (listening)", entry.language || ""];
+        return ["tech", "◎", "écoute : " + kinds.join(" + ") + " (listening)", entry.language || ""];
       }
       case "input":
-        if (d.startsWith("digits ")) return ["you", "☎", "vous tapez " + d.slice(7) + " (you press)", ""];
-        if (d.startsWith("speech ")) return ["you", "🗣", "vous dites « " + d.slice(7) + " » (you say)", ""];
-        if (d.startsWith("voicemail ")) return ["you", "🗣", "vous parlez " + d.slice(10) + " (you speak)", ""];
+        if (d.startsWith("digits ")) return ["you", "⌨", "vous tapez " + d.slice(7) + " (you press)", ""];
+        if (d.startsWith("speech ")) return ["you", "☞", "vous dites « " + d.slice(7) + " » (you say)", ""];
+        if (d.startsWith("voicemail ")) return ["you", "☞", "vous parlez " + d.slice(10) + " (you speak)", ""];
         return ["you", "…", "silence — délai écoulé (no input, timeout)", ""];
       case "enqueue":
-        return ["queue", "⏳", "en file d'attente « " + d + " » (in queue " + d + ")", ""];
+        return ["queue", "≡", "en file d'attente « " + d + " » (in queue " + d + ")", ""];
       case "wait":
         if (d === "hold music") return ["music", "♪", "musique d'attente (hold music)", ""];
         return null;  // each waitUrl fetch: what it plays shows up on its own
@@ -100,18 +100,18 @@
       case "redirect":
         return ["tech", "↪", "redirection (redirect) " + path(d), ""];
       case "dial":
-        return ["tech", "📞", "appel (dial) " + d, ""];
+        return ["tech", "☎", "appel (dial) " + d, ""];
       case "conference":
-        return ["tech", "📞", "conférence (conference) " + d, ""];
+        return ["tech", "☎", "conférence (conference) " + d, ""];
       case "connected":
-        return ["connected", "✅", "en ligne avec un technicien (connected to a hotliner)"
+        return ["connected", "✓", "en ligne avec un technicien (connected to a hotliner)"
           + (d ? " — " + d : ""), ""];
       case "record":
-        return ["queue", "⏺", "enregistrement d'un message (recording a voicemail), " + d, ""];
+        return ["queue", "●", "enregistrement d'un message (recording a voicemail), " + d, ""];
       case "recorded":
-        return ["tech", "⏺", "message enregistré (recorded) : " + d, ""];
+        return ["tech", "●", "message enregistré (recorded) : " + d, ""];
       case "hangup":
-        return ["ended", "📴", "fin de l'appel (call ended) — " + (HANGUP_REASONS[d] || d), ""];
+        return ["ended", "■", "fin de l'appel (call ended) — " + (HANGUP_REASONS[d] || d), ""];
       case "error":
         return ["error", "⚠", "erreur (application error) : " + d, ""];
       default:
@@ -172,6 +172,12 @@
       const keys = listening.finish_on_key ? " — tapez " + listening.finish_on_key.slice(0, 3)
         + "… pour terminer (press a key to finish)" : "";
       setStatus("listening", "ENREGISTREMENT", "Laissez votre message : dites une phrase" + keys);
+    } else if (state.queue) {
+      const q = state.queue;
+      const pos = q.position ? ", position " + q.position + " sur " + q.size : "";
+      const keys = listening ? " — clavier actif (keypad listening)" : "";
+      setStatus("queue", "EN FILE", "En file d'attente « " + q.name + " »" + pos
+        + " (in queue " + q.name + ")" + keys);
     } else if (listening) {
       const what = listening.input.length === 2 ? "tapez une touche ou dites une phrase"
         : listening.input[0] === "dtmf" ? "tapez une touche" : "dites une phrase";
@@ -179,11 +185,6 @@
         ? " (message en cours, vous pouvez déjà répondre — prompt playing, you may answer)"
         : " (waiting for your input)";
       setStatus("listening", "À L'ÉCOUTE", "À vous : " + what + prompting);
-    } else if (state.queue) {
-      const q = state.queue;
-      const pos = q.position ? ", position " + q.position + " sur " + q.size : "";
-      setStatus("queue", "EN FILE", "En file d'attente « " + q.name + " »" + pos
-        + " (in queue " + q.name + ")");
     } else if (state.status === "ringing" || state.status === "queued") {
       setStatus("playing", "SONNERIE", "Ça sonne… (ringing)");
     } else {
@@ -223,7 +224,7 @@
       sid = call.sid;
       setLive(true);
       setStatus("playing", "SONNERIE", "Ça sonne… (ringing)");
-      addLine("tech", "📞", "appel de " + call.from + " vers " + call.to + " (" + call.sid + ")", "", null);
+      addLine("tech", "☎", "appel de " + call.from + " vers " + call.to + " (" + call.sid + ")", "", null);
       poll();
     } catch (err) {
       addLine("error", "⚠", "appel impossible (call failed) : " + err.message, "", null);
