@@ -39,6 +39,7 @@ class Call(Base):
     talk_seconds: Mapped[float | None] = mapped_column()
     end_reason: Mapped[str | None] = mapped_column(String(32))
     callback_number: Mapped[str | None] = mapped_column(String(32))
+    recording_url: Mapped[str | None] = mapped_column(String(512))
 
     __table_args__ = (
         Index("ix_calls_started_at", "started_at"),

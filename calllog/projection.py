@@ -104,7 +104,13 @@ def apply_event(row: Call | None, event: StreamEvent) -> Call | None:
             row.ended_at = at
             row.status = d.get("state", "completed")
             row.end_reason = d.get("reason")
-            if row.status == "abandoned":
+            if row.status == "voicemail":
+                row.outcome = "voicemail"
+                row.recording_url = d.get("recording_url") or None
+                queued = _ms(d.get("queued_at"))
+                if queued is not None:
+                    row.wait_seconds = _seconds(queued, event.at_ms)
+            elif row.status == "abandoned":
                 row.outcome = row.outcome or _abandon_outcome(d)
                 queued = _ms(d.get("queued_at"))
                 if queued is not None:

@@ -28,6 +28,15 @@ PHRASES: dict[str, dict[str, str]] = {
         "callback_gone": "Désolé, ce rappel n'est plus d'actualité. Au revoir.",
         "callback_sms": "Hotline informatique : nous avons essayé de vous rappeler "
         "{attempts} fois sans succès. Rappelez-nous au {hotline}.",
+        "nobody_on_duty": "Aucun technicien {queue} n'est disponible pour le moment.",
+        "too_long": "Votre attente est plus longue que prévu, nous en sommes "
+        "désolés.",
+        "callback_or_message": "Pour être rappelé dès qu'un technicien sera "
+        "disponible, tapez 1. Pour laisser un message, tapez 2.",
+        "leave_message": "Laissez votre message après le bip, puis raccrochez ou "
+        "tapez dièse.",
+        "message_saved": "Votre message est enregistré, un technicien vous "
+        "recontactera. Au revoir.",
     },
     "en-US": {
         "position_first": "You are next in line.",
@@ -50,6 +59,14 @@ PHRASES: dict[str, dict[str, str]] = {
         "callback_gone": "Sorry, this callback is no longer needed. Goodbye.",
         "callback_sms": "IT help desk: we tried to call you back {attempts} times "
         "without success. Please call us on {hotline}.",
+        "nobody_on_duty": "No {queue} technician is available at the moment.",
+        "too_long": "Your wait is longer than expected, we are sorry.",
+        "callback_or_message": "To be called back as soon as a technician is free, "
+        "press 1. To leave a message, press 2.",
+        "leave_message": "Please leave your message after the tone, then hang up or "
+        "press the pound key.",
+        "message_saved": "Your message is saved; a technician will get back to you. "
+        "Goodbye.",
     },
 }
 

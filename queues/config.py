@@ -45,6 +45,7 @@ class QueueConfig:
     overflow_min_level: int = 1  # level accepted once a caller waited that long
     overflow_queue: str | None = None  # whose hotliners also help after overflow
     default_handle_seconds: int = 300  # handle time assumed until calls measure it
+    max_wait_seconds: int = 0  # then offer callback or voicemail (0: never)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +213,7 @@ def load_queues(path: Path, languages: tuple[str, ...]) -> dict[QueueId, QueueCo
                 "min_level",
                 "overflow",
                 "default_handle_seconds",
+                "max_wait_seconds",
             },
         )
         queue_id = QueueId(get_identifier(item, "id", located, "queue"))
@@ -262,6 +264,9 @@ def load_queues(path: Path, languages: tuple[str, ...]) -> dict[QueueId, QueueCo
             ),
             default_handle_seconds=get_int(
                 item, "default_handle_seconds", located, what, 300, 10, 36000
+            ),
+            max_wait_seconds=get_int(
+                item, "max_wait_seconds", located, what, 0, 0, 86400
             ),
         )
     if not result:

@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from calllog.writer import drain_events
+from core.clock import now_ms
 from ivr.prompts import phrase
 from queues import routing
 from queues.runtime import Runtime, get_runtime
@@ -146,14 +147,121 @@ def sweep_with(rt: Runtime) -> dict[str, int]:
     for agent_id in rt.routing.hotliners:
         if rt.store.end_wrapup(agent_id, wrapup_ms):
             wrapped += 1
+    released = release_stuck_agents(rt)
+    too_long = offer_way_out_to_long_waiters(rt)
+    if rt.redis.set(rt.keys.repair_lock, "1", nx=True, ex=REST_REPAIR_SECONDS):
+        released += repair_with_twilio(rt)
     offers = dispatch_with(rt)
     logged = drain_events(rt.redis, rt.engine, rt.keys)
     return {
         "expired": expired,
         "wrapups_ended": wrapped,
+        "released": released,
+        "too_long": too_long,
         "offers": offers,
         "logged": logged,
     }
+
+
+#: Seconds between two repairs that ask Twilio (REST) what became of calls.
+REST_REPAIR_SECONDS = 30
+#: A hotliner connected this long without the caller joining is re-bridged.
+BRIDGE_GRACE_MS = 20_000
+ENDED = frozenset({"completed", "abandoned", "voicemail", "self_served"})
+OVER = frozenset({"completed", "canceled", "failed", "busy", "no-answer"})
+
+
+def release_stuck_agents(rt: Runtime) -> int:
+    """Hotliners reserved or busy on a call that already ended (a lost webhook)."""
+    live = rt.store.agents(rt.routing.hotliners)
+    stuck = {
+        a: s["call_sid"]
+        for a, s in live.items()
+        if s.get("state") in {"busy", "reserved"} and s.get("call_sid")
+    }
+    calls = dict(zip(stuck, rt.store.calls(stuck.values()), strict=True))
+    released = 0
+    for agent_id, call_sid in stuck.items():
+        call = calls[agent_id]
+        if not call or call.get("state") in ENDED:
+            if rt.store.release_agent(agent_id, call_sid, "call_over"):
+                log.warning(
+                    "released hotliner agent_id=%s from ended call_sid=%s",
+                    agent_id,
+                    call_sid,
+                )
+                released += 1
+    return released
+
+
+def offer_way_out_to_long_waiters(rt: Runtime) -> int:
+    """Callers past their queue's maximum wait hear: callback or message."""
+    offered = 0
+    now = now_ms()
+    for queue in rt.routing.queues.values():
+        if queue.max_wait_seconds <= 0:
+            continue
+        cutoff = now - queue.max_wait_seconds * 1000
+        sids = rt.store.waiting_since_before(queue.id, cutoff)
+        for sid, call in zip(sids, rt.store.calls(sids), strict=True):
+            if call.get("callback") == "1" or call.get("max_wait_offered") == "1":
+                continue
+            rt.store.note_call(sid, "max_wait_offered", max_wait_offered="1")
+            lang = call.get("lang") or rt.routing.hotline.default_language
+            try:
+                rt.twilio.calls(sid).update(
+                    url=rt.public_url(f"/voice/too-long?queue={queue.id}&lang={lang}"),
+                    method="POST",
+                )
+                offered += 1
+            except Exception:  # noqa: BLE001 - gone callers are repaired below
+                log.info("could not offer a way out to call_sid=%s", sid)
+    return offered
+
+
+def repair_with_twilio(rt: Runtime) -> int:
+    """Ask Twilio about calls our state says are live but may not be.
+
+    Busy hotliners whose leg is over, connected callers who never reached the
+    conference, and the longest waiters (a lost final status callback would
+    otherwise leave them queued for ever).
+    """
+    repaired = 0
+    now = now_ms()
+    live = rt.store.agents(rt.routing.hotliners)
+    for agent_id, agent in live.items():
+        leg = agent.get("leg")
+        if agent.get("state") == "busy" and leg and _is_over(rt, leg):
+            rt.store.agent_leg_ended(agent_id, leg)
+            repaired += 1
+    active = rt.store.active_calls()
+    for sid, call in zip(active, rt.store.calls(active), strict=True):
+        if (
+            call.get("state") == "connected"
+            and call.get("callback") != "1"
+            and (now - int(call.get("answered") or now) > BRIDGE_GRACE_MS)
+        ):
+            if _is_over(rt, sid):
+                rt.store.hang_up(sid, "gone")
+            else:
+                rt.jobs.enqueue(bridge_caller, sid)
+            repaired += 1
+    for queue in rt.routing.queues.values():
+        for sid in rt.store.waiting(queue.id, limit=10):
+            call = rt.store.call(sid)
+            if call.get("callback") != "1" and _is_over(rt, sid):
+                rt.store.hang_up(sid, "gone")
+                repaired += 1
+    return repaired
+
+
+def _is_over(rt: Runtime, call_sid: str) -> bool:
+    """Twilio says the call has ended (unknown calls count as ended)."""
+    try:
+        call: Any = rt.twilio.calls(call_sid).fetch()
+    except Exception as exc:  # noqa: BLE001
+        return getattr(exc, "status", None) == 404
+    return str(call.status) in OVER
 
 
 def drain_call_log() -> int:

@@ -63,6 +63,11 @@ class Keys:
         return f"{self.base}events"
 
     @property
+    def repair_lock(self) -> str:
+        """Throttles the sweeper's repairs that ask Twilio (REST)."""
+        return f"{self.base}lock:repair"
+
+    @property
     def calllog_lock(self) -> str:
         """Held by the one call log writer draining the event stream."""
         return f"{self.base}lock:calllog"

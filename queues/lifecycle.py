@@ -21,6 +21,8 @@ class CallState(StrEnum):
     COMPLETED = "completed"  # ended after talking to a hotliner
     ABANDONED = "abandoned"  # caller hung up before reaching a hotliner
     SELF_SERVED = "self_served"  # resolved by the IVR's self-help
+    VOICEMAIL = "voicemail"  # left a message instead of waiting
+    CALLBACK_WAIT = "callback_wait"  # our call back failed; retry after a delay
 
 
 class CallEvent(StrEnum):
@@ -31,9 +33,20 @@ class CallEvent(StrEnum):
     BRIDGE = "bridge"
     HANGUP = "hangup"
     SELF_SERVE = "self_serve"
+    LEAVE_MESSAGE = "leave_message"
+    CALLBACK_FAILED = "callback_failed"  # not answered; retry later
+    CALLBACK_GIVEN_UP = "callback_given_up"  # not answered, no attempt left
+    RETRY_CALLBACK = "retry_callback"
 
 
-TERMINAL = frozenset({CallState.COMPLETED, CallState.ABANDONED, CallState.SELF_SERVED})
+TERMINAL = frozenset(
+    {
+        CallState.COMPLETED,
+        CallState.ABANDONED,
+        CallState.SELF_SERVED,
+        CallState.VOICEMAIL,
+    }
+)
 
 TRANSITIONS: dict[tuple[CallState, CallEvent], CallState] = {
     (CallState.IVR, CallEvent.ENQUEUE): CallState.QUEUED,
@@ -47,6 +60,12 @@ TRANSITIONS: dict[tuple[CallState, CallEvent], CallState] = {
     (CallState.CONNECTED, CallEvent.BRIDGE): CallState.TALKING,
     (CallState.CONNECTED, CallEvent.HANGUP): CallState.COMPLETED,
     (CallState.TALKING, CallEvent.HANGUP): CallState.COMPLETED,
+    (CallState.IVR, CallEvent.LEAVE_MESSAGE): CallState.VOICEMAIL,
+    (CallState.QUEUED, CallEvent.LEAVE_MESSAGE): CallState.VOICEMAIL,
+    # A caller waiting for a callback is called back once a hotliner accepts:
+    (CallState.CONNECTED, CallEvent.CALLBACK_FAILED): CallState.CALLBACK_WAIT,
+    (CallState.CONNECTED, CallEvent.CALLBACK_GIVEN_UP): CallState.ABANDONED,
+    (CallState.CALLBACK_WAIT, CallEvent.RETRY_CALLBACK): CallState.QUEUED,
 }
 
 

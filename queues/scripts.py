@@ -101,7 +101,7 @@ NOTE_CALL = (
     + """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state or state == 'completed' or state == 'abandoned'
-   or state == 'self_served' then return 0 end
+   or state == 'self_served' or state == 'voicemail' then return 0 end
 local extra = {}
 for i = 5, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
@@ -343,7 +343,7 @@ HANGUP = (
 local base, sid, now = ARGV[1], ARGV[2], ARGV[3]
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state or state == 'completed' or state == 'abandoned'
-   or state == 'self_served' then return false end
+   or state == 'self_served' or state == 'voicemail' then return false end
 if field(KEYS[1], 'callback') == '1' and ARGV[5] ~= 'callback'
    and (state == 'queued' or state == 'offered' or state == 'callback_wait') then
   -- The caller hung up to be called back: they keep their place.
@@ -546,5 +546,56 @@ redis.call('HSET', KEYS[1], 'state', 'queued')
 redis.call('ZADD', ARGV[1] .. 'queue:' .. queue, field(KEYS[1], 'score'), ARGV[2])
 emit(KEYS[2], 'requeued', ARGV[2], '', ARGV[3], {'queue', queue})
 return 1
+"""
+)
+
+# KEYS[1] call hash, KEYS[2] active calls zset, KEYS[3] events
+# ARGV[1] base, ARGV[2] sid, ARGV[3] now, ARGV[4] recording URL,
+# ARGV[5] recording seconds
+# -> 1 the call ends with a message left, 0 not in the IVR or a queue (or
+# just abandoned from there)
+LEAVE_VOICEMAIL = (
+    PRELUDE
+    + """
+local state = field(KEYS[1], 'state')
+-- 'abandoned': the hang-up's status callback can overtake the Record action.
+if state ~= 'ivr' and state ~= 'queued' and state ~= 'abandoned' then return 0 end
+if state == 'queued' then
+  redis.call('ZREM', ARGV[1] .. 'queue:' .. field(KEYS[1], 'queue'), ARGV[2])
+end
+redis.call('HSET', KEYS[1], 'state', 'voicemail', 'ended', ARGV[3],
+           'recording', ARGV[4])
+redis.call('ZREM', KEYS[2], ARGV[2])
+emit(KEYS[3], 'call_ended', ARGV[2], '', ARGV[3],
+     {'state', 'voicemail', 'stage', state, 'reason', 'voicemail',
+      'recording_url', ARGV[4], 'recording_seconds', ARGV[5],
+      'queued_at', field(KEYS[1], 'first_queued'), 'talk_started', ''})
+return 1
+"""
+)
+
+# KEYS[1] agent hash, KEYS[2] events
+# ARGV[1] base, ARGV[2] agent id, ARGV[3] now, ARGV[4] the call the hotliner is
+# stuck on, ARGV[5] why (for the event)
+# -> the state the hotliner was freed into, or false if not stuck on that call
+RELEASE_AGENT = (
+    PRELUDE
+    + """
+local state = field(KEYS[1], 'state')
+if field(KEYS[1], 'call_sid') ~= ARGV[4] then return false end
+local to
+if state == 'busy' then
+  redis.call('HSET', KEYS[1], 'state', 'wrapup', 'state_since', ARGV[3])
+  to = 'wrapup'
+elseif state == 'reserved' then
+  redis.call('HSET', KEYS[1], 'call_sid', '', 'leg', '')
+  make_available(ARGV[1], ARGV[2], KEYS[1], ARGV[3])
+  to = 'available'
+else
+  return false
+end
+emit(KEYS[2], 'agent_state', ARGV[4], ARGV[2], ARGV[3],
+     {'state', to, 'from', state, 'reason', ARGV[5]})
+return to
 """
 )

@@ -88,6 +88,8 @@ class RoutingStore:
         self._request_callback = register(scripts.REQUEST_CALLBACK)
         self._callback_failed = register(scripts.CALLBACK_FAILED)
         self._requeue_callback = register(scripts.REQUEUE_CALLBACK)
+        self._leave_voicemail = register(scripts.LEAVE_VOICEMAIL)
+        self._release_agent = register(scripts.RELEASE_AGENT)
 
     # -- callers -------------------------------------------------------------
 
@@ -166,6 +168,30 @@ class RoutingStore:
                 keys=[k.call(call_sid), k.events], args=[k.base, call_sid, now_ms()]
             )
         )
+
+    def leave_voicemail(self, call_sid: str, recording_url: str, seconds: int) -> bool:
+        """The caller left a message instead of waiting: the call ends here."""
+        k = self.keys
+        return bool(
+            self._leave_voicemail(
+                keys=[k.call(call_sid), k.active_calls, k.events],
+                args=[k.base, call_sid, now_ms(), recording_url, seconds],
+            )
+        )
+
+    def waiting_since_before(
+        self, queue_id: str, cutoff_ms: int, limit: int = 50
+    ) -> list[str]:
+        """Callers of a queue who first queued before `cutoff_ms`, any priority."""
+        key = self.keys.queue(queue_id)
+        pipe = self.redis.pipeline(transaction=False)
+        for priority in range(10):
+            band = (9 - priority) * 10**13
+            pipe.zrangebyscore(key, band, band + cutoff_ms, start=0, num=limit)
+        found: list[str] = []
+        for members in pipe.execute():
+            found.extend(_text(m) for m in members)
+        return found[:limit]
 
     def bridge(self, call_sid: str) -> bool:
         """The caller joined the hotliner's conference: talking starts."""
@@ -353,6 +379,15 @@ class RoutingStore:
             args=[k.base, agent_id, now_ms(), state.value, queues, allowed, strategy],
         )
         return bool(int(ok)), _text(current)
+
+    def release_agent(self, agent_id: str, call_sid: str, why: str) -> str | None:
+        """Free a hotliner stuck on a call that is over (drift repair)."""
+        k = self.keys
+        result = self._release_agent(
+            keys=[k.agent(agent_id), k.events],
+            args=[k.base, agent_id, now_ms(), call_sid, why],
+        )
+        return _text(result) if result else None
 
     def agent_leg_ended(self, agent_id: str, leg_sid: str) -> bool:
         k = self.keys

@@ -7,8 +7,11 @@ queue) from the store and applies `queues.routing.estimated_wait_seconds`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from agents.lifecycle import AgentState
+from agents.shifts import is_on_shift
+from core.clock import utcnow
 from queues.config import RoutingConfig
 from queues.routing import estimated_wait_seconds, serving
 from queues.store import RoutingStore
@@ -48,3 +51,29 @@ def estimate(
         position, handle_seconds(store, routing, queue_id), logged_in, idle
     )
     return WaitEstimate(position, seconds, logged_in)
+
+
+def is_staffed(
+    store: RoutingStore,
+    routing: RoutingConfig,
+    queue_id: str,
+    at: datetime | None = None,
+) -> bool:
+    """Someone who may serve the queue is on shift and logged in right now.
+
+    A caller is not held in a queue nobody serves (Asterisk's `joinempty`):
+    they hear it at once and choose a callback or a message instead.
+    """
+    when = at or utcnow()
+    tz = routing.hotline.timezone
+    candidates = [
+        agent_id
+        for agent_id in serving(routing, queue_id)
+        if is_on_shift(
+            routing.hotliners[agent_id].shifts,  # type: ignore[index]
+            when,
+            tz,
+        )
+    ]
+    states = store.agent_states(candidates)
+    return any(state != AgentState.OFFLINE for state in states.values())

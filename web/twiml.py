@@ -161,3 +161,36 @@ def apology(lang: str) -> VoiceResponse:
         "call. Please call again in a few minutes.",
     }.get(lang, "Nous sommes désolés, merci de rappeler dans quelques minutes.")
     return goodbye(text, lang)
+
+
+def choose_callback_or_message(
+    notice: str, question: str, lang: str, action_url: str
+) -> VoiceResponse:
+    """Nobody can take the call now (or soon): callback (1) or message (2)."""
+    response = VoiceResponse()
+    gather = Gather(
+        input="dtmf",
+        num_digits=1,
+        timeout=GATHER_TIMEOUT,
+        action=action_url,
+        method="POST",
+        action_on_empty_result=True,
+    )
+    gather.say(f"{notice} {question}".strip(), language=_voice_language(lang))
+    response.append(gather)
+    return response
+
+
+def record_message(prompt: str, lang: str, action_url: str) -> VoiceResponse:
+    """Voicemail: a beep, up to two minutes, '#' or hanging up ends it."""
+    response = VoiceResponse()
+    response.say(prompt, language=_voice_language(lang))
+    response.record(
+        action=action_url,
+        method="POST",
+        max_length=120,
+        timeout=5,
+        finish_on_key="#",
+        play_beep=True,
+    )
+    return response

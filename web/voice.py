@@ -105,6 +105,21 @@ def _enqueue(
     sid = request.form.get("CallSid", "")
     queue_id = routing.queue_for_language(rt.routing, queue_id, lang)
     rt.store.note_call(sid, "ivr_choice", ivr_choice=choice, lang=lang)
+    if not waiting.is_staffed(rt.store, rt.routing, queue_id):
+        queue = rt.routing.queue(queue_id)
+        name = queue.names[lang] if queue else queue_id
+        return twiml.choose_callback_or_message(
+            phrase(lang, "nobody_on_duty", queue=name),
+            phrase(lang, "callback_or_message"),
+            lang,
+            _url(
+                "/voice/choose",
+                queue=queue_id,
+                priority=priority,
+                lang=lang,
+                why="unstaffed",
+            ),
+        )
     result = rt.store.enqueue(sid, queue_id, priority)
     if result == 1:
         rt.jobs.enqueue(jobs.dispatch, queue_id)
@@ -375,6 +390,85 @@ def callback_status() -> Response:
         )
     rt.jobs.enqueue(jobs.dispatch)
     return _xml(twiml.empty())
+
+
+@bp.post("/too-long")
+@validate_twilio_request
+def too_long() -> Response:
+    """The sweeper took a caller out of Twilio's queue: they waited too long."""
+    lang = _lang(request.args.get("lang"))
+    queue_id = request.args.get("queue", "")
+    return _xml(
+        twiml.choose_callback_or_message(
+            phrase(lang, "too_long"),
+            phrase(lang, "callback_or_message"),
+            lang,
+            _url("/voice/choose", queue=queue_id, lang=lang, why="too_long"),
+        )
+    )
+
+
+@bp.post("/choose")
+@validate_twilio_request
+def choose() -> Response:
+    """Callback (1) or message (2) when nobody is on duty or the wait is too long."""
+    rt = services().runtime
+    lang = _lang(request.args.get("lang"))
+    queue_id = request.args.get("queue", "")
+    why = request.args.get("why", "unstaffed")
+    sid = request.form.get("CallSid", "")
+    key = request.form.get("Digits", "")[:1]
+    if key == "1":
+        if why == "unstaffed":
+            try:
+                priority = min(9, max(0, int(request.args.get("priority", "0"))))
+            except ValueError:
+                priority = 0
+            rt.store.enqueue(sid, queue_id, priority)
+        number = request.form.get("From", "")
+        if number and rt.store.request_callback(sid, number):
+            rt.jobs.enqueue(jobs.dispatch)
+            spoken_number = " ".join(number[-10:])
+            return _xml(
+                twiml.goodbye(
+                    phrase(lang, "callback_confirmed", number=spoken_number), lang
+                )
+            )
+    if key == "2" or why == "unstaffed":
+        return _xml(
+            twiml.record_message(
+                phrase(lang, "leave_message"),
+                lang,
+                _url("/voice/message-left", lang=lang),
+            )
+        )
+    # Too long, but no choice made: back to waiting at the same place.
+    return _xml(
+        twiml.join_queue(
+            queue_id,
+            "",
+            lang,
+            wait_url=_url("/voice/wait", queue=queue_id, lang=lang),
+            action_url=_url("/voice/queue-result", lang=lang),
+        )
+    )
+
+
+@bp.post("/message-left")
+@validate_twilio_request
+def message_left() -> Response:
+    """Record's action: the message is the call's outcome."""
+    rt = services().runtime
+    lang = _lang(request.args.get("lang"))
+    try:
+        seconds = int(request.form.get("RecordingDuration", "0"))
+    except ValueError:
+        seconds = 0
+    if rt.store.leave_voicemail(
+        request.form.get("CallSid", ""), request.form.get("RecordingUrl", ""), seconds
+    ):
+        rt.jobs.enqueue(jobs.drain_call_log)
+    return _xml(twiml.goodbye(phrase(lang, "message_saved"), lang))
 
 
 def conference_name(call_sid: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,24 @@ from flask.testing import FlaskClient
 from support import ACCOUNT, PUBLIC, TOKEN, SignedPost, sign
 from werkzeug.test import TestResponse
 
+from agents.lifecycle import AgentState
 from calllog.db import upgrade
 from core.settings import DEFAULT_CONFIG_DIR, Settings
+from queues.routing import memberships
 from web import create_app
+
+#: One hotliner with every skill, on duty round the clock: tests do not depend
+#: on the time of day.
+ROUND_THE_CLOCK = """
+hotliners:
+  - id: nina
+    name: "Nina Nuit-et-Jour"
+    endpoint: "client:nina"
+    skills: {software: 3, printer: 3, network: 3, email: 3, account: 3,
+             hardware: 3, general: 3}
+    shifts: ["daily 00:00-00:00"]
+    languages: [fr-FR, en-US]
+"""
 
 
 @pytest.fixture(scope="session")
@@ -41,9 +57,16 @@ def make_settings(redis_url: str, database_url: str, tmp_path: Path,
 @pytest.fixture
 def app(redis_client: redis.Redis, redis_url: str, migrated_database: str,
         tmp_path: Path) -> Iterator[Flask]:
+    config_dir = tmp_path / "config"
+    shutil.copytree(DEFAULT_CONFIG_DIR, config_dir)
+    (config_dir / "hotliners.yaml").write_text(ROUND_THE_CLOCK, encoding="utf-8")
     flask_app = create_app({"SETTINGS": make_settings(redis_url, migrated_database,
-                                                      tmp_path)})
+                                                      tmp_path, config_dir)})
     flask_app.testing = True
+    rt = flask_app.extensions["hotline"].runtime
+    # Logged in (no worker runs here, so nothing is dispatched): queues are staffed.
+    rt.store.set_agent_state("nina", AgentState.AVAILABLE,
+                             memberships(rt.routing.hotliners["nina"], rt.routing))
     yield flask_app
     flask_app.extensions["hotline"].runtime.engine.dispose()
     flask_app.extensions["hotline"].runtime.redis.close()

@@ -6,6 +6,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from support import PUBLIC, SignedPost, call_form, sign, spoken, twiml, verbs
 
+from agents.lifecycle import AgentState
+
 
 def test_forged_signature_gets_403_and_changes_nothing(
         app: Flask, client: FlaskClient) -> None:
@@ -190,3 +192,44 @@ def test_late_answer_by_a_hotliner_hears_the_offer_is_gone(
                            call_form("CAleg", Direction="outbound-api"))
     root = twiml(response.data)
     assert verbs(root) == ["Say", "Hangup"]
+
+
+def test_queue_nobody_serves_offers_callback_or_message_at_once(
+        app: Flask, signed_post: SignedPost) -> None:
+    rt = app.extensions["hotline"].runtime
+    ok, _ = rt.store.set_agent_state("nina", AgentState.OFFLINE, [])
+    assert ok
+    signed_post("/voice/incoming", call_form("CA20"))
+    root = twiml(signed_post("/voice/menu?node=accueil&attempt=1&lang=fr-FR",
+                             call_form("CA20", Digits="2")).data)
+    assert verbs(root) == ["Gather"]
+    assert "Aucun technicien imprimantes" in spoken(root)
+    assert rt.store.call("CA20")["state"] == "ivr"
+    choose = root.find("Gather")
+    assert choose is not None
+    path = choose.get("action", "").removeprefix(PUBLIC)
+    root = twiml(signed_post(path, call_form("CA20", Digits="2")).data)
+    assert verbs(root) == ["Say", "Record"]
+    record = root.find("Record")
+    assert record is not None
+    done = record.get("action", "").removeprefix(PUBLIC)
+    root = twiml(signed_post(done, call_form(
+        "CA20", RecordingUrl="https://api.twilio.test/RE1", RecordingDuration="12",
+        Digits="#")).data)
+    assert "message est enregistré" in spoken(root)
+    assert rt.store.call("CA20")["state"] == "voicemail"
+
+
+def test_unstaffed_queue_callback_choice_queues_the_caller_for_a_call_back(
+        app: Flask, signed_post: SignedPost) -> None:
+    rt = app.extensions["hotline"].runtime
+    rt.store.set_agent_state("nina", AgentState.OFFLINE, [])
+    signed_post("/voice/incoming", call_form("CA21"))
+    signed_post("/voice/menu?node=accueil&attempt=1&lang=fr-FR",
+                call_form("CA21", Digits="2"))
+    root = twiml(signed_post(
+        "/voice/choose?queue=printer&priority=0&lang=fr-FR&why=unstaffed",
+        call_form("CA21", Digits="1")).data)
+    assert "nous vous rappellerons" in spoken(root)
+    call = rt.store.call("CA21")
+    assert (call["state"], call["callback"]) == ("queued", "1")
