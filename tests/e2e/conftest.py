@@ -40,9 +40,15 @@ class RunningHotline:
 HotlineFactory = Callable[..., "contextmanager[RunningHotline]"]
 
 
-def write_config(folder: Path, hotliners_yaml: str, routing: str) -> Path:
+def write_config(folder: Path, hotliners_yaml: str, routing: str,
+                 queues_patch: tuple[str, str] | None = None) -> Path:
     shutil.copytree(DEFAULT_CONFIG_DIR, folder)
     (folder / "hotliners.yaml").write_text(hotliners_yaml, encoding="utf-8")
+    if queues_patch is not None:
+        queues = (folder / "queues.yaml").read_text(encoding="utf-8")
+        assert queues_patch[0] in queues
+        (folder / "queues.yaml").write_text(queues.replace(*queues_patch),
+                                            encoding="utf-8")
     hotline = (folder / "hotline.yaml").read_text(encoding="utf-8")
     head = hotline[: hotline.index("routing:")]
     (folder / "hotline.yaml").write_text(head + routing, encoding="utf-8")
@@ -57,8 +63,10 @@ def running_hotline(redis_client: redis.Redis, redis_url: str, fresh_database_ur
     database_url = fresh_database_url
     upgrade(database_url)
 
-    def start(hotliners_yaml: str, routing: str, time_scale: float) -> RunningHotline:
-        config_dir = write_config(tmp_path / "config", hotliners_yaml, routing)
+    def start(hotliners_yaml: str, routing: str, time_scale: float,
+              queues_patch: tuple[str, str] | None = None) -> RunningHotline:
+        config_dir = write_config(tmp_path / "config", hotliners_yaml, routing,
+                                  queues_patch)
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         carrier = Carrier(CarrierConfig(
