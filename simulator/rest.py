@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from core.clock import utcnow
 from simulator.audio import mp3_bytes, wav_bytes
+from simulator.phone import PhoneLines, phone
 from simulator.sids import new_sid
 from simulator.state import (
     Call,
@@ -59,8 +60,6 @@ def create_rest_app(carrier: Carrier) -> Flask:
     app = Flask(__name__)
     app.extensions["simulator.carrier"] = carrier
     app.register_blueprint(rest)
-    from simulator.phone import PhoneLines, phone
-
     app.extensions["simulator.phone"] = PhoneLines()
     app.register_blueprint(phone)
 
