@@ -56,13 +56,13 @@ hotliners:
     shifts: ["daily 00:00-00:00"]
 """
 ROUTING = """routing:
-  ring_seconds: 40
+  ring_seconds: 60
   wrapup_seconds: 30
   max_missed_offers: 3
   announce_every_seconds: 30
 """
 TIME_SCALE = 0.2  # the 6 s menu timeout lasts 1.2 s
-ALICE_ANSWERS_AFTER = 20.0  # simulated seconds: 4 s in the queue
+ALICE_ANSWERS_AFTER = 40.0  # simulated seconds: 8 s in the queue
 
 
 @pytest.fixture
