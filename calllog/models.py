@@ -40,6 +40,9 @@ class Call(Base):
     end_reason: Mapped[str | None] = mapped_column(String(32))
     callback_number: Mapped[str | None] = mapped_column(String(32))
     recording_url: Mapped[str | None] = mapped_column(String(512))
+    previous_call_sid: Mapped[str | None] = mapped_column(String(64))
+    kb_fault: Mapped[str | None] = mapped_column(String(64))
+    selfhelp_tried: Mapped[str | None] = mapped_column(String(255))
 
     __table_args__ = (
         Index("ix_calls_started_at", "started_at"),

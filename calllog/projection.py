@@ -72,11 +72,17 @@ def apply_event(row: Call | None, event: StreamEvent) -> Call | None:
             row.to_number = d.get("to", "")
             row.language = d.get("lang", "")
             row.started_at = at
-        case "ivr_choice" | "language":
+        case "ivr_choice" | "language" | "ivr_note":
             if "ivr_choice" in d:
                 row.ivr_choice = d["ivr_choice"]
             if "lang" in d:
                 row.language = d["lang"]
+            if "previous_call" in d:
+                row.previous_call_sid = d["previous_call"]
+            if "kb_fault" in d:
+                row.kb_fault = d["kb_fault"]
+            if "selfhelp_tried" in d:
+                row.selfhelp_tried = d["selfhelp_tried"]
         case "enqueued":
             row.queue = d.get("queue")
             row.priority = int(d["priority"]) if d.get("priority") else None
@@ -104,7 +110,11 @@ def apply_event(row: Call | None, event: StreamEvent) -> Call | None:
             row.ended_at = at
             row.status = d.get("state", "completed")
             row.end_reason = d.get("reason")
-            if row.status == "voicemail":
+            if row.status == "self_served":
+                row.outcome = d.get("outcome") or "self_service_resolved"
+                if d.get("detail"):
+                    row.selfhelp_tried = d["detail"]
+            elif row.status == "voicemail":
                 row.outcome = "voicemail"
                 row.recording_url = d.get("recording_url") or None
                 queued = _ms(d.get("queued_at"))

@@ -16,11 +16,13 @@ from core.validate import (
     check_keys,
     get_identifier,
     get_int,
+    get_str,
     get_translations,
     require_list,
     require_mapping,
 )
 from core.yamlfile import Located, load_yaml
+from ivr.kb import PROBLEM_TYPES, KnowledgeBase
 
 VALID_KEYS = frozenset("0123456789")
 
@@ -34,6 +36,7 @@ class MenuOption:
     keywords: dict[str, tuple[str, ...]]
     goto: str | None = None
     switch_language: str | None = None
+    problem_type: str | None = None  # lets speech matched by the KB choose it
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +58,17 @@ class QueueNode:
     announce: dict[str, str]
 
 
-IvrNode = MenuNode | QueueNode
+@dataclass(frozen=True, slots=True)
+class SelfHelpNode:
+    """Reads a known fault's self-help steps, one at a time, asking if it worked."""
+
+    id: str
+    fault: str  # knowledge base fault id
+    unresolved: str  # node to go to when the steps did not fix it
+    intro: dict[str, str]
+
+
+IvrNode = MenuNode | QueueNode | SelfHelpNode
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +90,10 @@ class IvrTree:
 
 
 def load_ivr_tree(
-    path: Path, languages: tuple[str, ...], queue_ids: set[str]
+    path: Path,
+    languages: tuple[str, ...],
+    queue_ids: set[str],
+    kb: KnowledgeBase | None = None,
 ) -> IvrTree:
     """Read and validate `ivr.yaml` against the hotline's languages and queues."""
     data, located = load_yaml(path)
@@ -88,8 +104,15 @@ def load_ivr_tree(
     for node_id, raw in nodes_raw.items():
         node_id = str(node_id)
         item = require_mapping(raw, located, f"node {node_id!r}", nodes_raw, node_id)
-        nodes[node_id] = _load_node(node_id, item, located, languages, queue_ids,
-                                    {str(n) for n in nodes_raw})
+        nodes[node_id] = _load_node(
+            node_id,
+            item,
+            located,
+            languages,
+            queue_ids,
+            {str(n) for n in nodes_raw},
+            kb,
+        )
     start = get_identifier(root, "start", located, "ivr.yaml")
     if start not in nodes:
         raise located.error(f"start node {start!r} is not defined", root, "start")
@@ -114,6 +137,7 @@ def _load_node(
     languages: tuple[str, ...],
     queue_ids: set[str],
     node_ids: set[str],
+    kb: KnowledgeBase | None,
 ) -> IvrNode:
     what = f"node {node_id!r}"
     kind = item.get("type")
@@ -172,8 +196,38 @@ def _load_node(
             priority=get_int(item, "priority", located, what, 0, 0, 9),
             announce=announce,
         )
+    if kind == "selfhelp":
+        check_keys(item, located, what, {"type", "fault", "unresolved"}, {"intro"})
+        fault_id = get_str(item, "fault", located, what)
+        if kb is not None:
+            fault = kb.get(fault_id)
+            if fault is None:
+                raise located.error(
+                    f"{what}: unknown knowledge base fault {fault_id!r}", item, "fault"
+                )
+            if not fault.self_help:
+                raise located.error(
+                    f"{what}: fault {fault_id!r} has no self-help steps", item, "fault"
+                )
+        unresolved = get_identifier(item, "unresolved", located, what)
+        if unresolved not in node_ids:
+            raise located.error(
+                f"{what}: 'unresolved' goes to unknown node {unresolved!r}",
+                item,
+                "unresolved",
+            )
+        intro = (
+            get_translations(item, "intro", located, what, languages)
+            if "intro" in item
+            else {lang: "" for lang in languages}
+        )
+        return SelfHelpNode(
+            id=node_id, fault=fault_id, unresolved=unresolved, intro=intro
+        )
     raise located.error(
-        f"{what}: type must be 'menu' or 'queue' (got {kind!r})", item, "type"
+        f"{what}: type must be 'menu', 'queue' or 'selfhelp' (got {kind!r})",
+        item,
+        "type",
     )
 
 
@@ -185,7 +239,7 @@ def _load_option(
         located,
         f"{what}: option",
         {"key", "label"},
-        {"keywords", "goto", "switch_language"},
+        {"keywords", "goto", "switch_language", "problem_type"},
     )
     key = str(opt["key"])
     if key not in VALID_KEYS:
@@ -226,7 +280,16 @@ def _load_option(
                 str(lang),
             )
         keywords[str(lang)] = tuple(words)
+    problem_type = opt.get("problem_type")
+    if problem_type is not None and problem_type not in PROBLEM_TYPES:
+        raise located.error(
+            f"{what}: option {key!r} has unknown problem_type {problem_type!r} "
+            f"(known: {', '.join(PROBLEM_TYPES)})",
+            opt,
+            "problem_type",
+        )
     return MenuOption(
+        problem_type=str(problem_type) if problem_type is not None else None,
         key=key,
         label=get_translations(
             opt, "label", located, f"{what}: option {key!r}", languages

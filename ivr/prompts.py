@@ -28,6 +28,25 @@ PHRASES: dict[str, dict[str, str]] = {
         "callback_gone": "Désolé, ce rappel n'est plus d'actualité. Au revoir.",
         "callback_sms": "Hotline informatique : nous avons essayé de vous rappeler "
         "{attempts} fois sans succès. Rappelez-nous au {hotline}.",
+        "incident_question": "Si votre appel concerne ce problème, tapez 1. "
+        "Sinon, tapez 2.",
+        "incident_thanks": "Merci. Nous vous enverrons un SMS dès que ce sera "
+        "rétabli. Au revoir.",
+        "incident_sms": "Hotline informatique : l'incident est résolu. Merci de "
+        "votre patience.",
+        "returning": "Vous nous avez appelé {when} au sujet de : {queue}. S'agit-il "
+        "du même problème ? Tapez 1 pour oui, 2 pour non.",
+        "today": "aujourd'hui",
+        "yesterday": "hier",
+        "days_ago": "il y a {n} jours",
+        "selfhelp_intro": "Essayons d'abord ensemble quelques vérifications simples.",
+        "selfhelp_ask": "Si c'est réglé, tapez 1. Sinon, tapez 2.",
+        "selfhelp_resolved": "Parfait, votre problème est réglé. Merci de votre "
+        "appel, au revoir.",
+        "selfhelp_next": "D'accord, essayons autre chose.",
+        "selfhelp_handover": "Ces vérifications n'ont pas suffi : un technicien va "
+        "prendre le relais, il saura ce que vous avez déjà essayé.",
+        "closed": "La hotline est fermée en ce moment.",
         "nobody_on_duty": "Aucun technicien {queue} n'est disponible pour le moment.",
         "too_long": "Votre attente est plus longue que prévu, nous en sommes "
         "désolés.",
@@ -59,6 +78,25 @@ PHRASES: dict[str, dict[str, str]] = {
         "callback_gone": "Sorry, this callback is no longer needed. Goodbye.",
         "callback_sms": "IT help desk: we tried to call you back {attempts} times "
         "without success. Please call us on {hotline}.",
+        "incident_question": "If your call is about this problem, press 1. "
+        "Otherwise, press 2.",
+        "incident_thanks": "Thank you. We will text you as soon as it is fixed. "
+        "Goodbye.",
+        "incident_sms": "IT help desk: the incident is resolved. Thank you for your "
+        "patience.",
+        "returning": "You called us {when} about: {queue}. Is it the same problem? "
+        "Press 1 for yes, 2 for no.",
+        "today": "today",
+        "yesterday": "yesterday",
+        "days_ago": "{n} days ago",
+        "selfhelp_intro": "Let us first try a few simple checks together.",
+        "selfhelp_ask": "If it is fixed, press 1. Otherwise, press 2.",
+        "selfhelp_resolved": "Great, your problem is fixed. Thank you for calling, "
+        "goodbye.",
+        "selfhelp_next": "All right, let us try something else.",
+        "selfhelp_handover": "These checks were not enough: a technician will take "
+        "over, and will know what you already tried.",
+        "closed": "The help desk is closed at the moment.",
         "nobody_on_duty": "No {queue} technician is available at the moment.",
         "too_long": "Your wait is longer than expected, we are sorry.",
         "callback_or_message": "To be called back as soon as a technician is free, "

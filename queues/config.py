@@ -7,12 +7,14 @@ separate (`ivr.config`) and refers to queues by id.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
-from typing import NewType
+from typing import Any, NewType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agents.config import AgentId, Hotliner, load_hotliners
+from agents.shifts import Shift, is_on_shift, parse_shift
 from core.validate import (
     check_keys,
     get_float,
@@ -23,7 +25,7 @@ from core.validate import (
     require_list,
     require_mapping,
 )
-from core.yamlfile import load_yaml
+from core.yamlfile import Located, load_yaml
 
 QueueId = NewType("QueueId", str)
 
@@ -46,6 +48,7 @@ class QueueConfig:
     overflow_queue: str | None = None  # whose hotliners also help after overflow
     default_handle_seconds: int = 300  # handle time assumed until calls measure it
     max_wait_seconds: int = 0  # then offer callback or voicemail (0: never)
+    opening_hours: tuple[Shift, ...] | None = None  # None: the hotline's hours
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +70,10 @@ class HotlineSettings:
     callback_attempts: int = 3
     callback_retry_seconds: int = 120
     callback_ring_seconds: int = 30
+    opening_hours: tuple[Shift, ...] = ()  # empty: open round the clock
+    holidays: frozenset[date] = frozenset()  # closed all day
+    hours_text: dict[str, str] = field(default_factory=dict)  # said when closed
+    returning_caller_days: int = 7  # "is this about your call of ...?"
 
     @property
     def default_language(self) -> str:
@@ -88,6 +95,20 @@ class RoutingConfig:
     def queue(self, queue_id: str) -> QueueConfig | None:
         return self.queues.get(QueueId(queue_id))
 
+    def is_open(self, queue_id: str, at: datetime) -> bool:
+        """Whether a queue takes calls at this instant (hours and holidays)."""
+        hotline = self.hotline
+        local = at.astimezone(hotline.timezone)
+        if local.date() in hotline.holidays:
+            return False
+        queue = self.queue(queue_id)
+        hours = (
+            queue.opening_hours
+            if queue and queue.opening_hours is not None
+            else hotline.opening_hours
+        )
+        return not hours or is_on_shift(hours, at, hotline.timezone)
+
     def hotliner(self, agent_id: str) -> Hotliner | None:
         return self.hotliners.get(AgentId(agent_id))
 
@@ -101,7 +122,16 @@ def load_hotline_settings(path: Path) -> HotlineSettings:
         located,
         "hotline.yaml",
         {"name", "languages", "general_queue"},
-        {"timezone", "routing", "hold_music_url", "callback"},
+        {
+            "timezone",
+            "routing",
+            "hold_music_url",
+            "callback",
+            "opening_hours",
+            "holidays",
+            "hours_text",
+            "returning_caller_days",
+        },
     )
     tz_name = get_str(root, "timezone", located, "hotline.yaml", default="Europe/Paris")
     try:
@@ -151,6 +181,27 @@ def load_hotline_settings(path: Path) -> HotlineSettings:
     callback_key = str(callback.get("key", "1"))
     if callback_key not in set("0123456789"):
         raise located.error("callback: key must be one digit", callback, "key")
+    opening_hours = _hours(root, "opening_hours", located, "hotline.yaml") or ()
+    holidays_raw = require_list(
+        root.get("holidays", []), located, "holidays", root, "holidays"
+    )
+    holidays: set[date] = set()
+    for day in holidays_raw:
+        if isinstance(day, date):
+            holidays.add(day)
+            continue
+        try:
+            holidays.add(date.fromisoformat(str(day)))
+        except ValueError as exc:
+            raise located.error(
+                f"holidays: {day!r} is not a date like 2026-12-25", root, "holidays"
+            ) from exc
+    langs_tuple = tuple(langs)
+    hours_text = (
+        get_translations(root, "hours_text", located, "hotline.yaml", langs_tuple)
+        if "hours_text" in root
+        else {}
+    )
     return HotlineSettings(
         name=get_str(root, "name", located, "hotline.yaml"),
         timezone=tz,
@@ -181,6 +232,12 @@ def load_hotline_settings(path: Path) -> HotlineSettings:
         ),
         callback_ring_seconds=get_int(
             callback, "ring_seconds", located, "callback", 30, 5, 120
+        ),
+        opening_hours=opening_hours,
+        holidays=frozenset(holidays),
+        hours_text=hours_text,
+        returning_caller_days=get_int(
+            root, "returning_caller_days", located, "hotline.yaml", 7, 0, 365
         ),
         hold_music_url=get_str(
             root,
@@ -214,6 +271,7 @@ def load_queues(path: Path, languages: tuple[str, ...]) -> dict[QueueId, QueueCo
                 "overflow",
                 "default_handle_seconds",
                 "max_wait_seconds",
+                "opening_hours",
             },
         )
         queue_id = QueueId(get_identifier(item, "id", located, "queue"))
@@ -268,6 +326,7 @@ def load_queues(path: Path, languages: tuple[str, ...]) -> dict[QueueId, QueueCo
             max_wait_seconds=get_int(
                 item, "max_wait_seconds", located, what, 0, 0, 86400
             ),
+            opening_hours=_hours(item, "opening_hours", located, what),
         )
     if not result:
         raise located.error("queues.yaml defines no queue", root, "queues")
@@ -297,3 +356,23 @@ def load_routing_config(folder: Path) -> RoutingConfig:
         folder / "hotliners.yaml", {q.skill for q in queues.values()}, hotline.languages
     )
     return RoutingConfig(hotline=hotline, queues=queues, hotliners=hotliners)
+
+
+def _hours(
+    mapping: dict[str, Any], key: str, located: Located, what: str
+) -> tuple[Shift, ...] | None:
+    """Weekly opening hours written like shifts: ["mon-fri 07:00-21:00", ...]."""
+    if key not in mapping:
+        return None
+    raw = require_list(mapping[key], located, f"{what}: {key}", mapping, key)
+    hours: list[Shift] = []
+    for text in raw:
+        if not isinstance(text, str):
+            raise located.error(
+                f"{what}: {key} entries look like 'mon-fri 07:00-21:00'", mapping, key
+            )
+        try:
+            hours.append(parse_shift(text))
+        except ValueError as exc:
+            raise located.error(f"{what}: {key}: {exc}", mapping, key) from exc
+    return tuple(hours)

@@ -332,3 +332,15 @@ def send_callback_sms_with(rt: Runtime, call_sid: str) -> None:
         )
     except Exception:  # noqa: BLE001 - the attempt is logged; nothing else to do
         log.exception("could not send the callback SMS call_sid=%s", call_sid)
+
+
+def send_sms(number: str, phrase_name: str) -> None:
+    """Text a caller one of the hotline's phrases (in the default language)."""
+    rt = get_runtime()
+    body = phrase(rt.routing.hotline.default_language, phrase_name)
+    try:
+        rt.twilio.messages.create(
+            to=number, from_=rt.settings.hotline_number, body=body
+        )
+    except Exception:  # noqa: BLE001 - logged; a text is best effort
+        log.exception("could not text %s", number[:-4] + "****")

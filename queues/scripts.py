@@ -599,3 +599,21 @@ emit(KEYS[2], 'agent_state', ARGV[4], ARGV[2], ARGV[3],
 return to
 """
 )
+
+# KEYS[1] call hash, KEYS[2] active calls zset, KEYS[3] events
+# ARGV[1] base, ARGV[2] sid, ARGV[3] now, ARGV[4] outcome
+# (self_service_resolved | incident_confirmed), ARGV[5] detail
+# -> 1 the call ends resolved by the IVR, 0 not in the IVR any more
+SELF_SERVE = (
+    PRELUDE
+    + """
+if field(KEYS[1], 'state') ~= 'ivr' then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'self_served', 'ended', ARGV[3],
+           'outcome', ARGV[4])
+redis.call('ZREM', KEYS[2], ARGV[2])
+emit(KEYS[3], 'call_ended', ARGV[2], '', ARGV[3],
+     {'state', 'self_served', 'stage', 'ivr', 'reason', ARGV[4],
+      'outcome', ARGV[4], 'detail', ARGV[5], 'queued_at', '', 'talk_started', ''})
+return 1
+"""
+)

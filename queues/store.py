@@ -90,6 +90,7 @@ class RoutingStore:
         self._requeue_callback = register(scripts.REQUEUE_CALLBACK)
         self._leave_voicemail = register(scripts.LEAVE_VOICEMAIL)
         self._release_agent = register(scripts.RELEASE_AGENT)
+        self._self_serve = register(scripts.SELF_SERVE)
 
     # -- callers -------------------------------------------------------------
 
@@ -166,6 +167,16 @@ class RoutingStore:
         return bool(
             self._requeue_callback(
                 keys=[k.call(call_sid), k.events], args=[k.base, call_sid, now_ms()]
+            )
+        )
+
+    def self_serve(self, call_sid: str, outcome: str, detail: str = "") -> bool:
+        """The IVR alone settled the call (self-help worked, known incident)."""
+        k = self.keys
+        return bool(
+            self._self_serve(
+                keys=[k.call(call_sid), k.active_calls, k.events],
+                args=[k.base, call_sid, now_ms(), outcome, detail],
             )
         )
 

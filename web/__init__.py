@@ -10,23 +10,98 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
 
+from core.errors import ConfigError
 from core.settings import Settings
 from ivr.config import IvrTree
 from queues.runtime import Runtime, build_runtime
-from web.config import load_config
+from web.config import HotlineConfig, config_files, load_config
 
 
 @dataclass(slots=True)
 class WebServices:
-    """What views need, built once per process."""
+    """What views need, built once per process; the voice menu reloads itself.
+
+    A changed configuration folder is loaded again (at most once a second) and,
+    if valid, its IVR tree and knowledge base serve new calls; a call already
+    in the menu keeps the tree version it started with (URLs carry `v=`), so an
+    edit never breaks a call in progress. An invalid edit is logged and ignored.
+    """
 
     runtime: Runtime
-    ivr: IvrTree
+    config_dir: Path
+    trees: dict[int, HotlineConfig] = field(default_factory=dict)
+    version: int = 0
+    stamp: tuple[tuple[str, float], ...] = ()
+    checked_at: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    KEEP_VERSIONS = 8
+
+    def install(
+        self, config: HotlineConfig, stamp: tuple[tuple[str, float], ...]
+    ) -> None:
+        self.version += 1
+        self.trees[self.version] = config
+        self.stamp = stamp
+        for old in sorted(self.trees)[: -self.KEEP_VERSIONS]:
+            del self.trees[old]
+
+    def current(self) -> HotlineConfig:
+        """The newest valid configuration, reloading it if files changed."""
+        now = time.monotonic()
+        if now - self.checked_at >= 1.0:
+            with self.lock:
+                if now - self.checked_at >= 1.0:
+                    self.checked_at = now
+                    self._reload_if_changed()
+        return self.trees[self.version]
+
+    def for_version(self, version: str | None) -> tuple[int, HotlineConfig]:
+        """The configuration a call in progress started with (or the newest)."""
+        current = self.current()
+        try:
+            wanted = int(version or "")
+        except ValueError:
+            return self.version, current
+        found = self.trees.get(wanted)
+        return (wanted, found) if found is not None else (self.version, current)
+
+    def _reload_if_changed(self) -> None:
+        stamp = file_stamp(self.config_dir)
+        if stamp == self.stamp:
+            return
+        try:
+            config = load_config(self.config_dir)
+        except ConfigError as exc:
+            logging.getLogger(__name__).error("configuration not reloaded: %s", exc)
+            self.stamp = stamp  # report a broken edit once, not every second
+            return
+        self.install(config, stamp)
+        logging.getLogger(__name__).info(
+            "configuration reloaded (version %d)", self.version
+        )
+
+    @property
+    def ivr(self) -> IvrTree:
+        return self.current().ivr
+
+
+def file_stamp(folder: Path) -> tuple[tuple[str, float], ...]:
+    stamps = []
+    for path in config_files(folder):
+        try:
+            stamps.append((str(path), path.stat().st_mtime))
+        except OSError:
+            continue
+    return tuple(stamps)
 
 
 def services() -> WebServices:
@@ -55,7 +130,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         PUBLIC_BASE_URL=settings.public_base_url,
         JSON_SORT_KEYS=False,
     )
-    app.extensions["hotline"] = WebServices(runtime=runtime, ivr=config.ivr)
+    web_services = WebServices(runtime=runtime, config_dir=settings.config_dir)
+    web_services.install(config, file_stamp(settings.config_dir))
+    web_services.checked_at = time.monotonic()
+    app.extensions["hotline"] = web_services
 
     from web import api, status, voice
 

@@ -12,6 +12,7 @@ from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from agents.lifecycle import AgentState
+from ivr.incident import Incident, IncidentStore
 from queues import jobs, routing
 from web import services
 
@@ -95,3 +96,60 @@ def outcome(call_sid: str) -> ResponseReturnValue:
     rt.jobs.enqueue(jobs.dispatch)
     rt.jobs.enqueue(jobs.drain_call_log)
     return jsonify({"call_sid": call_sid, "outcome": result})
+
+
+def _incidents() -> IncidentStore:
+    rt = services().runtime
+    return IncidentStore(rt.redis, rt.keys.base)
+
+
+def _incident_json(incident: Incident | None) -> dict[str, Any]:
+    if incident is None:
+        return {"incident": None}
+    return {
+        "incident": {
+            "id": incident.id,
+            "messages": incident.messages,
+            "since": incident.since_ms,
+            "confirmations": incident.confirmations,
+        }
+    }
+
+
+@bp.get("/incident")
+def current_incident() -> ResponseReturnValue:
+    return jsonify(_incident_json(_incidents().current()))
+
+
+@bp.post("/incident")
+def publish_incident() -> ResponseReturnValue:
+    """A supervisor announces a major incident every caller hears first."""
+    rt = services().runtime
+    body = _json_body()
+    messages = body.get("messages") if body else None
+    languages = rt.routing.hotline.languages
+    if not isinstance(messages, dict) or not all(
+        isinstance(messages.get(lang), str) and messages[lang].strip()
+        for lang in languages
+    ):
+        return _error(
+            400, "messages must give a text for each of: " + ", ".join(languages)
+        )
+    if any(len(text) > 500 for text in messages.values()):
+        return _error(400, "each message must be at most 500 characters")
+    incident = _incidents().publish(
+        {lang: messages[lang].strip() for lang in languages}
+    )
+    return jsonify(_incident_json(incident)), 201
+
+
+@bp.delete("/incident")
+def resolve_incident() -> ResponseReturnValue:
+    """The incident is over: callers who confirmed it get an SMS."""
+    rt = services().runtime
+    incident, numbers = _incidents().resolve()
+    if incident is None:
+        return _error(404, "no incident is announced")
+    for number in numbers:
+        rt.jobs.enqueue(jobs.send_sms, number, "incident_sms")
+    return jsonify({"resolved": incident.id, "texted": len(numbers)})

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ivr.config import IvrTree, load_ivr_tree
+from ivr.kb import SYNONYMS_FILE, KnowledgeBase, load_knowledge_base
+from ivr.search import KbSearch, load_synonyms
 from queues.config import RoutingConfig, load_routing_config
 
 
@@ -18,12 +20,23 @@ from queues.config import RoutingConfig, load_routing_config
 class HotlineConfig:
     routing: RoutingConfig
     ivr: IvrTree
+    kb: KnowledgeBase
+    search: KbSearch
 
 
 def load_config(folder: Path) -> HotlineConfig:
     """Every file of the configuration folder, validated; `ConfigError` if not."""
     routing = load_routing_config(folder)
-    ivr = load_ivr_tree(
-        folder / "ivr.yaml", routing.hotline.languages, set(routing.queues)
+    languages = routing.hotline.languages
+    kb = load_knowledge_base(folder / "kb", languages)
+    synonyms_path = folder / "kb" / SYNONYMS_FILE
+    synonyms = load_synonyms(synonyms_path) if synonyms_path.exists() else None
+    ivr = load_ivr_tree(folder / "ivr.yaml", languages, set(routing.queues), kb)
+    return HotlineConfig(
+        routing=routing, ivr=ivr, kb=kb, search=KbSearch.from_kb(kb, synonyms)
     )
-    return HotlineConfig(routing=routing, ivr=ivr)
+
+
+def config_files(folder: Path) -> list[Path]:
+    """Every file whose change should reload the configuration."""
+    return sorted([*folder.glob("*.yaml"), *(folder / "kb").glob("*.yaml")])

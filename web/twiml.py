@@ -194,3 +194,22 @@ def record_message(prompt: str, lang: str, action_url: str) -> VoiceResponse:
         play_beep=True,
     )
     return response
+
+
+def question(preamble: str, text: str, lang: str, action_url: str) -> VoiceResponse:
+    """A yes/no or short question answered by a key or a word."""
+    response = VoiceResponse()
+    gather = Gather(
+        input="dtmf speech",
+        num_digits=1,
+        timeout=GATHER_TIMEOUT,
+        speech_timeout="auto",
+        action=action_url,
+        method="POST",
+        language=_voice_language(lang),
+        action_on_empty_result=True,
+        hints="oui, non, yes, no",
+    )
+    gather.say(f"{preamble} {text}".strip(), language=_voice_language(lang))
+    response.append(gather)
+    return response

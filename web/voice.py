@@ -15,13 +15,16 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, request
 from twilio.twiml.voice_response import VoiceResponse
 
-from calllog.queries import preferred_agent
-from ivr.config import MenuNode
+from calllog.queries import last_call, preferred_agent
+from core.clock import utcnow
+from ivr.config import MenuNode, SelfHelpNode
+from ivr.incident import IncidentStore
 from ivr.prompts import phrase, position_announcement
-from ivr.tree import MAX_ATTEMPTS, InputKind, interpret
+from ivr.tree import MAX_ATTEMPTS, InputKind, fold, interpret
 from queues import jobs, routing, waiting
 from queues.routing import announced_minutes
 from web import services, twiml
+from web.config import HotlineConfig
 from web.twilio_auth import validate_twilio_request
 
 log = logging.getLogger(__name__)
@@ -64,9 +67,11 @@ def _never_fail(exc: Exception) -> Response:
 @bp.post("/incoming")
 @validate_twilio_request
 def incoming() -> Response:
-    """A caller dialled the hotline: greet them and ask the first question."""
+    """A caller dialled the hotline: incident first, then "same as last time?",
+    then the menu."""
     svc = services()
-    lang = svc.ivr.languages[0]
+    version, config = svc.for_version(None)
+    lang = config.ivr.languages[0]
     sid = request.form.get("CallSid", "")
     rt = svc.runtime
     caller = request.form.get("From", "")
@@ -76,40 +81,253 @@ def incoming() -> Response:
         )
         if agent is not None:
             rt.store.note_call(sid, "preferred_agent", preferred=agent)
-    start = svc.ivr.nodes[svc.ivr.start]
-    return _xml(_node(start.id, lang, attempt=1, preamble=svc.ivr.welcome[lang]))
+    incident = _incidents().current()
+    if incident is not None:
+        text = incident.messages.get(lang) or next(iter(incident.messages.values()))
+        return _xml(
+            twiml.question(
+                f"{config.ivr.welcome[lang]} {text}",
+                phrase(lang, "incident_question"),
+                lang,
+                _url("/voice/incident", lang=lang, incident=incident.id, v=version),
+            )
+        )
+    return _xml(_after_incident(version, lang, config.ivr.welcome[lang]))
+
+
+def _after_incident(version: int, lang: str, preamble: str) -> VoiceResponse:
+    """A returning caller is asked whether it is about their earlier call."""
+    svc = services()
+    _, config = svc.for_version(str(version))
+    rt = svc.runtime
+    sid = request.form.get("CallSid", "")
+    earlier = last_call(
+        rt.engine,
+        request.form.get("From", ""),
+        rt.routing.hotline.returning_caller_days,
+        excluding=sid,
+    )
+    queue = rt.routing.queue(earlier.queue) if earlier else None
+    if earlier is not None and queue is not None:
+        days = (
+            utcnow().astimezone(rt.routing.hotline.timezone).date()
+            - earlier.started_at.astimezone(rt.routing.hotline.timezone).date()
+        ).days
+        when = (
+            phrase(lang, "today")
+            if days <= 0
+            else phrase(lang, "yesterday")
+            if days == 1
+            else phrase(lang, "days_ago", n=days)
+        )
+        return twiml.question(
+            preamble,
+            phrase(lang, "returning", when=when, queue=queue.names[lang]),
+            lang,
+            _url(
+                "/voice/returning",
+                lang=lang,
+                previous=earlier.call_sid,
+                queue=earlier.queue,
+                v=version,
+            ),
+        )
+    return _node(config.ivr.start, lang, attempt=1, preamble=preamble, version=version)
+
+
+@bp.post("/incident")
+@validate_twilio_request
+def incident() -> Response:
+    """Is the call about the announced incident? Yes ends it, counted."""
+    lang = _lang(request.args.get("lang"))
+    version, _ = services().for_version(request.args.get("v"))
+    sid = request.form.get("CallSid", "")
+    if request.form.get("Digits", "")[:1] == "1" and _incidents().confirm(
+        request.args.get("incident", ""), request.form.get("From", "")
+    ):
+        rt = services().runtime
+        rt.store.self_serve(sid, "incident_confirmed", request.args.get("incident", ""))
+        rt.jobs.enqueue(jobs.drain_call_log)
+        return _xml(twiml.goodbye(phrase(lang, "incident_thanks"), lang))
+    return _xml(_after_incident(version, lang, ""))
+
+
+@bp.post("/returning")
+@validate_twilio_request
+def returning() -> Response:
+    """Same problem as last time: straight to the same queue, linked."""
+    lang = _lang(request.args.get("lang"))
+    version, config = services().for_version(request.args.get("v"))
+    sid = request.form.get("CallSid", "")
+    previous = request.args.get("previous", "")
+    queue_id = request.args.get("queue", "")
+    rt = services().runtime
+    if request.form.get("Digits", "")[:1] == "1" and rt.routing.queue(queue_id):
+        rt.store.note_call(sid, "ivr_note", previous_call=previous)
+        return _xml(_enqueue(queue_id, 1, lang, "", f"returning:{previous}"))
+    return _xml(_node(config.ivr.start, lang, attempt=1, version=version))
+
+
+def _incidents() -> IncidentStore:
+    rt = services().runtime
+    return IncidentStore(rt.redis, rt.keys.base)
 
 
 def _node(
-    node_id: str, lang: str, attempt: int, preamble: str = "", use_help: bool = False
+    node_id: str,
+    lang: str,
+    attempt: int,
+    preamble: str = "",
+    use_help: bool = False,
+    version: int | None = None,
 ) -> VoiceResponse:
-    """TwiML for arriving at a node of the tree."""
+    """TwiML for arriving at a node of the tree (of the call's tree version)."""
     svc = services()
-    node = svc.ivr.nodes[node_id]
+    version, config = svc.for_version(str(version) if version else None)
+    node = config.ivr.node(node_id) or config.ivr.nodes[config.ivr.start]
     if isinstance(node, MenuNode):
         return twiml.menu(
             node,
             lang,
-            _url("/voice/menu", node=node.id, attempt=attempt, lang=lang),
+            _url("/voice/menu", node=node.id, attempt=attempt, lang=lang, v=version),
             preamble=preamble,
             use_help=use_help,
         )
-    return _enqueue(node.queue, node.priority, lang, node.announce[lang], node.id)
+    if isinstance(node, SelfHelpNode):
+        return _selfhelp_step(
+            node,
+            0,
+            lang,
+            version,
+            attempt=1,
+            preamble=" ".join(
+                x
+                for x in (preamble, node.intro[lang] or phrase(lang, "selfhelp_intro"))
+                if x
+            ),
+        )
+    return _enqueue(
+        node.queue, node.priority, lang, node.announce[lang], node.id, preamble=preamble
+    )
+
+
+def _selfhelp_step(
+    node: SelfHelpNode,
+    step: int,
+    lang: str,
+    version: int,
+    attempt: int,
+    preamble: str = "",
+) -> VoiceResponse:
+    _, config = services().for_version(str(version))
+    fault = config.kb.get(node.fault)
+    steps = fault.self_help if fault else ()
+    if step >= len(steps):
+        sid = request.form.get("CallSid", "")
+        services().runtime.store.note_call(
+            sid, "ivr_note", selfhelp_tried=f"{node.fault}:{len(steps)}"
+        )
+        return _node(
+            node.unresolved,
+            lang,
+            attempt=1,
+            preamble=phrase(lang, "selfhelp_handover"),
+            version=version,
+        )
+    return twiml.question(
+        preamble,
+        f"{steps[step].text(lang)} {phrase(lang, 'selfhelp_ask')}",
+        lang,
+        _url(
+            "/voice/selfhelp",
+            node=node.id,
+            step=step,
+            attempt=attempt,
+            lang=lang,
+            v=version,
+        ),
+    )
+
+
+@bp.post("/selfhelp")
+@validate_twilio_request
+def selfhelp() -> Response:
+    """After one self-help step: fixed (1) ends the call, not fixed (2) goes on."""
+    svc = services()
+    lang = _lang(request.args.get("lang"))
+    version, config = svc.for_version(request.args.get("v"))
+    node = config.ivr.node(request.args.get("node", ""))
+    step = _int_arg("step", 0)
+    attempt = _int_arg("attempt", 1)
+    if not isinstance(node, SelfHelpNode):
+        return _xml(_node(config.ivr.start, lang, attempt=1, version=version))
+    key = request.form.get("Digits", "")[:1]
+    speech = fold(request.form.get("SpeechResult", ""))
+    if key == "1" or speech in {"oui", "yes", "c est regle", "ca marche"}:
+        sid = request.form.get("CallSid", "")
+        svc.runtime.store.self_serve(
+            sid, "self_service_resolved", f"{node.fault}:{step + 1}"
+        )
+        svc.runtime.jobs.enqueue(jobs.drain_call_log)
+        return _xml(twiml.goodbye(phrase(lang, "selfhelp_resolved"), lang))
+    if key == "2" or speech in {"non", "no"}:
+        return _xml(
+            _selfhelp_step(
+                node,
+                step + 1,
+                lang,
+                version,
+                attempt=1,
+                preamble=phrase(lang, "selfhelp_next"),
+            )
+        )
+    if attempt >= MAX_ATTEMPTS:
+        return _xml(_selfhelp_step(node, 10**6, lang, version, attempt=1))
+    reason = phrase(lang, "invalid" if key or speech else "no_input")
+    return _xml(
+        _selfhelp_step(node, step, lang, version, attempt=attempt + 1, preamble=reason)
+    )
+
+
+def _int_arg(name: str, default: int) -> int:
+    try:
+        return max(0, int(request.args.get(name, str(default))))
+    except ValueError:
+        return default
 
 
 def _enqueue(
-    queue_id: str, priority: int, lang: str, announce: str, choice: str
+    queue_id: str,
+    priority: int,
+    lang: str,
+    announce: str,
+    choice: str,
+    preamble: str = "",
 ) -> VoiceResponse:
     svc = services()
     rt = svc.runtime
     sid = request.form.get("CallSid", "")
     queue_id = routing.queue_for_language(rt.routing, queue_id, lang)
     rt.store.note_call(sid, "ivr_choice", ivr_choice=choice, lang=lang)
-    if not waiting.is_staffed(rt.store, rt.routing, queue_id):
-        queue = rt.routing.queue(queue_id)
-        name = queue.names[lang] if queue else queue_id
+    queue = rt.routing.queue(queue_id)
+    name = queue.names[lang] if queue else queue_id
+    if not rt.routing.is_open(queue_id, utcnow()):
+        hours = rt.routing.hotline.hours_text.get(lang) or phrase(lang, "closed")
         return twiml.choose_callback_or_message(
-            phrase(lang, "nobody_on_duty", queue=name),
+            f"{preamble} {hours}".strip(),
+            phrase(lang, "callback_or_message"),
+            lang,
+            _url(
+                "/voice/choose",
+                queue=queue_id,
+                priority=priority,
+                lang=lang,
+                why="closed",
+            ),
+        )
+    if not waiting.is_staffed(rt.store, rt.routing, queue_id):
+        return twiml.choose_callback_or_message(
+            f"{preamble} {phrase(lang, 'nobody_on_duty', queue=name)}".strip(),
             phrase(lang, "callback_or_message"),
             lang,
             _url(
@@ -127,7 +345,7 @@ def _enqueue(
         log.warning("enqueue refused (%d) call_sid=%s queue=%s", result, sid, queue_id)
     return twiml.join_queue(
         queue_id,
-        announce,
+        f"{preamble} {announce}".strip(),
         lang,
         wait_url=_url("/voice/wait", queue=queue_id, lang=lang),
         action_url=_url("/voice/queue-result", lang=lang),
@@ -140,31 +358,39 @@ def menu() -> Response:
     """The caller pressed a key, said something, or stayed silent at a menu."""
     svc = services()
     lang = _lang(request.args.get("lang"))
-    node = svc.ivr.node(request.args.get("node", ""))
-    try:
-        attempt = max(1, int(request.args.get("attempt", "1")))
-    except ValueError:
-        attempt = 1
+    version, config = svc.for_version(request.args.get("v"))
+    node = config.ivr.node(request.args.get("node", ""))
+    attempt = max(1, _int_arg("attempt", 1))
     if not isinstance(node, MenuNode):
-        node = svc.ivr.nodes[svc.ivr.start]
-        assert isinstance(node, MenuNode)
-    heard = interpret(
-        node, request.form.get("Digits"), request.form.get("SpeechResult"), lang
-    )
+        start = config.ivr.nodes[config.ivr.start]
+        assert isinstance(start, MenuNode)
+        node = start
+    speech = request.form.get("SpeechResult")
+    digits = request.form.get("Digits")
+    sid = request.form.get("CallSid", "")
+    if speech and not digits:
+        # Words describing a known fault go straight to its self-help.
+        goto = _kb_route(config, node, speech, sid)
+        if goto is not None:
+            return _xml(_node(goto, lang, attempt=1, version=version))
+    heard = interpret(node, digits, speech, lang)
+    if heard.kind is InputKind.INVALID and speech:
+        problem = config.search.classify(speech)
+        option = next((o for o in node.options if o.problem_type == problem), None)
+        if problem is not None and option is not None and option.goto:
+            return _xml(_node(option.goto, lang, attempt=1, version=version))
     if heard.kind is InputKind.CHOSEN and heard.option is not None:
         option = heard.option
         if option.switch_language:
             new_lang = option.switch_language
-            svc.runtime.store.note_call(
-                request.form.get("CallSid", ""), "language", lang=new_lang
-            )
-            return _xml(_node(node.id, new_lang, attempt=1))
+            svc.runtime.store.note_call(sid, "language", lang=new_lang)
+            return _xml(_node(node.id, new_lang, attempt=1, version=version))
         assert option.goto is not None
-        return _xml(_node(option.goto, lang, attempt=1))
+        return _xml(_node(option.goto, lang, attempt=1, version=version))
     if heard.kind is InputKind.REPEAT:
-        return _xml(_node(node.id, lang, attempt=attempt))
+        return _xml(_node(node.id, lang, attempt=attempt, version=version))
     if heard.kind is InputKind.BACK:
-        return _xml(_node(svc.ivr.start, lang, attempt=1))
+        return _xml(_node(config.ivr.start, lang, attempt=1, version=version))
     if attempt >= MAX_ATTEMPTS:
         general = svc.runtime.routing.hotline.general_queue
         return _xml(
@@ -174,8 +400,35 @@ def menu() -> Response:
         )
     reason = phrase(lang, "no_input" if heard.kind is InputKind.NO_INPUT else "invalid")
     return _xml(
-        _node(node.id, lang, attempt=attempt + 1, preamble=reason, use_help=True)
+        _node(
+            node.id,
+            lang,
+            attempt=attempt + 1,
+            preamble=reason,
+            use_help=True,
+            version=version,
+        )
     )
+
+
+def _kb_route(
+    config: HotlineConfig, node: MenuNode, speech: str, sid: str
+) -> str | None:
+    """Ask the knowledge base what the caller's words describe.
+
+    When the best fault has a self-help node in the tree, the caller goes
+    straight to it (no need to walk the menus); otherwise the menu's own
+    keywords decide. The fault found is noted for the hotliner either way.
+    """
+    hits = config.search.search(speech, limit=3)
+    if not hits or config.search.classify(speech) is None:
+        return None
+    best = hits[0]
+    services().runtime.store.note_call(sid, "ivr_note", kb_fault=best.fault_id)
+    for candidate in config.ivr.nodes.values():
+        if isinstance(candidate, SelfHelpNode) and candidate.fault == best.fault_id:
+            return candidate.id
+    return None
 
 
 #: Length of the shipped hold music, to loop it close to the announce interval.
@@ -419,7 +672,7 @@ def choose() -> Response:
     sid = request.form.get("CallSid", "")
     key = request.form.get("Digits", "")[:1]
     if key == "1":
-        if why == "unstaffed":
+        if why in {"unstaffed", "closed"}:
             try:
                 priority = min(9, max(0, int(request.args.get("priority", "0"))))
             except ValueError:
@@ -434,7 +687,7 @@ def choose() -> Response:
                     phrase(lang, "callback_confirmed", number=spoken_number), lang
                 )
             )
-    if key == "2" or why == "unstaffed":
+    if key == "2" or why in {"unstaffed", "closed"}:
         return _xml(
             twiml.record_message(
                 phrase(lang, "leave_message"),

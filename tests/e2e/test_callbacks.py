@@ -73,17 +73,17 @@ def test_callback_keeps_the_place_and_a_failed_one_ends_with_an_sms(
         agent_id="carl-phone", endpoint="+33620000003", answers=False))
 
     first = carrier.place_call(CallerScript(from_number="+33620000001",
-                                            inputs=[Digits("2")]))
+                                            inputs=[Digits("2"), Digits("4")]))
     time.sleep(0.5)  # alice is now taking the first call
     bea = carrier.place_call(CallerScript(from_number="+33620000002",
-                                          inputs=[Digits("2")],
+                                          inputs=[Digits("2"), Digits("4")],
                                           queue_inputs=[Digits("1")]))
     time.sleep(0.3)
     carl = carrier.place_call(CallerScript(from_number="+33620000003",
-                                           inputs=[Digits("2")],
+                                           inputs=[Digits("2"), Digits("4")],
                                            queue_inputs=[Digits("1")]))
     late = carrier.place_call(CallerScript(from_number="+33620000004",
-                                           inputs=[Digits("2")]))
+                                           inputs=[Digits("2"), Digits("4")]))
 
     idle = carrier.wait_idle(timeout=60.0)
     assert idle, describe(carrier)

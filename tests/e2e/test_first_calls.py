@@ -84,10 +84,14 @@ def test_thirty_callers_reach_three_hotliners_and_every_call_is_logged(
     impatient: set[str] = set()
     for n in range(30):
         printer = n % 2 == 0
-        choice = Digits("2") if printer else (
-            Speech("je n'ai plus internet") if n % 4 == 1 else Digits("3"))
+        # Printer and network callers pick "other" in the sub-menu; some network
+        # callers describe their fault, are taken through its self-help steps
+        # by the knowledge base, say it is not fixed, and are queued all the same.
+        choices = [Digits("2"), Digits("4")] if printer else (
+            [Speech("je n'ai plus internet"), Digits("2"), Digits("2"), Digits("2")]
+            if n % 4 == 1 else [Digits("3"), Digits("4")])
         patient = n not in {12, 14, 16, 18}
-        script = CallerScript(from_number=f"+3361000{n:04d}", inputs=[choice],
+        script = CallerScript(from_number=f"+3361000{n:04d}", inputs=choices,
                               patience_seconds=600.0 if patient else 3.0)
         handle = carrier.place_call(script)
         handles[handle.sid] = ("printer" if printer else "network", patient)

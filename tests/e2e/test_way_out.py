@@ -44,10 +44,10 @@ def test_too_long_a_wait_ends_in_a_voicemail_and_an_empty_queue_asks_at_once(
     assert requests.post(f"{url}/api/agents/paul/state", json={"state": "break"},
                          timeout=5).ok
     waiter = carrier.place_call(CallerScript(
-        from_number="+33630000001", inputs=[Digits("2"), Digits("2")],
+        from_number="+33630000001", inputs=[Digits("2"), Digits("4"), Digits("2")],
         voicemail_seconds=40.0, voicemail_finish_key="#"))
     nobody = carrier.place_call(CallerScript(
-        from_number="+33630000002", inputs=[Digits("3"), Digits("2")],
+        from_number="+33630000002", inputs=[Digits("3"), Digits("4"), Digits("2")],
         voicemail_seconds=20.0))
     assert carrier.wait_idle(timeout=90.0)
     assert carrier.errors == []

@@ -84,6 +84,12 @@ def test_key_choice_enqueues_the_caller_in_that_skill_queue(
     signed_post("/voice/incoming", call_form("CA4"))
     root = twiml(signed_post("/voice/menu?node=accueil&attempt=1&lang=fr-FR",
                              call_form("CA4", Digits="2")).data)
+    gather = root.find("Gather")
+    assert gather is not None
+    assert "node=menu_imprimante" in gather.get("action", "")
+    assert "Bourrage" in spoken(root)
+    root = twiml(signed_post("/voice/menu?node=menu_imprimante&attempt=1&lang=fr-FR",
+                             call_form("CA4", Digits="4")).data)
     enqueue = root.find("Enqueue")
     assert enqueue is not None
     assert enqueue.text == "printer"
@@ -93,16 +99,20 @@ def test_key_choice_enqueues_the_caller_in_that_skill_queue(
     assert store.waiting("printer") == ["CA4"]
 
 
-def test_spoken_problem_is_matched_to_its_option(
+def test_spoken_known_fault_goes_straight_to_its_self_help(
         app: Flask, signed_post: SignedPost) -> None:
     signed_post("/voice/incoming", call_form("CA5"))
     root = twiml(signed_post(
         "/voice/menu?node=accueil&attempt=1&lang=fr-FR",
-        call_form("CA5", SpeechResult="mon imprimante n'imprime plus",
+        call_form("CA5", SpeechResult="mon imprimante est hors ligne",
                   Confidence="0.9")).data)
-    enqueue = root.find("Enqueue")
-    assert enqueue is not None
-    assert enqueue.text == "printer"
+    gather = root.find("Gather")
+    assert gather is not None
+    assert "/voice/selfhelp?node=aide_imprimante_hors_ligne&step=0" in gather.get(
+        "action", "")
+    assert "tapez 1" in spoken(root)
+    store = app.extensions["hotline"].runtime.store
+    assert store.call("CA5")["kb_fault"] == "printer-offline"
 
 
 def test_language_switch_replays_the_menu_in_english(
@@ -120,8 +130,8 @@ def test_language_switch_replays_the_menu_in_english(
 def test_wait_announces_the_callers_position(signed_post: SignedPost) -> None:
     for sid in ("CA7", "CA8"):
         signed_post("/voice/incoming", call_form(sid))
-        signed_post("/voice/menu?node=accueil&attempt=1&lang=fr-FR",
-                    call_form(sid, Digits="3"))
+        signed_post("/voice/menu?node=menu_reseau&attempt=1&lang=fr-FR",
+                    call_form(sid, Digits="4"))
     root = twiml(signed_post("/voice/wait?queue=network&lang=fr-FR",
                              call_form("CA8", QueuePosition="2")).data)
     assert verbs(root) == ["Gather"]
@@ -137,8 +147,8 @@ def test_callback_key_keeps_the_place_and_the_hang_up_is_no_abandon(
         app: Flask, signed_post: SignedPost) -> None:
     for sid in ("CA10", "CA11"):
         signed_post("/voice/incoming", call_form(sid))
-        signed_post("/voice/menu?node=accueil&attempt=1&lang=fr-FR",
-                    call_form(sid, Digits="5"))
+        signed_post("/voice/menu?node=menu_compte&attempt=1&lang=fr-FR",
+                    call_form(sid, Digits="3"))
     root = twiml(signed_post("/voice/wait-key?queue=account&lang=fr-FR",
                              call_form("CA10", Digits="1")).data)
     assert verbs(root) == ["Say", "Hangup"]
@@ -154,8 +164,8 @@ def test_callback_key_keeps_the_place_and_the_hang_up_is_no_abandon(
 def test_other_key_while_waiting_goes_back_to_the_hold_loop(
         signed_post: SignedPost) -> None:
     signed_post("/voice/incoming", call_form("CA12"))
-    signed_post("/voice/menu?node=accueil&attempt=1&lang=fr-FR",
-                call_form("CA12", Digits="5"))
+    signed_post("/voice/menu?node=menu_compte&attempt=1&lang=fr-FR",
+                call_form("CA12", Digits="3"))
     root = twiml(signed_post("/voice/wait-key?queue=account&lang=fr-FR",
                              call_form("CA12", Digits="7")).data)
     assert verbs(root) == ["Say", "Redirect"]
@@ -168,14 +178,14 @@ def test_caller_hanging_up_in_queue_is_removed_and_abandoned(
         app: Flask, signed_post: SignedPost) -> None:
     signed_post("/voice/incoming", call_form("CA9"))
     signed_post("/voice/menu?node=accueil&attempt=1&lang=fr-FR",
-                call_form("CA9", Digits="1"))
+                call_form("CA9", Digits="6"))
     signed_post("/voice/queue-result?lang=fr-FR",
                 call_form("CA9", QueueResult="hangup", CallStatus="completed"))
     response = signed_post("/voice/status", call_form("CA9", CallStatus="completed"))
     assert response.status_code == 200
     store = app.extensions["hotline"].runtime.store
     assert store.call("CA9")["state"] == "abandoned"
-    assert store.waiting("software") == []
+    assert store.waiting("hardware") == []
 
 
 def test_status_callback_for_an_unknown_call_is_a_harmless_no_op(
@@ -200,8 +210,8 @@ def test_queue_nobody_serves_offers_callback_or_message_at_once(
     ok, _ = rt.store.set_agent_state("nina", AgentState.OFFLINE, [])
     assert ok
     signed_post("/voice/incoming", call_form("CA20"))
-    root = twiml(signed_post("/voice/menu?node=accueil&attempt=1&lang=fr-FR",
-                             call_form("CA20", Digits="2")).data)
+    root = twiml(signed_post("/voice/menu?node=menu_imprimante&attempt=1&lang=fr-FR",
+                             call_form("CA20", Digits="4")).data)
     assert verbs(root) == ["Gather"]
     assert "Aucun technicien imprimantes" in spoken(root)
     assert rt.store.call("CA20")["state"] == "ivr"
@@ -225,8 +235,8 @@ def test_unstaffed_queue_callback_choice_queues_the_caller_for_a_call_back(
     rt = app.extensions["hotline"].runtime
     rt.store.set_agent_state("nina", AgentState.OFFLINE, [])
     signed_post("/voice/incoming", call_form("CA21"))
-    signed_post("/voice/menu?node=accueil&attempt=1&lang=fr-FR",
-                call_form("CA21", Digits="2"))
+    signed_post("/voice/menu?node=menu_imprimante&attempt=1&lang=fr-FR",
+                call_form("CA21", Digits="4"))
     root = twiml(signed_post(
         "/voice/choose?queue=printer&priority=0&lang=fr-FR&why=unstaffed",
         call_form("CA21", Digits="1")).data)

@@ -25,7 +25,7 @@ def test_a_valid_key_chooses_its_option(menu: MenuNode) -> None:
     heard = interpret(menu, "2", None, "fr-FR")
     assert heard.kind is InputKind.CHOSEN
     assert heard.option is not None
-    assert heard.option.goto == "file_imprimante"
+    assert heard.option.goto == "menu_imprimante"
 
 
 @pytest.mark.parametrize("digits", ["7", "0", "22", "a", "٣"])
@@ -44,13 +44,13 @@ def test_silence_is_no_input(menu: MenuNode) -> None:
 
 
 @pytest.mark.parametrize(("speech", "goto"), [
-    ("mon imprimante n'imprime plus", "file_imprimante"),
-    ("J'AI PLUS INTERNET", "file_reseau"),
+    ("mon imprimante n'imprime plus", "menu_imprimante"),
+    ("J'AI PLUS INTERNET", "menu_reseau"),
     ("je n'arrive pas à installer un logiciel", "file_logiciel"),
-    ("mon mot de passe est bloqué", "file_compte"),
+    ("mon mot de passe est bloqué", "menu_compte"),
     ("Outlook ne s'ouvre plus", "file_messagerie"),
     ("l'écran reste noir", "file_materiel"),
-    ("deux", "file_imprimante"),
+    ("deux", "menu_imprimante"),
 ])
 def test_spoken_problems_reach_the_right_option(menu: MenuNode, speech: str,
                                                 goto: str) -> None:

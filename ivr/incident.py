@@ -1,0 +1,88 @@
+"""The major-incident announcement callers hear before the menu.
+
+A supervisor publishes a live message ("messagerie indisponible, retour prévu
+14h"); every caller hears it first and can confirm their call is about it,
+which is counted and remembers their number for an SMS when it is fixed. One
+incident at a time; it lives in Redis so every web process sees it at once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import cast
+
+import redis
+
+from core.clock import now_ms
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    id: str
+    messages: dict[str, str]  # language -> text
+    since_ms: int
+    confirmations: int
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class IncidentStore:
+    """Publish, read, confirm and resolve the current incident."""
+
+    def __init__(self, client: redis.Redis, base: str) -> None:
+        self.redis = client
+        self.key = f"{base}incident"
+
+    def callers_key(self, incident_id: str) -> str:
+        return f"{self.key}:{incident_id}:callers"
+
+    def publish(self, messages: dict[str, str]) -> Incident:
+        """Replace any current incident with this one."""
+        incident_id = uuid.uuid4().hex[:12]
+        since = now_ms()
+        mapping = {"id": incident_id, "since": since, "confirmations": 0}
+        mapping.update({f"msg:{lang}": text for lang, text in messages.items()})
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(self.key)
+        pipe.hset(self.key, mapping=mapping)
+        pipe.execute()
+        return Incident(incident_id, dict(messages), since, 0)
+
+    def current(self) -> Incident | None:
+        raw = cast(dict[bytes, bytes], self.redis.hgetall(self.key))
+        data = {_text(k): _text(v) for k, v in raw.items()}
+        if not data.get("id"):
+            return None
+        messages = {k.removeprefix("msg:"): v for k, v in data.items()
+                    if k.startswith("msg:")}
+        return Incident(data["id"], messages, int(data.get("since", "0")),
+                        int(data.get("confirmations", "0")))
+
+    def confirm(self, incident_id: str, number: str) -> bool:
+        """A caller says their call is about it; False if it was resolved since."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hget(self.key, "id")
+        result = pipe.execute()
+        if result[0] is None or _text(result[0]) != incident_id:
+            return False
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hincrby(self.key, "confirmations", 1)
+        if number:
+            pipe.sadd(self.callers_key(incident_id), number)
+        pipe.execute()
+        return True
+
+    def resolve(self) -> tuple[Incident | None, list[str]]:
+        """End the incident; returns it and the numbers to tell by SMS."""
+        incident = self.current()
+        if incident is None:
+            return None, []
+        members = cast(set[bytes], self.redis.smembers(self.callers_key(incident.id)))
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(self.key)
+        pipe.delete(self.callers_key(incident.id))
+        pipe.execute()
+        return incident, sorted(_text(m) for m in members)
