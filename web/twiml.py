@@ -41,6 +41,8 @@ def menu(
         language=_voice_language(lang),
         hints=hints or None,
         action_on_empty_result=True,
+        # '#' means "back" here, not Twilio's default end-of-input key.
+        finish_on_key="",
     )
     if preamble:
         gather.say(preamble, language=_voice_language(lang))

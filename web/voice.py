@@ -31,6 +31,13 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("voice", __name__, url_prefix="/voice")
 
+#: A spoken description this long or longer is looked up in the knowledge base
+#: before the menu's keywords ("imprimante" alone is a menu choice, "mon
+#: imprimante est hors ligne" a known fault).
+KB_MIN_WORDS = 3
+#: The best fault must score this much more than the next to be taken alone.
+KB_MARGIN = 1.25
+
 #: CallStatus values that mean the call is over.
 FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 
@@ -368,7 +375,7 @@ def menu() -> Response:
     speech = request.form.get("SpeechResult")
     digits = request.form.get("Digits")
     sid = request.form.get("CallSid", "")
-    if speech and not digits:
+    if speech and not digits and len(speech.split()) >= KB_MIN_WORDS:
         # Words describing a known fault go straight to its self-help.
         goto = _kb_route(config, node, speech, sid)
         if goto is not None:
@@ -424,6 +431,8 @@ def _kb_route(
     if not hits or config.search.classify(speech) is None:
         return None
     best = hits[0]
+    if len(hits) > 1 and best.score < KB_MARGIN * hits[1].score:
+        return None  # no clear winner: let the menu ask
     services().runtime.store.note_call(sid, "ivr_note", kb_fault=best.fault_id)
     for candidate in config.ivr.nodes.values():
         if isinstance(candidate, SelfHelpNode) and candidate.fault == best.fault_id:
