@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 from flask import Flask
-
 from support import PUBLIC, SignedPost, call_form, spoken, twiml
 
 
