@@ -350,9 +350,14 @@ def _enqueue(
         rt.jobs.enqueue(jobs.dispatch, queue_id)
     elif result < 0:
         log.warning("enqueue refused (%d) call_sid=%s queue=%s", result, sid, queue_id)
+    return _hold_in_queue(queue_id, lang, f"{preamble} {announce}".strip())
+
+
+def _hold_in_queue(queue_id: str, lang: str, announce: str) -> VoiceResponse:
+    """Twilio's `<Enqueue>` with our wait loop and our record of how it ended."""
     return twiml.join_queue(
         queue_id,
-        f"{preamble} {announce}".strip(),
+        announce,
         lang,
         wait_url=_url("/voice/wait", queue=queue_id, lang=lang),
         action_url=_url("/voice/queue-result", lang=lang),
@@ -705,15 +710,7 @@ def choose() -> Response:
             )
         )
     # Too long, but no choice made: back to waiting at the same place.
-    return _xml(
-        twiml.join_queue(
-            queue_id,
-            "",
-            lang,
-            wait_url=_url("/voice/wait", queue=queue_id, lang=lang),
-            action_url=_url("/voice/queue-result", lang=lang),
-        )
-    )
+    return _xml(_hold_in_queue(queue_id, lang, ""))
 
 
 @bp.post("/message-left")
