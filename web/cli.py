@@ -268,5 +268,83 @@ def simulate_calls(
         carrier.stop()
 
 
+@main.group("ivr")
+def ivr_group() -> None:
+    """Look at the voice menu: an outline, or a flowchart (Mermaid or SVG)."""
+
+
+_CONFIG_OPTION = click.option(
+    "--config",
+    "folder",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Configuration folder (default: HOTLINE_CONFIG or ./config).",
+)
+_LANG_OPTION = click.option(
+    "--lang",
+    default=None,
+    help="Language of prompts, labels and steps (default: the hotline's first).",
+)
+
+
+def _ivr_render(folder: Path | None, lang: str | None, drawing: str) -> str:
+    """`ivr.graph`'s `drawing` of the configured tree; a broken configuration
+    exits 1 with file:line: reason, like `check-config`."""
+    from ivr import graph
+    from web.config import load_config
+
+    folder = folder or _settings().config_dir
+    try:
+        config = load_config(folder)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    languages = config.ivr.languages
+    if lang is not None and lang not in languages:
+        raise click.BadParameter(
+            f"{lang!r} is not one of {', '.join(languages)}", param_hint="--lang"
+        )
+    draw = {"outline": graph.outline, "mermaid": graph.mermaid, "svg": graph.svg}
+    return draw[drawing](config.ivr, config.kb, lang or languages[0])
+
+
+@ivr_group.command("show")
+@_CONFIG_OPTION
+@_LANG_OPTION
+def ivr_show(folder: Path | None, lang: str | None) -> None:
+    """Print the IVR tree as an outline from the start node."""
+    click.echo(_ivr_render(folder, lang, "outline"), nl=False)
+
+
+@ivr_group.command("graph")
+@_CONFIG_OPTION
+@_LANG_OPTION
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["mermaid", "svg"]),
+    default="mermaid",
+    show_default=True,
+    help="Mermaid flowchart text, or a standalone SVG picture.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to this file instead of standard output.",
+)
+def ivr_graph(
+    folder: Path | None, lang: str | None, fmt: str, output: Path | None
+) -> None:
+    """Write the IVR tree as a flowchart (paste Mermaid into docs, open SVG)."""
+    text = _ivr_render(folder, lang, fmt)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    output.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {output} ({fmt})")
+
+
 if __name__ == "__main__":
     main()
