@@ -168,7 +168,11 @@ def test_the_page_works_as_text_where_speech_synthesis_is_missing(
     expect(page.locator("#transcript")).to_contain_text(
         "vous dites « mon imprimante n'imprime plus »"
     )
-    # The knowledge base knows this fault: its first self-help step is read.
+    # The printer menu follows; describing the fault more precisely lets the
+    # knowledge base pick it, and its first self-help step is read.
+    expect(page.locator("#transcript")).to_contain_text("Bourrage papier, tapez 2")
+    page.get_by_label("Dire une phrase").fill("elle est hors ligne")
+    page.get_by_role("button", name=re.compile("Dire")).click()
     expect(page.locator("#transcript")).to_contain_text("Si c'est réglé, tapez 1")
     page.locator('#keypad button[data-key="1"]').click()
     expect(page.locator("#transcript")).to_contain_text("votre problème est réglé")

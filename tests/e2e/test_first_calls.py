@@ -85,10 +85,12 @@ def test_thirty_callers_reach_three_hotliners_and_every_call_is_logged(
     for n in range(30):
         printer = n % 2 == 0
         # Printer and network callers pick "other" in the sub-menu; some network
-        # callers describe their fault, are taken through its self-help steps
-        # by the knowledge base, say it is not fixed, and are queued all the same.
+        # callers say their problem (the network menu follows), pick "no internet",
+        # go through its three self-help steps, say it is not fixed, and are
+        # queued all the same.
         choices = [Digits("2"), Digits("4")] if printer else (
-            [Speech("je n'ai plus internet"), Digits("2"), Digits("2"), Digits("2")]
+            [Speech("je n'ai plus internet"), Digits("1"), Digits("2"), Digits("2"),
+             Digits("2")]
             if n % 4 == 1 else [Digits("3"), Digits("4")])
         patient = n not in {12, 14, 16, 18}
         script = CallerScript(from_number=f"+3361000{n:04d}", inputs=choices,
