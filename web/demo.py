@@ -13,7 +13,7 @@ import threading
 from datetime import UTC, datetime
 
 from agents.shifts import is_on_shift
-from ivr.config import MenuNode
+from ivr.config import MenuNode, SelfHelpNode
 from simulator.carrier import Carrier
 from simulator.console import AgentConsoleClient
 from simulator.scripts import CallerScript, Digits, HotlinerProfile, Speech
@@ -62,21 +62,42 @@ def register_hotliners(
 
 
 def random_caller(config: HotlineConfig, rng: random.Random) -> CallerScript:
-    """A caller who picks an option by key or by words, with some patience."""
-    start = config.ivr.nodes[config.ivr.start]
-    assert isinstance(start, MenuNode)
-    options = [o for o in start.options if o.goto is not None]
-    option = rng.choice(options)
-    words = option.keywords.get("fr-FR", ())
-    choice: Digits | Speech
-    if words and rng.random() < 0.3:
-        choice = Speech(f"j'ai un problème de {rng.choice(words)}")
-    else:
-        choice = Digits(option.key)
+    """A caller who walks the tree like a person: keys or words, self-help tried.
+
+    From the start menu they pick options at random down to a leaf (a third of
+    them say the option's word instead of pressing its key); at a self-help
+    node, one in three is fixed by the first step, the others say no to each.
+    """
+    inputs: list[Digits | Speech] = []
+    node = config.ivr.nodes[config.ivr.start]
+    for _ in range(10):  # trees are shallow; never loop for ever
+        if isinstance(node, MenuNode):
+            options = [o for o in node.options if o.goto is not None]
+            option = rng.choice(options)
+            words = option.keywords.get("fr-FR", ())
+            inputs.append(
+                Speech(rng.choice(words))
+                if words and rng.random() < 0.3
+                else Digits(option.key)
+            )
+            assert option.goto is not None
+            node = config.ivr.nodes[option.goto]
+        elif isinstance(node, SelfHelpNode):
+            fault = config.kb.get(node.fault)
+            steps = len(fault.self_help) if fault else 0
+            if rng.random() < 0.33:
+                inputs.append(Digits("1"))
+                break
+            inputs.extend(Digits("2") for _ in range(steps))
+            node = config.ivr.nodes[node.unresolved]
+        else:
+            break
     return CallerScript(
         from_number=f"+336{rng.randrange(10**7, 10**8)}",
-        inputs=[choice],
+        inputs=list(inputs),
         patience_seconds=rng.uniform(30.0, 240.0),
+        voicemail_seconds=rng.uniform(5.0, 20.0),
+        voicemail_finish_key="#",
     )
 
 
