@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
@@ -41,7 +42,7 @@ SELFHELP = {
     for n in SHIPPED.ivr.nodes.values()
     if isinstance(n, SelfHelpNode) and (fault := SHIPPED.kb.get(n.fault)) is not None
 }
-QUEUES = sorted(SHIPPED.routing.queues)
+QUEUES = sorted(str(queue) for queue in SHIPPED.routing.queues)
 #: Attributes that hold a URL Twilio will request: all must be absolute.
 URL_ATTRIBUTES = (
     "action",
@@ -57,7 +58,7 @@ EXAMPLES = 50
 # ---------------------------------------------------------------- strategies
 
 #: Any text a form can carry (no lone surrogates: they cannot be encoded).
-ANY_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+ANY_TEXT = st.text(st.characters(codec="utf-8"), max_size=40)
 KEYPAD = st.text(alphabet="0123456789*#", max_size=6)
 EMOJI = st.text(st.characters(min_codepoint=0x1F300, max_codepoint=0x1FAFF), max_size=8)
 CONTROL = st.text(st.characters(max_codepoint=0x1F), max_size=8)
@@ -219,12 +220,12 @@ def is_twiml_queue_name(name: str) -> bool:
     )
 
 
-def query(values: dict[str, str | None]) -> str:
+def query(values: Mapping[str, str | None]) -> str:
     present = {k: v for k, v in values.items() if v is not None}
     return urlencode(present)
 
 
-def form_of(sid: str, values: dict[str, str | None]) -> dict[str, str]:
+def form_of(sid: str, values: Mapping[str, str | None]) -> dict[str, str]:
     return call_form(sid, **{k: v for k, v in values.items() if v is not None})
 
 
