@@ -15,8 +15,12 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from simulator.carrier import Carrier
 
 from core.embedded_redis import EmbeddedRedis, free_port
 from core.errors import ConfigError, HotlineError, SettingsError
@@ -79,6 +83,22 @@ def db_upgrade() -> None:
     upgrade(settings.effective_database_url)
     click.echo(
         f"call log schema up to date ({_masked(settings.effective_database_url)})"
+    )
+
+
+def _carrier(settings: Settings, app_url: str, time_scale: float) -> Carrier:
+    """The carrier simulator, playing Twilio for the hotline at `app_url`."""
+    from simulator.carrier import Carrier, CarrierConfig
+
+    return Carrier(
+        CarrierConfig(
+            account_sid=settings.twilio_account_sid,
+            auth_token=settings.twilio_auth_token,
+            voice_url=f"{app_url}/voice/incoming",
+            status_callback_url=f"{app_url}/voice/status",
+            hotline_number=settings.hotline_number,
+            time_scale=time_scale,
+        )
     )
 
 
@@ -158,18 +178,7 @@ def run(port: int, demo: bool, calls_per_minute: float, time_scale: float) -> No
         public = settings.public_base_url or f"http://127.0.0.1:{port}"
         env["PUBLIC_BASE_URL"] = public
         if settings.simulated:
-            from simulator.carrier import Carrier, CarrierConfig
-
-            carrier = Carrier(
-                CarrierConfig(
-                    account_sid=settings.twilio_account_sid,
-                    auth_token=settings.twilio_auth_token,
-                    voice_url=f"{public}/voice/incoming",
-                    status_callback_url=f"{public}/voice/status",
-                    hotline_number=settings.hotline_number,
-                    time_scale=time_scale,
-                )
-            )
+            carrier = _carrier(settings, public, time_scale)
             carrier.start(host="127.0.0.1", port=free_port())
             env["TWILIO_API_BASE_URL"] = carrier.api_base_url
             click.echo(f"carrier simulator plays Twilio at {carrier.api_base_url}")
@@ -236,22 +245,12 @@ def simulate_calls(
 ) -> None:
     """Place COUNT scripted calls; the hotline must run with TWILIO_API_BASE_URL
     pointing at this simulator (as `hotline run` arranges)."""
-    from simulator.carrier import Carrier, CarrierConfig
     from web.config import load_config
     from web.demo import random_caller
 
     settings = _settings()
     config = load_config(settings.config_dir)
-    carrier = Carrier(
-        CarrierConfig(
-            account_sid=settings.twilio_account_sid,
-            auth_token=settings.twilio_auth_token,
-            voice_url=f"{app_url}/voice/incoming",
-            status_callback_url=f"{app_url}/voice/status",
-            hotline_number=settings.hotline_number,
-            time_scale=time_scale,
-        )
-    )
+    carrier = _carrier(settings, app_url, time_scale)
     carrier.start(host="127.0.0.1", port=0)
     rng = random.Random()
     try:

@@ -682,6 +682,8 @@ def choose() -> Response:
     rt = services().runtime
     lang = _lang(request.args.get("lang"))
     queue_id = request.args.get("queue", "")
+    if rt.routing.queue(queue_id) is None:  # a forged or stale URL: never drop them
+        queue_id = rt.routing.hotline.general_queue
     why = request.args.get("why", "unstaffed")
     sid = request.form.get("CallSid", "")
     key = request.form.get("Digits", "")[:1]

@@ -23,7 +23,7 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from hypothesis import HealthCheck, assume, event, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from support import PUBLIC, SignedPost, call_form
 from werkzeug.test import TestResponse
@@ -198,16 +198,11 @@ def assert_valid_twiml(response: TestResponse, path: str) -> ET.Element:
                 assert urlsplit(url).scheme in ("http", "https"), (
                     f"{where}: relative URL {url!r} in <{element.tag}>"
                 )
+        if element.tag == "Enqueue":
+            assert is_twiml_queue_name(element.text or ""), (
+                f"{where}: <Enqueue> queue name {element.text!r} Twilio would reject"
+            )
     return root
-
-
-def is_known_bug(path: str, params: dict[str, str | None]) -> bool:
-    """Inputs of the bugs pinned below as strict xfails, kept out of the search."""
-    return (
-        path == "/voice/choose"
-        and params.get("why") not in (None, "unstaffed", "closed")
-        and not is_twiml_queue_name(params.get("queue") or "")
-    )
 
 
 def is_twiml_queue_name(name: str) -> bool:
@@ -287,7 +282,6 @@ def test_any_input_at_any_ivr_webhook_gets_valid_twiml(
         "SpeechResult": data.draw(SPEECH, "SpeechResult"),
         **{name: data.draw(s, name) for name, s in EXTRA_FORM.get(path, {}).items()},
     }
-    assume(not is_known_bug(path, params))
     url = f"{path}?{query(params)}" if query(params) else path
     response = signed_post(url, form_of(caller.sid, form))
     root = assert_valid_twiml(response, url)
@@ -351,20 +345,14 @@ def test_every_self_help_step_answers(
         assert_valid_twiml(signed_post(url, form), url)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="web/voice.py choose(): with why=too_long (or any why but unstaffed/"
-    "closed) and no choice, the caller is put back with <Enqueue>{queue}</Enqueue> "
-    "straight from the query string, unchecked: an empty, blank, over-64-character "
-    "or control-character queue gives TwiML Twilio rejects (error 12100 or an "
-    "Enqueue without a name), and the caller hears Twilio's error and is dropped",
-)
 @pytest.mark.parametrize(
     "queue", ["", "   ", "\x08", "q" * 65], ids=["empty", "blank", "control", "long"]
 )
 def test_too_long_caller_who_chooses_nothing_goes_back_to_a_valid_queue(
     signed_post: SignedPost, queue: str
 ) -> None:
+    """A queue name from a forged or stale URL never reaches <Enqueue>: the
+    caller goes back to the general queue instead of being dropped."""
     sid = "CA" + uuid.uuid4().hex
     signed_post("/voice/incoming", call_form(sid))
     url = f"/voice/choose?{query({'queue': queue, 'lang': 'fr-FR', 'why': 'too_long'})}"
