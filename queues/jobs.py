@@ -10,11 +10,12 @@ Redis, and `sweep` (every second) re-drives whatever was left half-done.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from agents.shifts import is_on_shift
 from calllog.writer import drain_events
-from core.clock import now_ms
+from core.clock import now_ms, utcnow
 from ivr.prompts import phrase
 from queues import routing
 from queues.runtime import Runtime, get_runtime
@@ -148,6 +149,7 @@ def sweep_with(rt: Runtime) -> dict[str, int]:
         if rt.store.end_wrapup(agent_id, wrapup_ms):
             wrapped += 1
     released = release_stuck_agents(rt)
+    off_shift = end_shifts(rt)
     too_long = offer_way_out_to_long_waiters(rt)
     if rt.redis.set(rt.keys.repair_lock, "1", nx=True, ex=REST_REPAIR_SECONDS):
         released += repair_with_twilio(rt)
@@ -157,6 +159,7 @@ def sweep_with(rt: Runtime) -> dict[str, int]:
         "expired": expired,
         "wrapups_ended": wrapped,
         "released": released,
+        "off_shift": off_shift,
         "too_long": too_long,
         "offers": offers,
         "logged": logged,
@@ -169,6 +172,29 @@ REST_REPAIR_SECONDS = 30
 BRIDGE_GRACE_MS = 20_000
 ENDED = frozenset({"completed", "abandoned", "voicemail", "self_served"})
 OVER = frozenset({"completed", "canceled", "failed", "busy", "no-answer"})
+
+
+def end_shifts(rt: Runtime, at: datetime | None = None) -> int:
+    """Available hotliners whose shift is over are no longer offered calls."""
+    when = at or utcnow()
+    tz = rt.routing.hotline.timezone
+    states = rt.store.agent_states(rt.routing.hotliners)
+    ended = 0
+    for agent_id, state in states.items():
+        hotliner = rt.routing.hotliner(agent_id)
+        if (
+            state == "available"
+            and hotliner is not None
+            and not is_on_shift(hotliner.shifts, when, tz)
+        ):
+            if rt.store.send_away(
+                agent_id,
+                routing.memberships(hotliner, rt.routing),
+                rt.routing.hotline.strategy,
+            ):
+                log.info("shift over: agent_id=%s set away", agent_id)
+                ended += 1
+    return ended
 
 
 def release_stuck_agents(rt: Runtime) -> int:

@@ -391,6 +391,33 @@ class RoutingStore:
         )
         return bool(int(ok)), _text(current)
 
+    def send_away(
+        self,
+        agent_id: str,
+        memberships: Iterable[tuple[str, int]],
+        strategy: str = "longest-idle",
+    ) -> bool:
+        """An available hotliner whose shift is over stops being offered calls.
+
+        Not logged out (they may be finishing something): set away, which the
+        status page shows, until they log in again or their next shift.
+        """
+        k = self.keys
+        queues = ",".join(f"{q}:{level}" for q, level in memberships)
+        ok, _ = self._set_agent_state(
+            keys=[k.agent(agent_id), k.agents, k.events],
+            args=[
+                k.base,
+                agent_id,
+                now_ms(),
+                AgentState.AWAY.value,
+                queues,
+                AgentState.AVAILABLE.value,
+                strategy,
+            ],
+        )
+        return bool(int(ok))
+
     def release_agent(self, agent_id: str, call_sid: str, why: str) -> str | None:
         """Free a hotliner stuck on a call that is over (drift repair)."""
         k = self.keys

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from twilio.request_validator import RequestValidator
 from werkzeug.test import TestResponse
@@ -44,3 +46,29 @@ def verbs(root: ET.Element) -> list[str]:
 def spoken(root: ET.Element) -> str:
     """Everything <Say> would speak, in order, including inside <Gather>."""
     return " ".join((el.text or "").strip() for el in root.iter("Say"))
+
+
+#: One hotliner with every skill, on duty round the clock: tests do not depend
+#: on the time of day.
+ROUND_THE_CLOCK = """
+hotliners:
+  - id: nina
+    name: "Nina Nuit-et-Jour"
+    endpoint: "client:nina"
+    skills: {software: 3, printer: 3, network: 3, email: 3, account: 3,
+             hardware: 3, general: 3}
+    shifts: ["daily 00:00-00:00"]
+    languages: [fr-FR, en-US]
+"""
+
+
+def off_shift_hotliner(agent_id: str) -> str:
+    """A hotliner entry whose daily shift starts two hours from now (Paris)."""
+    start = datetime.now(ZoneInfo("Europe/Paris")) + timedelta(hours=2)
+    end = start + timedelta(hours=1)
+    return f"""  - id: {agent_id}
+    name: "Off Shift"
+    endpoint: "client:{agent_id}"
+    skills: {{printer: 2, network: 2}}
+    shifts: ["daily {start:%H}:00-{end:%H}:00"]
+"""

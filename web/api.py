@@ -12,6 +12,8 @@ from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from agents.lifecycle import AgentState
+from agents.shifts import is_on_shift
+from core.clock import utcnow
 from ivr.incident import Incident, IncidentStore
 from queues import jobs, routing
 from web import services
@@ -63,6 +65,14 @@ def set_state(agent_id: str) -> ResponseReturnValue:
     allowed = ("available", "break", "offline")
     if wanted not in allowed:
         return _error(400, f"state must be one of {', '.join(allowed)}")
+    tz = rt.routing.hotline.timezone
+    if wanted == "available" and not is_on_shift(hotliner.shifts, utcnow(), tz):
+        return _error(
+            409,
+            f"{hotliner.name} is not on shift now; a supervisor "
+            "changes the roster in hotliners.yaml",
+            state="off_shift",
+        )
     ok, current = rt.store.set_agent_state(
         agent_id,
         AgentState(wanted),

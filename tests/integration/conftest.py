@@ -11,7 +11,15 @@ import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
-from support import ACCOUNT, PUBLIC, TOKEN, SignedPost, sign
+from support import (
+    ACCOUNT,
+    PUBLIC,
+    ROUND_THE_CLOCK,
+    TOKEN,
+    SignedPost,
+    off_shift_hotliner,
+    sign,
+)
 from werkzeug.test import TestResponse
 
 from agents.lifecycle import AgentState
@@ -19,19 +27,6 @@ from calllog.db import upgrade
 from core.settings import DEFAULT_CONFIG_DIR, Settings
 from queues.routing import memberships
 from web import create_app
-
-#: One hotliner with every skill, on duty round the clock: tests do not depend
-#: on the time of day.
-ROUND_THE_CLOCK = """
-hotliners:
-  - id: nina
-    name: "Nina Nuit-et-Jour"
-    endpoint: "client:nina"
-    skills: {software: 3, printer: 3, network: 3, email: 3, account: 3,
-             hardware: 3, general: 3}
-    shifts: ["daily 00:00-00:00"]
-    languages: [fr-FR, en-US]
-"""
 
 
 @pytest.fixture(scope="session")
@@ -59,7 +54,9 @@ def app(redis_client: redis.Redis, redis_url: str, migrated_database: str,
         tmp_path: Path) -> Iterator[Flask]:
     config_dir = tmp_path / "config"
     shutil.copytree(DEFAULT_CONFIG_DIR, config_dir)
-    (config_dir / "hotliners.yaml").write_text(ROUND_THE_CLOCK, encoding="utf-8")
+    (config_dir / "hotliners.yaml").write_text(
+        ROUND_THE_CLOCK + off_shift_hotliner("dan"), encoding="utf-8"
+    )
     flask_app = create_app({"SETTINGS": make_settings(redis_url, migrated_database,
                                                       tmp_path, config_dir)})
     flask_app.testing = True

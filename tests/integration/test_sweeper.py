@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 import redis
+from support import ROUND_THE_CLOCK
 
 from agents.lifecycle import AgentState
 from calllog.db import upgrade
 from core.embedded_redis import EmbeddedRedis
-from core.settings import SIMULATOR_ACCOUNT_SID, SIMULATOR_AUTH_TOKEN, Settings
+from core.settings import (
+    DEFAULT_CONFIG_DIR,
+    SIMULATOR_ACCOUNT_SID,
+    SIMULATOR_AUTH_TOKEN,
+    Settings,
+)
 from queues import jobs
 from queues.routing import QueueRule, memberships
 from queues.runtime import Runtime, build_runtime
@@ -28,10 +36,15 @@ def runtime(redis_client: redis.Redis, redis_url: str, database_url: str,
         voice_url="http://127.0.0.1:9/voice/incoming",
         status_callback_url="http://127.0.0.1:9/voice/status", time_scale=0.01))
     carrier.start(host="127.0.0.1", port=0)
+    config_dir = tmp_path / "config"
+    shutil.copytree(DEFAULT_CONFIG_DIR, config_dir)
+    (config_dir / "hotliners.yaml").write_text(ROUND_THE_CLOCK + DAY_SHIFT,
+                                               encoding="utf-8")
     settings = Settings.from_env({
         "REDIS_URL": redis_url, "DATABASE_URL": database_url,
         "TWILIO_API_BASE_URL": carrier.api_base_url,
         "HOTLINE_INSTANCE": str(tmp_path / "instance"),
+        "HOTLINE_CONFIG": str(config_dir),
     })
     rt = build_runtime(settings)
     try:
@@ -40,6 +53,15 @@ def runtime(redis_client: redis.Redis, redis_url: str, database_url: str,
         rt.engine.dispose()
         rt.redis.close()
         carrier.stop()
+
+
+#: Appended to the round-the-clock hotliner: one who works weekdays 8-16.
+DAY_SHIFT = """  - id: dan
+    name: "Dan Day"
+    endpoint: "client:dan"
+    skills: {printer: 2, network: 2}
+    shifts: ["mon-fri 08:00-16:00"]
+"""
 
 
 def login(rt: Runtime, agent_id: str) -> None:
@@ -51,25 +73,25 @@ def login(rt: Runtime, agent_id: str) -> None:
 
 def test_lapsed_offer_returns_the_caller_and_counts_a_miss(runtime: Runtime) -> None:
     rt = runtime
-    login(rt, "amelie")
+    login(rt, "nina")
     rt.store.start_call("CAswp1", "+33611111111", "+33180000000", "fr-FR")
     rt.store.enqueue("CAswp1", "printer", 0)
     offer = rt.store.match([QueueRule("printer", 1, 0, 1)], ring_ms=1)
     assert offer is not None
     time.sleep(0.01)
     assert rt.store.expired_offers() == [offer.offer_id]
-    rt.store.set_agent_state("amelie", AgentState.AVAILABLE, [])  # refused: reserved
+    rt.store.set_agent_state("nina", AgentState.AVAILABLE, [])  # refused: reserved
     rt.redis.set(rt.keys.repair_lock, "1")  # this call is unknown to the carrier
     result = jobs.sweep_with(rt)
     assert result["expired"] == 1
-    assert rt.store.agent("amelie")["missed"] == "1"
+    assert rt.store.agent("nina")["missed"] == "1"
     # swept back and offered again at once (to the only hotliner there is)
     assert rt.store.call("CAswp1")["state"] == "offered"
 
 
 def test_hotliner_stuck_on_an_ended_call_is_released(runtime: Runtime) -> None:
     rt = runtime
-    login(rt, "bruno")
+    login(rt, "nina")
     rt.store.start_call("CAswp2", "+33622222222", "+33180000000", "fr-FR")
     rt.store.enqueue("CAswp2", "network", 0)
     offer = rt.store.match([QueueRule("network", 1, 0, 1)], ring_ms=60_000)
@@ -78,9 +100,9 @@ def test_hotliner_stuck_on_an_ended_call_is_released(runtime: Runtime) -> None:
     # The caller's final status callback was handled, but pretend the hotliner
     # missed the change (a lost update): busy on a call that is over.
     rt.store.hang_up("CAswp2", "completed")
-    rt.redis.hset(rt.keys.agent("bruno"), mapping={"state": "busy"})
+    rt.redis.hset(rt.keys.agent("nina"), mapping={"state": "busy"})
     assert jobs.release_stuck_agents(rt) == 1
-    assert rt.store.agent("bruno")["state"] == "wrapup"
+    assert rt.store.agent("nina")["state"] == "wrapup"
 
 
 def test_waiting_caller_whose_call_twilio_no_longer_knows_is_hung_up(
@@ -115,3 +137,17 @@ def test_embedded_server_keeps_waiting_callers_across_a_restart(
     finally:
         client.close()
         server.stop()
+
+
+def test_available_hotliner_whose_shift_is_over_is_set_away(runtime: Runtime) -> None:
+    rt = runtime
+    login(rt, "dan")
+    login(rt, "nina")
+    paris = rt.routing.hotline.timezone
+    tuesday_noon = datetime(2026, 11, 24, 12, 0, tzinfo=paris)
+    assert jobs.end_shifts(rt, at=tuesday_noon) == 0
+    sunday_night = datetime(2026, 11, 29, 23, 0, tzinfo=paris)
+    assert jobs.end_shifts(rt, at=sunday_night) == 1
+    assert rt.store.agent("dan")["state"] == "away"
+    assert rt.store.agent("nina")["state"] == "available"
+    assert rt.redis.zrange(rt.keys.available("printer", 2), 0, -1) == []

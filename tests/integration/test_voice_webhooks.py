@@ -243,3 +243,27 @@ def test_unstaffed_queue_callback_choice_queues_the_caller_for_a_call_back(
     assert "nous vous rappellerons" in spoken(root)
     call = rt.store.call("CA21")
     assert (call["state"], call["callback"]) == ("queued", "1")
+
+
+def test_hotliner_cannot_go_available_outside_their_shift(
+        client: FlaskClient) -> None:
+    response = client.post("/api/agents/dan/state", json={"state": "available"})
+    assert response.status_code == 409
+    assert response.get_json()["state"] == "off_shift"
+    assert client.get("/api/agents/dan").get_json()["state"] == "offline"
+    assert client.post("/api/agents/nina/state",
+                       json={"state": "break"}).status_code == 200
+
+
+def test_agent_api_refuses_bad_input_clearly(client: FlaskClient) -> None:
+    assert client.post("/api/agents/ghost/state",
+                       json={"state": "available"}).status_code == 404
+    bad_state = client.post("/api/agents/nina/state", json={"state": "asleep"})
+    assert bad_state.status_code == 400
+    assert "state must be one of" in bad_state.get_json()["error"]
+    assert client.post("/api/agents/nina/state", data="x").status_code == 400
+    outcome = client.post("/api/calls/CAx/outcome",
+                          json={"agent_id": "nina", "outcome": "magic"})
+    assert outcome.status_code == 400
+    assert client.post("/api/calls/CAx/outcome", json={
+        "agent_id": "nina", "outcome": "resolved"}).status_code == 409
