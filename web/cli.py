@@ -192,13 +192,10 @@ def run(port: int, demo: bool, calls_per_minute: float, time_scale: float) -> No
 
             rng = random.Random()
             on_duty = register_hotliners(carrier, config, stack.url, rng)
-            if not on_duty:
-                on_duty = register_hotliners(
-                    carrier, config, stack.url, rng, everyone=True
-                )
             click.echo(
-                f"  demo: {len(on_duty)} simulated hotliners, "
-                f"~{calls_per_minute:g} calls/minute (Ctrl-C to stop)"
+                f"  demo: {len(on_duty)} simulated hotliners on shift now "
+                f"({', '.join(on_duty) or 'nobody: callers get callback/voicemail'}),"
+                f" ~{calls_per_minute:g} calls/minute (Ctrl-C to stop)"
             )
             threading.Thread(
                 target=trickle,

@@ -32,19 +32,14 @@ OUTCOMES = (
 
 
 def register_hotliners(
-    carrier: Carrier,
-    config: HotlineConfig,
-    app_url: str,
-    rng: random.Random,
-    *,
-    everyone: bool = False,
+    carrier: Carrier, config: HotlineConfig, app_url: str, rng: random.Random
 ) -> list[str]:
     """Give every hotliner on shift now a simulated person at the console."""
     tz = config.routing.hotline.timezone
     now = datetime.now(tz=UTC)
     started: list[str] = []
     for hotliner in config.routing.hotliners.values():
-        if not everyone and not is_on_shift(hotliner.shifts, now, tz):
+        if not is_on_shift(hotliner.shifts, now, tz):
             continue
         carrier.add_hotliner(
             HotlinerProfile(
