@@ -215,10 +215,12 @@ def run(port: int, demo: bool, calls_per_minute: float, time_scale: float) -> No
         raise click.ClickException(str(exc)) from exc
     finally:
         stop.set()
-        if stack is not None:
-            stack.stop()
+        # The simulated calls end first, while the app still hears their
+        # final status callbacks; then the app, then its Redis.
         if carrier is not None:
             carrier.stop()
+        if stack is not None:
+            stack.stop()
         if embedded is not None:
             embedded.stop()
         click.echo("hotline stopped")
