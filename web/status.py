@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from calllog.models import Call
 from core.clock import now_ms
+from ivr.incident import IncidentStore
 from web import services
 
 bp = Blueprint("status", __name__)
@@ -59,6 +60,7 @@ def page() -> ResponseReturnValue:
         }
         for h in rt.routing.hotliners.values()
     ]
+    incident = IncidentStore(rt.redis, rt.keys.base).current()
     with Session(rt.engine) as session:
         calls = session.scalars(
             select(Call).order_by(Call.started_at.desc()).limit(25)
@@ -69,5 +71,7 @@ def page() -> ResponseReturnValue:
             queues=queues,
             hotliners=hotliners,
             calls=calls,
+            incident=incident.messages.get(lang) if incident else None,
+            incident_confirmations=incident.confirmations if incident else 0,
             simulated=rt.settings.simulated,
         )

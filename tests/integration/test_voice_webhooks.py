@@ -7,6 +7,7 @@ from flask.testing import FlaskClient
 from support import PUBLIC, SignedPost, call_form, sign, spoken, twiml, verbs
 
 from agents.lifecycle import AgentState
+from calllog.writer import drain_events
 
 
 def test_forged_signature_gets_403_and_changes_nothing(
@@ -267,3 +268,25 @@ def test_agent_api_refuses_bad_input_clearly(client: FlaskClient) -> None:
     assert outcome.status_code == 400
     assert client.post("/api/calls/CAx/outcome", json={
         "agent_id": "nina", "outcome": "resolved"}).status_code == 409
+
+
+def test_status_page_shows_queues_hotliners_calls_and_the_incident(
+        app: Flask, client: FlaskClient, signed_post: SignedPost) -> None:
+    signed_post("/voice/incoming", call_form("CA30"))
+    signed_post("/voice/menu?node=menu_compte&attempt=1&lang=fr-FR",
+                call_form("CA30", Digits="3"))
+    client.post("/api/incident", json={"messages": {
+        "fr-FR": "VPN indisponible", "en-US": "VPN down"}})
+    page = client.get("/status")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "VPN indisponible" in html
+    waiting_row = ('data-queue="account"><td>mot de passe et compte</td>'
+                   '<td class="waiting">1')
+    assert waiting_row in html
+    assert "Nina Nuit-et-Jour" in html
+    rt = app.extensions["hotline"].runtime
+    drain_events(rt.redis, rt.engine, rt.keys)
+    html = client.get("/status").get_data(as_text=True)
+    assert 'data-call="CA30"' in html
+    assert "file_compte" in html
