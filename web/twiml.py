@@ -31,7 +31,24 @@ def menu(
     hints = ", ".join(
         kw for option in node.options for kw in option.keywords.get(lang, ())
     )[:900]
-    gather = Gather(
+    gather = _listen(action_url, lang, hints)
+    if preamble:
+        gather.say(preamble, language=_voice_language(lang))
+    gather.say(
+        node.help[lang] if use_help else node.prompt[lang],
+        language=_voice_language(lang),
+    )
+    response.append(gather)
+    return response
+
+
+def _listen(action_url: str, lang: str, hints: str) -> Gather:
+    """One key or a few words, always answered to `action_url` (even silence).
+
+    '#' is a key like the others (the menus' "back"), not Twilio's default
+    end-of-input key.
+    """
+    return Gather(
         input="dtmf speech",
         num_digits=1,
         timeout=GATHER_TIMEOUT,
@@ -41,17 +58,8 @@ def menu(
         language=_voice_language(lang),
         hints=hints or None,
         action_on_empty_result=True,
-        # '#' means "back" here, not Twilio's default end-of-input key.
         finish_on_key="",
     )
-    if preamble:
-        gather.say(preamble, language=_voice_language(lang))
-    gather.say(
-        node.help[lang] if use_help else node.prompt[lang],
-        language=_voice_language(lang),
-    )
-    response.append(gather)
-    return response
 
 
 def join_queue(
@@ -201,17 +209,7 @@ def record_message(prompt: str, lang: str, action_url: str) -> VoiceResponse:
 def question(preamble: str, text: str, lang: str, action_url: str) -> VoiceResponse:
     """A yes/no or short question answered by a key or a word."""
     response = VoiceResponse()
-    gather = Gather(
-        input="dtmf speech",
-        num_digits=1,
-        timeout=GATHER_TIMEOUT,
-        speech_timeout="auto",
-        action=action_url,
-        method="POST",
-        language=_voice_language(lang),
-        action_on_empty_result=True,
-        hints="oui, non, yes, no",
-    )
+    gather = _listen(action_url, lang, "oui, non, yes, no")
     gather.say(f"{preamble} {text}".strip(), language=_voice_language(lang))
     response.append(gather)
     return response
