@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -255,8 +256,9 @@ class World:
             time.sleep(0.01)
 
 
-@pytest.fixture
-def world() -> Iterator[World]:
+@contextmanager
+def running_world(scale: float) -> Iterator[World]:
+    """The signature-checking test app and a carrier pointed at it."""
     recorded = Recorded()
     server = make_server("127.0.0.1", 0, make_app(recorded), threaded=True)
     thread = threading.Thread(
@@ -271,7 +273,7 @@ def world() -> Iterator[World]:
             voice_url=app_url + "/voice/incoming",
             status_callback_url=app_url + "/voice/status",
             hotline_number=HOTLINE,
-            time_scale=SCALE,
+            time_scale=scale,
         )
     )
     carrier.start(host="127.0.0.1", port=0)
@@ -286,6 +288,12 @@ def world() -> Iterator[World]:
         server.server_close()
         thread.join(5)
         client.http_client.session and client.http_client.session.close()
+
+
+@pytest.fixture
+def world() -> Iterator[World]:
+    with running_world(SCALE) as built:
+        yield built
 
 
 def kinds(handle: Any) -> list[str]:

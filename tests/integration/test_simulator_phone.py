@@ -7,7 +7,6 @@ test reads as someone trying the voice menu.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,19 +14,12 @@ from typing import Any
 import pytest
 import requests
 from test_simulator_carrier import (
-    ACCOUNT_SID,
-    AUTH_TOKEN,
     CALLER,
     HOTLINE,
-    Recorded,
     World,
-    make_app,
+    running_world,
 )
-from twilio.rest import Client
-from werkzeug.serving import make_server
 
-from core.twilio_client import BaseUrlHttpClient
-from simulator.carrier import Carrier, CarrierConfig
 from simulator.console import AgentConsoleClient
 from simulator.phone import PhoneLines, place_interactive_call
 from simulator.scripts import CallerScript, Digits, HotlinerProfile
@@ -40,34 +32,8 @@ pytestmark = pytest.mark.timeout(60)
 
 @pytest.fixture
 def phone_world() -> Iterator[World]:
-    recorded = Recorded()
-    server = make_server("127.0.0.1", 0, make_app(recorded), threaded=True)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    app_url = f"http://127.0.0.1:{server.port}"
-    carrier = Carrier(
-        CarrierConfig(
-            account_sid=ACCOUNT_SID,
-            auth_token=AUTH_TOKEN,
-            voice_url=app_url + "/voice/incoming",
-            status_callback_url=app_url + "/voice/status",
-            hotline_number=HOTLINE,
-            time_scale=SCALE,
-        )
-    )
-    carrier.start(host="127.0.0.1", port=0)
-    client = Client(
-        ACCOUNT_SID, AUTH_TOKEN, http_client=BaseUrlHttpClient(carrier.api_base_url)
-    )
-    try:
-        yield World(app_url, recorded, carrier, client)
-    finally:
-        carrier.stop()
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with running_world(SCALE) as built:
+        yield built
 
 
 class Page:
