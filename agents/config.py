@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NewType
+from typing import Any, NewType
 
 from agents.shifts import Shift, parse_shift
 from core.validate import (
@@ -19,7 +19,7 @@ from core.validate import (
     require_list,
     require_mapping,
 )
-from core.yamlfile import load_yaml
+from core.yamlfile import Located, load_yaml
 
 AgentId = NewType("AgentId", str)
 
@@ -96,21 +96,7 @@ def load_hotliners(
             skills[str(skill)] = level
         if not skills:
             raise located.error(f"{what}: needs at least one skill", item, "skills")
-        shifts_raw = require_list(
-            item["shifts"], located, f"{what}: shifts", item, "shifts"
-        )
-        shifts: list[Shift] = []
-        for text in shifts_raw:
-            if not isinstance(text, str):
-                raise located.error(
-                    f"{what}: each shift must be a string like 'mon-fri 08:00-16:00'",
-                    item,
-                    "shifts",
-                )
-            try:
-                shifts.append(parse_shift(text))
-            except ValueError as exc:
-                raise located.error(f"{what}: {exc}", item, "shifts") from exc
+        shifts = read_weekly(item, "shifts", located, what) or ()
         langs_raw = item.get("languages", [languages[0]])
         langs = require_list(
             langs_raw, located, f"{what}: languages", item, "languages"
@@ -125,7 +111,31 @@ def load_hotliners(
             name=get_str(item, "name", located, what),
             endpoint=endpoint,
             skills=skills,
-            shifts=tuple(shifts),
+            shifts=shifts,
             languages=tuple(langs),
         )
     return result
+
+
+def read_weekly(
+    mapping: dict[str, Any], key: str, located: Located, what: str
+) -> tuple[Shift, ...] | None:
+    """A list of weekly periods like shifts ("mon-fri 07:00-21:00"), or None.
+
+    Shared by hotliners' shifts and queues' opening hours: one notation for
+    every weekly schedule a person writes.
+    """
+    if key not in mapping:
+        return None
+    raw = require_list(mapping[key], located, f"{what}: {key}", mapping, key)
+    periods: list[Shift] = []
+    for text in raw:
+        if not isinstance(text, str):
+            raise located.error(
+                f"{what}: {key} entries look like 'mon-fri 07:00-21:00'", mapping, key
+            )
+        try:
+            periods.append(parse_shift(text))
+        except ValueError as exc:
+            raise located.error(f"{what}: {key}: {exc}", mapping, key) from exc
+    return tuple(periods)

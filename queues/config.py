@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, NewType
+from typing import NewType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from agents.config import AgentId, Hotliner, load_hotliners
-from agents.shifts import Shift, is_on_shift, parse_shift
+from agents.config import AgentId, Hotliner, load_hotliners, read_weekly
+from agents.shifts import Shift, is_on_shift
 from core.validate import (
     check_keys,
     get_float,
@@ -25,7 +25,7 @@ from core.validate import (
     require_list,
     require_mapping,
 )
-from core.yamlfile import Located, load_yaml
+from core.yamlfile import load_yaml
 
 QueueId = NewType("QueueId", str)
 
@@ -181,7 +181,7 @@ def load_hotline_settings(path: Path) -> HotlineSettings:
     callback_key = str(callback.get("key", "1"))
     if callback_key not in set("0123456789"):
         raise located.error("callback: key must be one digit", callback, "key")
-    opening_hours = _hours(root, "opening_hours", located, "hotline.yaml") or ()
+    opening_hours = read_weekly(root, "opening_hours", located, "hotline.yaml") or ()
     holidays_raw = require_list(
         root.get("holidays", []), located, "holidays", root, "holidays"
     )
@@ -326,7 +326,7 @@ def load_queues(path: Path, languages: tuple[str, ...]) -> dict[QueueId, QueueCo
             max_wait_seconds=get_int(
                 item, "max_wait_seconds", located, what, 0, 0, 86400
             ),
-            opening_hours=_hours(item, "opening_hours", located, what),
+            opening_hours=read_weekly(item, "opening_hours", located, what),
         )
     if not result:
         raise located.error("queues.yaml defines no queue", root, "queues")
@@ -357,22 +357,3 @@ def load_routing_config(folder: Path) -> RoutingConfig:
     )
     return RoutingConfig(hotline=hotline, queues=queues, hotliners=hotliners)
 
-
-def _hours(
-    mapping: dict[str, Any], key: str, located: Located, what: str
-) -> tuple[Shift, ...] | None:
-    """Weekly opening hours written like shifts: ["mon-fri 07:00-21:00", ...]."""
-    if key not in mapping:
-        return None
-    raw = require_list(mapping[key], located, f"{what}: {key}", mapping, key)
-    hours: list[Shift] = []
-    for text in raw:
-        if not isinstance(text, str):
-            raise located.error(
-                f"{what}: {key} entries look like 'mon-fri 07:00-21:00'", mapping, key
-            )
-        try:
-            hours.append(parse_shift(text))
-        except ValueError as exc:
-            raise located.error(f"{what}: {key}: {exc}", mapping, key) from exc
-    return tuple(hours)
