@@ -366,17 +366,7 @@ def create_participant(account_sid: str, conference_sid: str) -> tuple[Response,
         join=spec,
     )
     with _board().lock:
-        pending = Participant(
-            call=call,
-            conference=conference,
-            label=spec.label,
-            muted=spec.muted,
-            coaching=spec.coaching,
-            call_sid_to_coach=spec.call_sid_to_coach,
-            start_conference_on_enter=spec.start_conference_on_enter,
-            end_conference_on_exit=spec.end_conference_on_exit,
-            status="queued",
-        )
+        pending = Participant.joining(call, conference, spec, status="queued")
         return jsonify(_participant_json(pending)), 201
 
 

@@ -197,6 +197,27 @@ class Participant:
     def left(self) -> bool:
         return self.status == "complete" or self.kicked
 
+    @classmethod
+    def joining(
+        cls,
+        call: Call,
+        conference: ConferenceState,
+        spec: JoinSpec,
+        status: str = "connected",
+    ) -> Participant:
+        """A participant as `spec` (a `<Conference>` or the REST API) asks."""
+        return cls(
+            call=call,
+            conference=conference,
+            label=spec.label,
+            muted=spec.muted,
+            coaching=spec.coaching,
+            call_sid_to_coach=spec.call_sid_to_coach,
+            start_conference_on_enter=spec.start_conference_on_enter,
+            end_conference_on_exit=spec.end_conference_on_exit,
+            status=status,
+        )
+
 
 @dataclass(eq=False)
 class ConferenceState:

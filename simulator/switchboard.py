@@ -146,16 +146,7 @@ class Switchboard:
             conference.status_callback = spec.status_callback
             conference.status_callback_method = spec.status_callback_method
             conference.status_callback_events = spec.status_callback_events
-        participant = Participant(
-            call=call,
-            conference=conference,
-            label=spec.label,
-            muted=spec.muted,
-            coaching=spec.coaching,
-            call_sid_to_coach=spec.call_sid_to_coach,
-            start_conference_on_enter=spec.start_conference_on_enter,
-            end_conference_on_exit=spec.end_conference_on_exit,
-        )
+        participant = Participant.joining(call, conference, spec)
         conference.participants[call.sid] = participant
         conference.date_updated = utcnow()
         call.participant = participant
