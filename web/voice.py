@@ -51,6 +51,12 @@ def _url(path: str, **params: object) -> str:
     return services().runtime.public_url(f"{path}?{query}" if query else path)
 
 
+def _menu_context() -> tuple[str, int, HotlineConfig]:
+    """The caller's language and the tree version their call started with."""
+    version, config = services().for_version(request.args.get("v"))
+    return _lang(request.args.get("lang")), version, config
+
+
 def _lang(value: str | None) -> str:
     languages = services().runtime.routing.hotline.languages
     return value if value in languages else languages[0]
@@ -146,8 +152,7 @@ def _after_incident(version: int, lang: str, preamble: str) -> VoiceResponse:
 @validate_twilio_request
 def incident() -> Response:
     """Is the call about the announced incident? Yes ends it, counted."""
-    lang = _lang(request.args.get("lang"))
-    version, _ = services().for_version(request.args.get("v"))
+    lang, version, _ = _menu_context()
     sid = request.form.get("CallSid", "")
     if request.form.get("Digits", "")[:1] == "1" and _incidents().confirm(
         request.args.get("incident", ""), request.form.get("From", "")
@@ -163,8 +168,7 @@ def incident() -> Response:
 @validate_twilio_request
 def returning() -> Response:
     """Same problem as last time: straight to the same queue, linked."""
-    lang = _lang(request.args.get("lang"))
-    version, config = services().for_version(request.args.get("v"))
+    lang, version, config = _menu_context()
     sid = request.form.get("CallSid", "")
     previous = request.args.get("previous", "")
     queue_id = request.args.get("queue", "")
@@ -261,8 +265,7 @@ def _selfhelp_step(
 def selfhelp() -> Response:
     """After one self-help step: fixed (1) ends the call, not fixed (2) goes on."""
     svc = services()
-    lang = _lang(request.args.get("lang"))
-    version, config = svc.for_version(request.args.get("v"))
+    lang, version, config = _menu_context()
     node = config.ivr.node(request.args.get("node", ""))
     step = _int_arg("step", 0)
     attempt = _int_arg("attempt", 1)
@@ -369,8 +372,7 @@ def _hold_in_queue(queue_id: str, lang: str, announce: str) -> VoiceResponse:
 def menu() -> Response:
     """The caller pressed a key, said something, or stayed silent at a menu."""
     svc = services()
-    lang = _lang(request.args.get("lang"))
-    version, config = svc.for_version(request.args.get("v"))
+    lang, version, config = _menu_context()
     node = config.ivr.node(request.args.get("node", ""))
     attempt = max(1, _int_arg("attempt", 1))
     if not isinstance(node, MenuNode):
