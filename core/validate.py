@@ -8,7 +8,7 @@ the file and the line of the offending key.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from core.yamlfile import Located
@@ -157,3 +157,24 @@ def get_translations(
                 f"{what}: {key!r} has unknown language {lang!r}", value, lang
             )
     return {lang: value[lang].strip() for lang in languages}
+
+
+def get_choice(
+    mapping: Mapping[str, Any],
+    key: str,
+    located: Located,
+    what: str,
+    choices: Sequence[str],
+    default: str | None = None,
+) -> str | None:
+    """One of `choices` (None when absent and no default), named in the error."""
+    value = mapping.get(key, default)
+    if value is None:
+        return None
+    if value not in choices:
+        raise located.error(
+            f"{what}: unknown {key} {value!r} (known: {', '.join(choices)})",
+            mapping,
+            key,
+        )
+    return str(value)

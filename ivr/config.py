@@ -14,6 +14,7 @@ from typing import Any
 
 from core.validate import (
     check_keys,
+    get_choice,
     get_identifier,
     get_int,
     get_str,
@@ -280,16 +281,11 @@ def _load_option(
                 str(lang),
             )
         keywords[str(lang)] = tuple(words)
-    problem_type = opt.get("problem_type")
-    if problem_type is not None and problem_type not in PROBLEM_TYPES:
-        raise located.error(
-            f"{what}: option {key!r} has unknown problem_type {problem_type!r} "
-            f"(known: {', '.join(PROBLEM_TYPES)})",
-            opt,
-            "problem_type",
-        )
+    problem_type = get_choice(
+        opt, "problem_type", located, f"{what}: option {key!r}", PROBLEM_TYPES
+    )
     return MenuOption(
-        problem_type=str(problem_type) if problem_type is not None else None,
+        problem_type=problem_type,
         key=key,
         label=get_translations(
             opt, "label", located, f"{what}: option {key!r}", languages

@@ -17,6 +17,7 @@ from agents.config import AgentId, Hotliner, load_hotliners, read_weekly
 from agents.shifts import Shift, is_on_shift
 from core.validate import (
     check_keys,
+    get_choice,
     get_float,
     get_identifier,
     get_int,
@@ -160,14 +161,9 @@ def load_hotline_settings(path: Path) -> HotlineSettings:
             "preferred_agent_hours",
         },
     )
-    strategy = get_str(routing, "strategy", located, "routing", default="longest-idle")
-    if strategy not in ROUTING_STRATEGIES:
-        raise located.error(
-            f"routing: unknown strategy {strategy!r} (known: "
-            f"{', '.join(ROUTING_STRATEGIES)})",
-            routing,
-            "strategy",
-        )
+    strategy = get_choice(routing, "strategy", located, "routing",
+                          ROUTING_STRATEGIES, default="longest-idle")
+    assert strategy is not None
     callback = require_mapping(
         root.get("callback", {}), located, "callback", root, "callback"
     )
@@ -278,14 +274,7 @@ def load_queues(path: Path, languages: tuple[str, ...]) -> dict[QueueId, QueueCo
         what = f"queue {queue_id!r}"
         if queue_id in result:
             raise located.error(f"{what}: duplicate id", item, "id")
-        language = item.get("language")
-        if language is not None and language not in languages:
-            raise located.error(
-                f"{what}: unknown language {language!r} (hotline.yaml lists "
-                f"{', '.join(languages)})",
-                item,
-                "language",
-            )
+        language = get_choice(item, "language", located, what, languages)
         min_level = get_int(item, "min_level", located, what, 1, 1, 5)
         overflow = require_mapping(
             item.get("overflow", {}), located, f"{what}: overflow", item, "overflow"
