@@ -205,6 +205,7 @@ class CallSession:
         call = self.call
         board = self.board
         with board.lock:
+            call.ended_at = time.monotonic()
             call.status = status
             call.end_time = utcnow()
             call.duration = (
@@ -230,7 +231,14 @@ class CallSession:
         console = profile.console
         assert console is not None
         try:
-            call_sid = console.current_call(profile.agent_id) or self.call.peer_sid
+            with self.board.lock:
+                peer = self.board.calls.get(self.call.peer_sid or "")
+                # An inbound caller's CallSid is the app's call: the hotliner
+                # knows it, whatever the app says they are handling now.
+                known = peer.sid if peer and peer.direction == "inbound" else None
+            call_sid = (
+                known or console.current_call(profile.agent_id) or self.call.peer_sid
+            )
             if call_sid is None:
                 raise SimulatorError(
                     f"{profile.agent_id}: no call to post an outcome on"
@@ -241,6 +249,8 @@ class CallSession:
             console.post_outcome(
                 profile.agent_id, call_sid, profile.outcome_for(number), profile.notes
             )
+            with self.board.lock:
+                self.call.outcome_posted_at = time.monotonic()
         except SimulatorError as exc:
             self.carrier.record_error(f"hotliner {profile.agent_id}: {exc}")
 
@@ -290,7 +300,11 @@ class CallSession:
         ):
             call.talk_started = True
             call.peer_sid = self.board.peer_of(call)
-            self._hang_up_in(profile.talk_seconds, "hotliner hung up")
+            peer = self.board.calls.get(call.peer_sid or "")
+            talk = profile.talk_seconds_with(
+                None if peer is None else _caller_number(peer)
+            )
+            self._hang_up_in(talk, "hotliner hung up")
 
     def _hang_up_in(self, seconds: float, reason: str) -> None:
         at = time.monotonic() + seconds * self.board.time_scale
@@ -818,6 +832,7 @@ class CallSession:
                 self.board.leave_queue(member)
                 bridge = Bridge(caller=member, callee=call)
                 member.bridge = call.bridge = bridge
+                self.board.mark_connected(member, call)
                 member.wake.set()
         if bridge is None:
             call.note("dial", f"queue {noun.name} is empty")
@@ -869,6 +884,7 @@ class CallSession:
                 raise _Ended("completed", "the caller had left")
             bridge = Bridge(caller=parent, callee=call)
             parent.bridge = call.bridge = bridge
+            self.board.mark_connected(parent, call)
             parent.wake.set()
         self._stay_bridged(bridge, math.inf)
 
@@ -927,12 +943,15 @@ class CallSession:
         params["CallbackSource"] = "call-progress-events"
         if event == "completed":
             params["CallDuration"] = str(call.duration or 0)
+        sent = time.monotonic()
         try:
             self.sender.send(call.status_callback, call.status_callback_method, params)
         except WebhookError as exc:
             self.carrier.record_error(
                 f"call {call.sid}: status callback {event}: {exc}"
             )
+        with self.board.lock:
+            call.callbacks_sent.append((event, sent, time.monotonic()))
 
     def _send_notices(self, notices: list[Notice]) -> None:
         for notice in notices:
@@ -953,6 +972,11 @@ def _typed_digits(keys: str, verb: Gather) -> tuple[str, bool]:
         if verb.num_digits is not None and len(digits) >= verb.num_digits:
             return digits, True
     return digits, False
+
+
+def _caller_number(leg: Call) -> str:
+    """The outside party's number on a leg: From inbound, To when we called."""
+    return leg.from_number if leg.direction == "inbound" else leg.to
 
 
 def _describe(target: Target) -> str:

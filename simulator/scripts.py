@@ -9,6 +9,7 @@ multiplied by the carrier's time scale when played.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -76,6 +77,13 @@ class HotlinerProfile:
     With a `console`, the hotliner declares itself available when added and
     posts its outcome after each call, like a person using the agent console.
     `outcomes`, when given, are used in turn, one per call, instead of `outcome`.
+
+    `talk_time`, when given, decides each conversation's length instead of
+    `talk_seconds`: it is called with the number of the caller the hotliner
+    talks with (the peer leg's From) when the talk starts, and answers simulated
+    seconds; a benchmark gives each caller a handle time of its own this way.
+    It is called with the switchboard's lock held: it must be quick and must not
+    touch the carrier.
     """
 
     agent_id: str
@@ -88,6 +96,13 @@ class HotlinerProfile:
     outcomes: list[str] = field(default_factory=list)
     notes: str = ""
     console: AgentConsoleClient | None = None
+    talk_time: Callable[[str], float] | None = None
+
+    def talk_seconds_with(self, caller_number: str | None) -> float:
+        """How long this hotliner talks with `caller_number` (simulated seconds)."""
+        if self.talk_time is not None and caller_number is not None:
+            return self.talk_time(caller_number)
+        return self.talk_seconds
 
     def outcome_for(self, call_number: int) -> str:
         """The outcome of this hotliner's `call_number`-th answered call (from 0)."""

@@ -31,13 +31,15 @@ class TranscriptEntry:
     """One thing the caller heard or did, for tests to read as a story.
 
     `language` is a `<Say>`'s; `queue` names the queue the caller was waiting
-    in when it happened (position announcements, hold music), if any.
+    in when it happened (position announcements, hold music), if any; `at` is
+    when it happened (`time.monotonic()`, not compared).
     """
 
     kind: str
     detail: str = ""
     language: str | None = None
     queue: str | None = None
+    at: float = field(default_factory=time.monotonic, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +124,15 @@ class Call:
     peer_sid: str | None = None
     talk_started: bool = False
     connected_noted: bool = False  # the "connected" transcript entry is written
+    # Monotonic times for benchmarks: first talking with someone (a conference
+    # in progress with another participant, or a bridge), the leg's end (before
+    # its final status callback), and a hotliner's outcome posted.
+    connected_at: float | None = None
+    ended_at: float | None = None
+    outcome_posted_at: float | None = None
+    # Status callbacks sent: (event, sent at, answered at), monotonic. They are
+    # sent from the call's thread: the call waits for each answer.
+    callbacks_sent: list[tuple[str, float, float]] = field(default_factory=list)
 
     @property
     def is_live(self) -> bool:

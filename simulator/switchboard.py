@@ -154,6 +154,8 @@ class Switchboard:
         if conference.status == "init" and spec.start_conference_on_enter:
             conference.status = "in-progress"
             notices = self._conference_notice(conference, "start", None) + notices
+        if conference.status == "in-progress" and len(conference.participants) >= 2:
+            self.mark_connected(*(p.call for p in conference.participants.values()))
         self._wake_conference(conference)
         return participant, notices
 
@@ -190,6 +192,13 @@ class Switchboard:
             notices += self._conference_notice(conference, "leave", other)
         conference.participants.clear()
         return notices + self._conference_notice(conference, "end", None)
+
+    def mark_connected(self, *calls: Call) -> None:
+        """Notes the first moment each leg talks with someone (for benchmarks)."""
+        now = time.monotonic()
+        for call in calls:
+            if call.connected_at is None:
+                call.connected_at = now
 
     def is_connected(self, call: Call) -> bool:
         """Whether the leg is talking with someone (the hotliner's talk clock)."""

@@ -576,6 +576,90 @@ def test_redirecting_a_queued_caller_bridges_it_with_the_hotliner(
     assert conference.status == "completed"
 
 
+def talk_in_room(world: World, number: str, room: str) -> tuple[Any, Any]:
+    """A caller waits, alice joins `room` as its anchor, the caller is brought in."""
+    caller = world.carrier.place_call(
+        CallerScript(number, inputs=[Digits("1")], patience_seconds=600)
+    )
+    world.wait_for(lambda: any(e.kind == "enqueue" for e in caller.transcript))
+    joined = len(world.recorded.forms("/voice/join"))
+    agent = call_alice(world, f"/voice/join?room={room}&anchor=1")
+    world.wait_for(lambda: len(world.recorded.forms("/voice/join")) > joined)
+    world.client.calls(caller.sid).update(
+        url=world.url(f"/voice/join?room={room}&anchor=0"), method="POST"
+    )
+    assert caller.ended.wait(10)
+    return caller, world.carrier.calls[agent.sid]
+
+
+def test_talk_time_gives_each_caller_a_handle_time_of_its_own(world: World) -> None:
+    other = "+33698765432"
+    asked: list[str] = []
+
+    def talk_time(number: str) -> float:
+        asked.append(number)
+        return {CALLER: 60.0, other: 1.0}[number]  # 0.6 s and 0.01 s played
+
+    add_alice(world, talk_seconds=3.0, talk_time=talk_time)
+
+    long_caller, long_leg = talk_in_room(world, CALLER, "room-long")
+    short_caller, short_leg = talk_in_room(world, other, "room-short")
+
+    assert world.carrier.wait_idle(10)
+    assert world.carrier.errors == []
+    assert asked == [CALLER, other]
+    for caller, leg in ((long_caller, long_leg), (short_caller, short_leg)):
+        # Both legs met at one moment, noted by the switchboard.
+        assert caller.connected_at is not None
+        assert caller.connected_at == leg.connected_at
+        assert leg.started_at <= leg.answered_at <= leg.connected_at
+        assert leg.connected_at < leg.ended_at <= leg.outcome_posted_at
+        assert [event for event, _, _ in leg.callbacks_sent] == [
+            "initiated",
+            "ringing",
+            "answered",
+            "completed",
+        ]
+        assert all(sent <= done for _, sent, done in leg.callbacks_sent)
+    long_talk = long_leg.ended_at - long_leg.connected_at
+    short_talk = short_leg.ended_at - short_leg.connected_at
+    assert 0.6 <= long_talk < 1.5
+    assert short_talk < 0.3
+    # Transcript entries carry when they happened, in order.
+    times = [entry.at for entry in long_caller.transcript]
+    assert times == sorted(times)
+
+
+def test_without_talk_time_every_call_lasts_talk_seconds(world: World) -> None:
+    add_alice(world, talk_seconds=50.0)
+
+    _, leg = talk_in_room(world, CALLER, "room-plain")
+
+    assert world.carrier.wait_idle(10)
+    assert 0.5 <= leg.ended_at - leg.connected_at < 1.4
+
+
+def test_the_outcome_goes_on_the_caller_talked_with_even_if_the_app_moved_on(
+    world: World,
+) -> None:
+    add_alice(world)
+    # The app already offered alice her next call when she posts this outcome.
+    world.recorded.agent_calls["alice"] = "CA" + "9" * 32
+
+    caller, _ = talk_in_room(world, CALLER, "room-next")
+
+    assert world.carrier.wait_idle(10)
+    assert world.recorded.outcomes == [
+        {
+            "call_sid": caller.sid,
+            "agent_id": "alice",
+            "outcome": "resolved",
+            "notes": "",
+        }
+    ]
+    assert world.carrier.errors == []
+
+
 def test_dialing_a_hotliner_bridges_the_two_legs_until_one_hangs_up(
     world: World,
 ) -> None:
