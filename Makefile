@@ -38,6 +38,7 @@ lint: $(VENV)/.installed-dev  ## ruff and mypy
 bench: $(VENV)/.installed-dev  ## benchmarks (print figures and ratios)
 	$(BIN)/python bench/kb_accuracy.py
 	$(BIN)/python bench/routing.py
+	$(BIN)/python bench/fidelity.py
 
 clean:  ## remove the virtualenv and the instance folder
 	rm -rf $(VENV) instance
