@@ -5,11 +5,18 @@
 daemon to lose track of), bound to loopback on a free port, with append-only
 persistence in the instance folder so a restart keeps waiting callers and
 unconsumed events. On Linux the child is told to die with its parent, so even
-a `kill -9` of the hotline leaves no orphan server behind.
+a `kill -9` of the hotline leaves no orphan server behind. It runs in a session
+of its own, so a Ctrl-C in the terminal reaches the hotline, which stops its
+processes in order (the app before its Redis), not the server directly.
+
+`hotline run` supervises the server (`web.supervise`): `poll` reaps a dead
+one (no zombie) and `restart` starts it again on the same port and data
+folder, where the append-only file gives back the live state.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -21,6 +28,8 @@ from pathlib import Path
 from types import TracebackType
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from core.errors import HotlineError
 
@@ -47,15 +56,27 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+# Loaded in the parent: loading a library in a child forked from a process
+# with threads (the simulator, the demo) could wait for a lock nobody releases.
+_LINUX = sys.platform.startswith("linux")
+_LIBC = ctypes.CDLL("libc.so.6", use_errno=True) if _LINUX else None
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:  # pragma: no cover - runs in the child
+    """`preexec_fn` for children that must not outlive the process starting them.
+
+    Linux sends SIGTERM to the child when the *thread* that started it ends:
+    start such children from the main thread (or one that lives as long).
+    """
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class EmbeddedRedis:
-    """Start/stop a private Valkey server; use as a context manager."""
+    """Start/stop/restart a private Valkey server; use as a context manager."""
+
+    name = "valkey"
 
     def __init__(
         self, data_dir: Path, *, port: int | None = None, persistent: bool = True
@@ -96,10 +117,16 @@ class EmbeddedRedis:
             args,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509
+            start_new_session=True,
+            preexec_fn=die_with_parent,  # noqa: PLW1509
         )
         deadline = time.monotonic() + timeout
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+        # No retries in the probe: redis-py's default backoff would sleep for
+        # seconds after the first refused connection, long after the server
+        # is ready.
+        client = redis.Redis(
+            port=self.port, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
+        )
         try:
             while time.monotonic() < deadline:
                 if self._process.poll() is not None:
@@ -117,6 +144,42 @@ class EmbeddedRedis:
             client.close()
         self.stop()
         raise EmbeddedRedisError(f"embedded Valkey did not answer within {timeout}s")
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process id, while one was started and not stopped."""
+        return None if self._process is None else self._process.pid
+
+    def poll(self) -> int | None:
+        """The exit status of a server that died (reaped: no zombie); None
+        while it runs, or when none was started (or it was cleaned up).
+
+        Negative: killed by that signal, as `subprocess.Popen.returncode`.
+        """
+        return None if self._process is None else self._process.poll()
+
+    def clean_up(self) -> None:
+        """After the server died: forget it and end what it left in its
+        session (an append-only-file rewrite it had forked). Call it soon after
+        `poll` saw the exit: the group id is the dead server's pid, which the
+        system may hand out again once the group is empty."""
+        process = self._process
+        if process is None or process.poll() is None:
+            return
+        self._process = None
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+    def restart(self, timeout: float = 10.0) -> None:
+        """Start again on the same port and data folder (the AOF is reloaded).
+
+        A server still running is stopped gracefully first; a dead one is
+        reaped and what it left in its session ended.
+        """
+        if self._process is not None and self._process.poll() is None:
+            self.stop()
+        self.clean_up()
+        self.start(timeout)
 
     def stop(self) -> None:
         process, self._process = self._process, None
