@@ -1,8 +1,13 @@
 """Starts and stops the hotline's processes: gunicorn (web) and the worker.
 
 Shared by `hotline run` and the end-to-end tests, so what the tests exercise
-is exactly what a user runs. Children get their own process group and are
-terminated (then killed) on stop: no orphans.
+is exactly what a user runs. Each child is a `ManagedProcess`: its own session
+and process group (a Ctrl-C in the terminal reaches only `hotline run`, which
+stops them in order), told to die with its parent on Linux, terminated (then
+killed) as a whole group on stop: no orphans. `hotline run` supervises the
+children (`web.supervise`): `poll` reaps a dead one, `clean_up` ends what it
+left behind (a SIGKILLed gunicorn master leaves workers holding the port),
+`restart` starts it again with the same command and environment.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pathlib import Path
 
 import requests
 
+from core.embedded_redis import die_with_parent
 from core.errors import HotlineError
 
 
@@ -51,8 +57,149 @@ def worker_command() -> list[str]:
     return [sys.executable, "-m", "web.cli", "worker"]
 
 
+def group_alive(pgid: int) -> bool:
+    """Whether process group `pgid` still has a member that is not a zombie.
+
+    Zombies are ignored where /proc tells them apart: an orphan that exited
+    is its new parent's to reap and holds no port or file any more.
+    """
+    proc = Path("/proc")
+    if not proc.is_dir():  # pragma: no cover - not Linux
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            return True
+    return False
+
+
+class ManagedProcess:
+    """One command run as a child in a session of its own, logging to a file.
+
+    `restart` reuses the command and the environment given here, so a
+    restarted worker is the same worker.
+    """
+
+    def __init__(
+        self, name: str, command: list[str], env: Mapping[str, str], log_dir: Path
+    ) -> None:
+        self.name = name
+        self.command = command
+        self.env = dict(env)
+        self.log_dir = log_dir
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_file(self) -> Path:
+        return self.log_dir / f"{self.name}.log"
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return self._process
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
+    def start(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("ab") as log:
+            self._process = subprocess.Popen(  # noqa: S603 - our own interpreter
+                self.command,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=die_with_parent,  # noqa: PLW1509
+            )
+
+    def poll(self) -> int | None:
+        """The exit status once the process ended (reaped: no zombie), else None.
+
+        Negative: killed by that signal, as `subprocess.Popen.returncode`.
+        None as well when it was never started or was cleaned up.
+        """
+        return None if self._process is None else self._process.poll()
+
+    def clean_up(self, grace: float = 3.0) -> None:
+        """After the process died: forget it and end what it left in its group.
+
+        Gunicorn workers orphaned by a killed master keep serving, and keep the
+        port the next master must bind, until they notice; they get SIGTERM
+        (finish the requests in hand), then SIGKILL after `grace` seconds. Call
+        it soon after `poll` saw the exit: the group id is the dead leader's
+        pid, which the system may hand out again once the group is empty.
+        """
+        process = self._process
+        if process is None or process.poll() is None:
+            return
+        self._process = None
+        self._end_group(process.pid, grace)
+
+    @staticmethod
+    def _end_group(pgid: int, grace: float) -> None:
+        try:
+            os.killpg(pgid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            return
+        deadline = time.monotonic() + grace
+        while group_alive(pgid):
+            if time.monotonic() >= deadline:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pgid, signal.SIGKILL)
+                return
+            time.sleep(0.05)
+
+    def restart(self) -> None:
+        """Start again, the same way; a process still running is stopped first."""
+        if self._process is not None and self._process.poll() is None:
+            self.stop()
+        self.clean_up()
+        self.start()
+
+    def terminate(self) -> None:
+        """Ask the whole group to stop (SIGTERM), without waiting."""
+        if self._process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._process.pid, signal.SIGTERM)
+
+    def wait(self, deadline: float) -> None:
+        """Wait for the process until `deadline` (monotonic), then kill the group.
+
+        The group is killed even when the leader exited in time, in case a
+        member outlived it.
+        """
+        process, self._process = self._process, None
+        if process is None:
+            return
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+        if group_alive(process.pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.terminate()
+        self.wait(time.monotonic() + timeout)
+
+
 class Stack:
-    """The web server and one worker, with a given environment."""
+    """The web server and the workers, with a given environment."""
 
     def __init__(
         self,
@@ -68,39 +215,37 @@ class Stack:
         self.log_dir = log_dir
         self.workers = workers
         self.web_workers = web_workers
-        self.processes: list[subprocess.Popen[bytes]] = []
+        self.children: list[ManagedProcess] = [
+            ManagedProcess(
+                "web", gunicorn_command(port, workers=web_workers), self.env, log_dir
+            ),
+            *(
+                ManagedProcess(f"worker-{n}", worker_command(), self.env, log_dir)
+                for n in range(workers)
+            ),
+        ]
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def _spawn(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        log = (self.log_dir / f"{name}.log").open("ab")
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and modules
-            command,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-        self.processes.append(process)
-        return process
+    @property
+    def processes(self) -> list[subprocess.Popen[bytes]]:
+        """The children's current processes (those started and not stopped)."""
+        return [c.process for c in self.children if c.process is not None]
 
     def start(self, timeout: float = 30.0) -> None:
-        self._spawn("web", gunicorn_command(self.port, workers=self.web_workers))
-        for n in range(self.workers):
-            self._spawn(f"worker-{n}", worker_command())
+        for child in self.children:
+            child.start()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for process in self.processes:
-                if process.poll() is not None:
+            for child in self.children:
+                code = child.poll()
+                if code is not None:
                     self.stop()
                     raise StackError(
-                        "a hotline process exited at start "
-                        f"(code {process.returncode});"
-                        f" see the logs in {self.log_dir}"
+                        f"a hotline process ({child.name}) exited at start "
+                        f"(code {code}); see the logs in {self.log_dir}"
                     )
             with contextlib.suppress(requests.RequestException):
                 if requests.get(f"{self.url}/healthz", timeout=1).ok:
@@ -113,16 +258,9 @@ class Stack:
         )
 
     def stop(self, timeout: float = 10.0) -> None:
-        processes, self.processes = self.processes, []
-        for process in processes:
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)
+        """SIGTERM every child's group at once, then wait; SIGKILL what stays."""
+        for child in self.children:
+            child.terminate()
         deadline = time.monotonic() + timeout
-        for process in processes:
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=5)
+        for child in self.children:
+            child.wait(deadline)
