@@ -143,12 +143,24 @@ def env() -> None:
     help="Simulator speed: 0.1 makes every wait ten times shorter.",
 )
 def run(port: int, demo: bool, calls_per_minute: float, time_scale: float) -> None:
-    """Run the whole hotline: web, worker, and embedded services when unset."""
+    """Run the whole hotline: web, worker, and embedded services when unset.
+
+    Supervises its processes: a dead Valkey, web or worker is reaped, logged
+    and restarted while the others keep running (`web.supervise`).
+    """
     from calllog.db import upgrade
     from web.stack import Stack
+    from web.supervise import (
+        Child,
+        Supervisor,
+        SupervisorGaveUp,
+        become_subreaper,
+        reap_orphans_until_none,
+    )
 
     settings = _settings()
     settings.instance_dir.mkdir(parents=True, exist_ok=True)
+    log_dir = settings.instance_dir / "logs"
     env: dict[str, str] = {
         "HOTLINE_INSTANCE": str(settings.instance_dir),
         "HOTLINE_CONFIG": str(settings.config_dir),
@@ -163,6 +175,7 @@ def run(port: int, demo: bool, calls_per_minute: float, time_scale: float) -> No
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    subreaper = become_subreaper()
     try:
         from web.config import load_config
 
@@ -182,7 +195,7 @@ def run(port: int, demo: bool, calls_per_minute: float, time_scale: float) -> No
             carrier.start(host="127.0.0.1", port=free_port())
             env["TWILIO_API_BASE_URL"] = carrier.api_base_url
             click.echo(f"carrier simulator plays Twilio at {carrier.api_base_url}")
-        stack = Stack(env, port, settings.instance_dir / "logs")
+        stack = Stack(env, port, log_dir)
         stack.start()
         click.echo(f"\n  Hotline running. Dashboard: {stack.url}/status\n")
         if carrier is not None:
@@ -202,15 +215,11 @@ def run(port: int, demo: bool, calls_per_minute: float, time_scale: float) -> No
                 args=(carrier, config, stop, calls_per_minute, rng),
                 daemon=True,
             ).start()
-        while not stop.is_set():
-            if any(p.poll() is not None for p in stack.processes):
-                click.echo(
-                    "a hotline process stopped; see the logs in "
-                    f"{settings.instance_dir / 'logs'}",
-                    err=True,
-                )
-                break
-            stop.wait(1.0)
+        children: list[Child] = [*([embedded] if embedded else []), *stack.children]
+        try:
+            Supervisor(children, reap_orphans=subreaper).run(stop)
+        except SupervisorGaveUp as exc:
+            raise click.ClickException(f"{exc}; see the logs in {log_dir}") from exc
     except HotlineError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
@@ -223,6 +232,8 @@ def run(port: int, demo: bool, calls_per_minute: float, time_scale: float) -> No
             stack.stop()
         if embedded is not None:
             embedded.stop()
+        if subreaper:
+            reap_orphans_until_none()
         click.echo("hotline stopped")
 
 
