@@ -44,6 +44,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -97,6 +98,7 @@ class Caller:
     talk: float | None  # real seconds their hotliner talked with them
     redirected: float | None = None  # the app's REST redirect reached the call
     in_conference: float | None = None  # the caller entered the conference
+    story: str = ""  # the end of a lost caller's transcript
 
     @property
     def waiting(self) -> tuple[float, float]:
@@ -124,6 +126,7 @@ class Leg:
     outcome: float | None  # the outcome POST returned
     peer: str | None  # the caller talked with
     progress_callbacks: float = 0.0  # initiated, ringing, answered: waited for
+    end_note: str = ""  # final status and the transcript's last entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,6 +385,7 @@ class Run:
     placement_lag: list[float]
     log_rows: list[tuple[str, float | None]]
     server: str
+    load: tuple[float, float]  # 1-minute load average when placing began, ended
 
 
 def first_at(call: Call, kind: str, after: float = 0.0) -> float | None:
@@ -420,6 +424,12 @@ def collect(
                     ended=call.ended_at or now,
                     outcome=call.outcome_posted_at,
                     peer=call.peer_sid if call.talk_started else None,
+                    end_note=(
+                        f"{call.status}, {call.transcript[-1].kind} "
+                        f"{call.transcript[-1].detail[:50]}"
+                        if call.transcript
+                        else call.status
+                    ),
                     progress_callbacks=sum(
                         done - sent
                         for event, sent, done in call.callbacks_sent
@@ -465,10 +475,48 @@ def collect(
                     talk=talks.get(call.sid),
                     redirected=first_at(call, "redirect", ready),
                     in_conference=first_at(call, "conference", ready),
+                    story=lost_story(carrier, call, ready) if lost else "",
                 )
             )
     callers.sort(key=lambda c: c.ready)
     return callers, legs
+
+
+def story(call: Call, origin: float, last: int = 8) -> str:
+    """The last transcript entries, ms after `origin`, hold music left out."""
+    entries = [
+        e for e in call.transcript if e.at >= origin and e.kind not in {"play", "wait"}
+    ]
+    return "; ".join(
+        f"+{ms(e.at - origin)} {e.kind} {e.detail[:60]}".rstrip()
+        for e in entries[-last:]
+    )
+
+
+def lost_story(carrier: Carrier, call: Call, origin: float) -> str:
+    """A lost caller's last moments, and those of the hotliner legs that
+    entered the same conference (lock held)."""
+    rooms = {e.detail for e in call.transcript if e.kind == "conference"}
+    redirected = first_at(call, "redirect", origin)
+    lines = [f"caller: {story(call, origin)}"]
+    for other in carrier.calls.values():
+        in_room = any(
+            e.kind == "conference" and e.detail in rooms for e in other.transcript
+        )
+        # a hotliner leg that never talked, placed shortly before the redirect
+        near = (
+            redirected is not None
+            and other.direction == "outbound-api"
+            and not other.talk_started
+            and redirected - 2.0 <= other.started_at <= redirected
+        )
+        if other is not call and (in_room or near):
+            lines.append(
+                f"leg {other.sid} to {other.to}, placed "
+                f"+{ms(other.started_at - origin)}, {other.status}: "
+                f"{story(other, origin)}"
+            )
+    return "\n      ".join(lines)
 
 
 def call_log_rows(database_url: str, sids: set[str]) -> list[tuple[str, float | None]]:
@@ -590,6 +638,7 @@ def drive(
     gaps = [rng.expovariate(sc.rate) for _ in numbers]
     measured: list[Call] = []
     lag: list[float] = []
+    load_before = os.getloadavg()[0]
     began = time.monotonic()
     due = began
     print(f"placing {sc.calls} calls over ~{sum(gaps):.0f} s ...", flush=True)
@@ -606,7 +655,8 @@ def drive(
                 )
             )
         )
-    carrier.wait_idle(120)
+    # Still on the line this long after the last arrival: lost.
+    carrier.wait_idle(max(30.0, 10 * sc.talk * sc.scale))
     callers, legs = collect(carrier, measured, agents, began)
     sids = {c.sid for c in measured}
     rows: list[tuple[str, float | None]] = []
@@ -620,7 +670,8 @@ def drive(
         if sum(1 for status, _ in rows if status in FINAL) == len(sids):
             break
         time.sleep(0.5)
-    return Run(callers, legs, logged_in, list(carrier.errors), lag, rows, server)
+    load = (load_before, os.getloadavg()[0])
+    return Run(callers, legs, logged_in, list(carrier.errors), lag, rows, server, load)
 
 
 # -- the report -------------------------------------------------------------------
@@ -682,7 +733,8 @@ def report(sc: Scenario, r: Run) -> list[str]:
     print(
         f"{sc.agents} hotliners, {sc.traffic:g} Erlangs offered, mean talk "
         f"{sc.talk:g} s simulated = {sc.talk * scale:g} s real (time scale "
-        f"{scale:g}), {sc.calls} callers, seed {sc.seed}; {r.server}, SQLite"
+        f"{scale:g}), {sc.calls} callers, seed {sc.seed}; {r.server}, SQLite; "
+        f"{os.cpu_count()} CPUs, load average {r.load[0]:.2f} -> {r.load[1]:.2f}"
     )
     print(
         f"arrivals: {n} callers entered the queue over {span:.1f} s: "
@@ -747,9 +799,15 @@ def report(sc: Scenario, r: Run) -> list[str]:
             if logged
             else "call log cross-check: no completed call logged"
         )
+    silent = Counter(g.end_note for g in r.legs if g.peer is None)
+    print(
+        f"hotliner legs that never talked with a caller: {sum(silent.values())}"
+        + "".join(f"; {count} ended: {note}" for note, count in silent.items())
+    )
     print(f"lost callers: {len(lost)} of {n}; simulator errors: {len(r.errors)}")
     for c in lost[:10]:
         print(f"  lost {c.sid} {c.number}: {c.lost}")
+        print(f"    ms after queue entry, {c.story}")
     for error in r.errors[:10]:
         print(f"  error: {error}")
     print(DEFINITIONS.format(beyond=ms(beyond), sl=ms(sl_t)))
@@ -774,9 +832,9 @@ def report(sc: Scenario, r: Run) -> list[str]:
             f"{len(lost)} lost callers of {sc.calls} (target 0)",
         ),
     ]
-    print()
+    print("\ntargets:")
     for ok, text in checks:
-        print(f"{'PASS' if ok else 'FAIL'}: {text}")
+        print(f"  {text}: {'PASS' if ok else 'FAIL'}")
     print(
         f"(for scale: the ideal router's P(wait) is {ideal.p_wait:.3f}, "
         f"{ideal.p_wait - c_wait:+.3f} from Erlang C on these same callers)"
@@ -889,7 +947,7 @@ definitions (times from the simulator, real time):
                callers ahead with no hotliner rung yet (no hotliner free for
                them, FCFS): the event Erlang C counts; ideal: wait > 0
   P(wait > {beyond} ms)  share of callers whose wait exceeded {beyond} ms
-  SL           share answered within {sl} ms; ASA the mean wait over callers
+  SL           share answered within {sl} ms; ASA the mean wait of those served
   Erlang C     for the measured arrival rate (queue entries) and the measured
                AHT (talk as the simulator played it), N hotliners
   ideal FCFS   zero-overhead first-come-first-served with N servers fed the same
