@@ -24,6 +24,9 @@ from queues.keys import Keys
 log = logging.getLogger(__name__)
 
 OFFSET_NAME = "events"
+#: The writer's lock lapses this long after its last renewal (one per batch),
+#: so a writer killed mid-batch stops the call log for seconds, not minutes.
+LOCK_MS = 10_000
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -44,7 +47,7 @@ def drain_events(
 ) -> int:
     """Apply pending events to the call log; returns how many were applied."""
     token = uuid.uuid4().hex
-    if not client.set(keys.calllog_lock, token, nx=True, px=60_000):
+    if not client.set(keys.calllog_lock, token, nx=True, px=LOCK_MS):
         return 0
     applied = 0
     try:
@@ -71,7 +74,7 @@ def drain_events(
                 session.commit()
                 applied += len(entries)
                 client.xtrim(keys.events, minid=offset.last_id, approximate=False)
-                client.pexpire(keys.calllog_lock, 60_000)
+                client.pexpire(keys.calllog_lock, LOCK_MS)
     finally:
         client.eval(_RELEASE, 1, keys.calllog_lock, token)
     if applied:

@@ -17,12 +17,13 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from core.settings import Settings
+from core.telephony import REST_TIMEOUT_SECONDS
 
 
 class BaseUrlHttpClient(TwilioHttpClient):  # type: ignore[misc]
     """Sends every Twilio API request to `base_url` instead of twilio.com."""
 
-    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str, timeout: float = REST_TIMEOUT_SECONDS) -> None:
         super().__init__(timeout=timeout)
         parts = urlsplit(base_url)
         self._scheme = parts.scheme
@@ -38,10 +39,16 @@ class BaseUrlHttpClient(TwilioHttpClient):  # type: ignore[misc]
 
 
 def build_twilio_client(settings: Settings) -> Client:
-    """A REST client for the configured account and API base URL."""
-    http_client = None
+    """A REST client for the configured account and API base URL.
+
+    Twilio's own HTTP client has no timeout unless given one: every request
+    gets `REST_TIMEOUT_SECONDS`, whichever host it goes to.
+    """
+    http_client: TwilioHttpClient
     if settings.twilio_api_base_url != "https://api.twilio.com":
         http_client = BaseUrlHttpClient(settings.twilio_api_base_url)
+    else:
+        http_client = TwilioHttpClient(timeout=REST_TIMEOUT_SECONDS)
     return Client(
         settings.twilio_account_sid,
         settings.twilio_auth_token,

@@ -17,6 +17,8 @@ PHRASES: dict[str, dict[str, str]] = {
         "to_general": "Nous vous mettons en relation avec un technicien.",
         "offer_gone": "L'appelant a raccroché ou a déjà été pris en charge.",
         "goodbye": "Merci de votre appel, au revoir.",
+        "hotliner_left": "Votre technicien a été déconnecté. Vous gardez votre "
+        "place, un autre technicien va vous répondre.",
         "whisper": "Appel {queue}. {choice}",
         "offer_callback": "Pour être rappelé sans perdre votre place, tapez {key}.",
         "callback_confirmed": "C'est noté : nous vous rappellerons au {number} dès "
@@ -67,6 +69,8 @@ PHRASES: dict[str, dict[str, str]] = {
         "to_general": "We are putting you through to a technician.",
         "offer_gone": "The caller hung up or was already answered.",
         "goodbye": "Thank you for calling, goodbye.",
+        "hotliner_left": "Your technician was disconnected. You keep your "
+        "place; another technician will answer you.",
         "whisper": "{queue} call. {choice}",
         "offer_callback": "To be called back without losing your place, press {key}.",
         "callback_confirmed": "Noted: we will call you back on {number} as soon as "

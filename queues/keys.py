@@ -48,6 +48,14 @@ class Keys:
         return f"{self.base}offers"
 
     @property
+    def timers(self) -> str:
+        """Sorted set of things due at a time (ms): 'wrapup:<agent>' (end of
+        wrap-up), 'bridge:<call>' (caller not in the conference yet),
+        'alone:<call>' (caller maybe alone in a conference); the worker fires
+        them on time."""
+        return f"{self.base}timers"
+
+    @property
     def active_calls(self) -> str:
         """Sorted set of calls not yet ended, by start time (ms)."""
         return f"{self.base}calls:active"

@@ -8,7 +8,6 @@ connects at import time.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import redis
 from rq import Queue
@@ -16,12 +15,19 @@ from sqlalchemy import Engine
 
 from calllog.db import create_db_engine
 from core.settings import Settings
+from core.telephony import Telephony, TwilioTelephony
 from core.twilio_client import build_twilio_client
 from queues.config import RoutingConfig, load_routing_config
 from queues.keys import Keys
 from queues.store import RoutingStore
 
 RQ_QUEUE = "hotline"
+
+#: Redis client timeouts (seconds). Webhooks must answer Twilio within a
+#: second whatever Redis does: a stalled server costs at most this much, and
+#: the webhooks' degraded mode takes over.
+REDIS_CONNECT_TIMEOUT = 0.25
+REDIS_READ_TIMEOUT = 0.5
 
 
 @dataclass(slots=True)
@@ -33,14 +39,14 @@ class Runtime:
     routing: RoutingConfig
     engine: Engine
     jobs: Queue
-    _twilio: Any = field(default=None, repr=False)
+    _telephony: Telephony | None = field(default=None, repr=False)
 
     @property
-    def twilio(self) -> Any:
-        """The Twilio REST client (built on first use: webhooks never need it)."""
-        if self._twilio is None:
-            self._twilio = build_twilio_client(self.settings)
-        return self._twilio
+    def telephony(self) -> Telephony:
+        """The carrier's REST API (built on first use; tests hand in their own)."""
+        if self._telephony is None:
+            self._telephony = TwilioTelephony(build_twilio_client(self.settings))
+        return self._telephony
 
     def public_url(self, path: str) -> str:
         """Absolute URL Twilio must use to reach `path` on this app."""
@@ -53,13 +59,19 @@ def build_runtime(
     *,
     keys: Keys | None = None,
     routing: RoutingConfig | None = None,
+    telephony: Telephony | None = None,
 ) -> Runtime:
     """Connect to Redis and SQL and load the routing configuration."""
     if settings.redis_url is None:
         raise ValueError(
             "build_runtime needs a Redis URL (start the embedded one first)"
         )
-    client = redis.Redis.from_url(settings.redis_url, health_check_interval=30)
+    client = redis.Redis.from_url(
+        settings.redis_url,
+        health_check_interval=30,
+        socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
+        socket_timeout=REDIS_READ_TIMEOUT,
+    )
     keys = keys or Keys()
     return Runtime(
         settings=settings,
@@ -69,6 +81,7 @@ def build_runtime(
         routing=routing or load_routing_config(settings.config_dir),
         engine=create_db_engine(settings.effective_database_url),
         jobs=Queue(RQ_QUEUE, connection=client),
+        _telephony=telephony,
     )
 
 

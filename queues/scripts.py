@@ -59,9 +59,12 @@ local function observe(base, qid, name, value)
   redis.call('HSET', skey, name, string.format('%.0f', new))
 end
 
+-- A hotliner ready for the next call: no offer, no leg, no call held; any
+-- pending wrap-up timer is void.
 local function make_available(base, agent, akey, now)
   redis.call('HSET', akey, 'state', 'available', 'state_since', now,
-             'idle_since', now, 'offer', '')
+             'idle_since', now, 'offer', '', 'leg', '', 'call_sid', '')
+  redis.call('ZREM', base .. 'timers', 'wrapup:' .. agent)
   local score = idle_score(akey, now)
   for _, m in ipairs(memberships(akey)) do
     redis.call('ZADD', base .. 'available:' .. m[1] .. ':' .. m[2], score, agent)
@@ -72,6 +75,35 @@ local function make_unavailable(base, agent, akey)
   for _, m in ipairs(memberships(akey)) do
     redis.call('ZREM', base .. 'available:' .. m[1] .. ':' .. m[2], agent)
   end
+end
+
+-- A hotliner whose conversation is over: wrap-up until `now + wrapup_ms`
+-- (a timer the worker fires on time), or available at once when wrap-up is
+-- 0. Returns the state entered.
+local function after_call(base, agent, akey, now, wrapup_ms, stream, call, reason)
+  if tonumber(wrapup_ms) <= 0 then
+    make_available(base, agent, akey, now)
+    emit(stream, 'agent_state', call, agent, now,
+         {'state', 'available', 'from', 'busy', 'reason', reason})
+    return 'available'
+  end
+  redis.call('HSET', akey, 'state', 'wrapup', 'state_since', now)
+  redis.call('ZADD', base .. 'timers',
+             string.format('%.0f', tonumber(now) + tonumber(wrapup_ms)),
+             'wrapup:' .. agent)
+  emit(stream, 'agent_state', call, agent, now,
+       {'state', 'wrapup', 'from', 'busy', 'reason', reason})
+  return 'wrapup'
+end
+
+-- A caller whose hotliner left before they met goes back to their place
+-- (same score: priority, then first entry time).
+local function requeue(base, ckey, sid, now, stream, reason)
+  local queue = field(ckey, 'queue')
+  redis.call('HSET', ckey, 'state', 'queued', 'agent', '', 'leg', '', 'offer', '',
+             'after', '')
+  redis.call('ZADD', base .. 'queue:' .. queue, field(ckey, 'score'), sid)
+  emit(stream, 'requeued', sid, '', now, {'queue', queue, 'reason', reason})
 end
 """
 
@@ -235,27 +267,39 @@ return false
 """
 )
 
-# KEYS[1] offer hash, KEYS[2] events
+# KEYS[1] offer hash, KEYS[2] the offered hotliner's hash
 # ARGV[1] base, ARGV[2] offer id, ARGV[3] agent leg CallSid
-# -> 1 recorded, 0 offer already gone (the caller left or it was rejected)
+# -> 1 recorded, 2 the hotliner already answered on this very leg (ACCEPT
+# ran first: nothing to do), 0 offer gone otherwise (the caller left, or it
+# was rejected): the leg must be ended
+#
+# The leg is placed by a REST request whose answer can come back after the
+# hotliner's phone has answered, so "no offer any more" alone does not mean
+# "caller gone": ACCEPT records the answering leg, and that is checked here.
 SET_OFFER_LEG = (
     PRELUDE
     + """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'leg', ARGV[3])
-redis.call('HSET', ARGV[1] .. 'agent:' .. redis.call('HGET', KEYS[1], 'agent'),
-           'leg', ARGV[3])
-return 1
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'leg', ARGV[3])
+  if field(KEYS[2], 'offer') == ARGV[2] then
+    redis.call('HSET', KEYS[2], 'leg', ARGV[3])
+  end
+  return 1
+end
+if field(KEYS[2], 'leg') == ARGV[3] then return 2 end
+return 0
 """
 )
 
 # KEYS[1] offer hash, KEYS[2] offers zset, KEYS[3] events
-# ARGV[1] base, ARGV[2] offer id, ARGV[3] now
+# ARGV[1] base, ARGV[2] offer id, ARGV[3] now, ARGV[4] the answering leg's
+# CallSid (from the answer webhook itself, never a copy that may be stale),
+# ARGV[5] ms after which an unbridged caller is bridged again (timer)
 # -> {call sid, agent id, queued_at} accepted, false if the offer is no longer valid
 ACCEPT = (
     PRELUDE
     + """
-local base, offer, now = ARGV[1], ARGV[2], ARGV[3]
+local base, offer, now, leg = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local sid = redis.call('HGET', KEYS[1], 'call')
 local agent = redis.call('HGET', KEYS[1], 'agent')
@@ -270,9 +314,13 @@ end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], offer)
 redis.call('HSET', ckey, 'state', 'connected', 'answered', now, 'offer', '',
-           'leg', field(akey, 'leg'))
-redis.call('HSET', akey, 'state', 'busy', 'state_since', now, 'offer', '', 'missed', 0)
+           'leg', leg)
+redis.call('HSET', akey, 'state', 'busy', 'state_since', now, 'offer', '', 'missed', 0,
+           'leg', leg)
 redis.call('HINCRBY', akey, 'calls', 1)
+-- Backstop: if the caller is not in the conference by then, bridge again.
+redis.call('ZADD', base .. 'timers',
+           string.format('%.0f', tonumber(now) + tonumber(ARGV[5])), 'bridge:' .. sid)
 local queued = field(ckey, 'first_queued')
 emit(KEYS[3], 'accepted', sid, agent, now,
      {'queue', field(ckey, 'queue'), 'queued_at', queued})
@@ -282,7 +330,8 @@ return {sid, agent, queued}
 
 # KEYS[1] offer hash, KEYS[2] offers zset, KEYS[3] events
 # ARGV[1] base, ARGV[2] offer id, ARGV[3] now, ARGV[4] reason,
-# ARGV[5] missed offers before the hotliner is set away
+# ARGV[5] missed offers before the hotliner is set away, ARGV[6] '1' if this
+# counts as a miss ('0': our side failed, e.g. live state was unreachable)
 # -> {call sid, agent id, agent state, queue id} or false if already handled
 REJECT = (
     PRELUDE
@@ -302,7 +351,8 @@ end
 local akey = base .. 'agent:' .. agent
 local astate = field(akey, 'state')
 if astate == 'reserved' and field(akey, 'offer') == offer then
-  local missed = redis.call('HINCRBY', akey, 'missed', 1)
+  local missed = tonumber(field(akey, 'missed')) or 0
+  if ARGV[6] ~= '0' then missed = redis.call('HINCRBY', akey, 'missed', 1) end
   redis.call('HSET', akey, 'call_sid', '', 'leg', '')
   if missed >= tonumber(ARGV[5]) then
     redis.call('HSET', akey, 'state', 'away', 'state_since', now, 'offer', '')
@@ -321,22 +371,35 @@ return {sid, agent, astate, queue}
 
 # KEYS[1] call hash, KEYS[2] events
 # ARGV[1] base, ARGV[2] sid, ARGV[3] now
-# -> 1 talking now, 0 not in 'connected'
+# -> the call's state afterwards: 'talking' (joins the hotliner's conference;
+# also for a retried webhook), 'queued' (the hotliner left before the caller
+# got there: back to their place, never alone in a conference), or the state
+# that forbids a bridge ('' for an unknown call)
 BRIDGE = (
     PRELUDE
     + """
-if field(KEYS[1], 'state') ~= 'connected' then return 0 end
+local state = field(KEYS[1], 'state')
+if state ~= 'connected' then return state end
+local agent = field(KEYS[1], 'agent')
+local akey = ARGV[1] .. 'agent:' .. agent
+if field(akey, 'state') ~= 'busy' or field(akey, 'call_sid') ~= ARGV[2] then
+  requeue(ARGV[1], KEYS[1], ARGV[2], ARGV[3], KEYS[2], 'hotliner_left')
+  return 'queued'
+end
 redis.call('HSET', KEYS[1], 'state', 'talking', 'talk_started', ARGV[3])
-emit(KEYS[2], 'talking', ARGV[2], field(KEYS[1], 'agent'), ARGV[3], {})
-return 1
+redis.call('ZREM', ARGV[1] .. 'timers', 'bridge:' .. ARGV[2])
+emit(KEYS[2], 'talking', ARGV[2], agent, ARGV[3], {})
+return 'talking'
 """
 )
 
 # KEYS[1] call hash, KEYS[2] active calls zset, KEYS[3] offers zset, KEYS[4] events
 # ARGV[1] base, ARGV[2] sid, ARGV[3] now, ARGV[4] reason (Twilio CallStatus...),
 # ARGV[5] which leg ended: 'caller' (the inbound call) or 'callback' (our call
-# back to them); a caller waiting for a callback hanging up is no abandon
-# -> {final state, agent id, agent leg to cancel} or false if unknown/already ended
+# back to them); a caller waiting for a callback hanging up is no abandon,
+# ARGV[6] wrap-up ms (0: the hotliner is available again at once)
+# -> {final state, agent id, hotliner leg to end ('' none), '1' if the
+# hotliner is free for the next caller now} or false if unknown/already ended
 HANGUP = (
     PRELUDE
     + """
@@ -353,55 +416,128 @@ if field(KEYS[1], 'callback') == '1' and ARGV[5] ~= 'callback'
   end
   return false
 end
-local final, agent, leg = 'abandoned', field(KEYS[1], 'agent'), ''
-local stage = state
+local final, agent, leg, freed = 'abandoned', field(KEYS[1], 'agent'), '', '0'
+local akey = base .. 'agent:' .. agent
+local holds = field(akey, 'call_sid') == sid
+local offer = field(KEYS[1], 'offer')
+if state == 'connected' or state == 'talking' then final = 'completed' end
+-- The call's end first, then what it does to the hotliner (event order).
+redis.call('HSET', KEYS[1], 'state', final, 'ended', now, 'offer', '')
+redis.call('ZREM', KEYS[2], sid)
+redis.call('ZREM', base .. 'timers', 'bridge:' .. sid, 'alone:' .. sid)
+local logged_agent = agent
+if final == 'abandoned' and state ~= 'offered' then logged_agent = '' end
+emit(KEYS[4], 'call_ended', sid, logged_agent, now,
+     {'state', final, 'stage', state, 'reason', ARGV[4],
+      'queued_at', field(KEYS[1], 'first_queued'),
+      'talk_started', field(KEYS[1], 'talk_started')})
 if state == 'queued' then
   redis.call('ZREM', base .. 'queue:' .. field(KEYS[1], 'queue'), sid)
 elseif state == 'offered' then
-  local offer = field(KEYS[1], 'offer')
   local okey = base .. 'offer:' .. offer
   leg = field(okey, 'leg')
   redis.call('DEL', okey)
   redis.call('ZREM', KEYS[3], offer)
-  local akey = base .. 'agent:' .. agent
   if field(akey, 'state') == 'reserved' and field(akey, 'offer') == offer then
-    redis.call('HSET', akey, 'call_sid', '', 'leg', '')
     make_available(base, agent, akey, now)
+    freed = '1'
   end
-elseif state == 'connected' or state == 'talking' then
-  final = 'completed'
+elseif state == 'connected' then
+  -- The hotliner answered but the caller left before reaching them: nothing
+  -- was said, so no wrap-up; their leg (alone in the conference) is ended.
+  leg = field(KEYS[1], 'leg')
+  if field(akey, 'state') == 'busy' and holds then
+    make_available(base, agent, akey, now)
+    emit(KEYS[4], 'agent_state', sid, agent, now,
+         {'state', 'available', 'from', 'busy', 'reason', 'caller_left'})
+    freed = '1'
+  end
+elseif state == 'talking' then
   local talk = tonumber(field(KEYS[1], 'talk_started'))
   if talk then
     observe(base, field(KEYS[1], 'queue'), 'talk_ms', tonumber(now) - talk)
   end
-  local akey = base .. 'agent:' .. agent
-  if field(akey, 'state') == 'busy' and field(akey, 'call_sid') == sid then
-    redis.call('HSET', akey, 'state', 'wrapup', 'state_since', now)
+  if field(akey, 'state') == 'busy' and holds then
+    if after_call(base, agent, akey, now, ARGV[6], KEYS[4], sid,
+                  'call_ended') == 'available' then
+      freed = '1'
+    end
   end
 end
 if final == 'abandoned' and state ~= 'offered' then agent = '' end
-redis.call('HSET', KEYS[1], 'state', final, 'ended', now, 'offer', '')
-redis.call('ZREM', KEYS[2], sid)
-emit(KEYS[4], 'call_ended', sid, agent, now,
-     {'state', final, 'stage', stage, 'reason', ARGV[4],
-      'queued_at', field(KEYS[1], 'first_queued'),
-      'talk_started', field(KEYS[1], 'talk_started')})
-return {final, agent, leg}
+return {final, agent, leg, freed}
 """
 )
 
 # KEYS[1] agent hash, KEYS[2] events
-# ARGV[1] base, ARGV[2] agent id, ARGV[3] now, ARGV[4] agent leg CallSid
-# -> 1 hotliner moved to wrap-up, 0 nothing to do
+# ARGV[1] base, ARGV[2] agent id, ARGV[3] now, ARGV[4] agent leg CallSid,
+# ARGV[5] wrap-up ms, ARGV[6] ms to wait for a bridged caller's conference to
+# end before taking them for alone in it
+# -> {what became of the caller, call sid, hotliner state} or false when the
+# hotliner was not on a call on that leg. What became of the caller:
+# 'requeued' (not in the conference yet: back to their place), 'talking'
+# (their conference ends with the hotliner's exit; an 'alone:' timer checks
+# it did), or '' (the call is already over)
 AGENT_LEG_ENDED = (
     PRELUDE
     + """
+local base, agent, now = ARGV[1], ARGV[2], ARGV[3]
 if field(KEYS[1], 'state') ~= 'busy' or field(KEYS[1], 'leg') ~= ARGV[4] then
+  return false
+end
+local sid = field(KEYS[1], 'call_sid')
+local ckey = base .. 'call:' .. sid
+local cstate = field(ckey, 'state')
+if cstate == 'connected' and field(ckey, 'agent') == agent then
+  -- Left before the caller reached the conference: nothing was said.
+  requeue(base, ckey, sid, now, KEYS[2], 'hotliner_left')
+  redis.call('ZREM', base .. 'timers', 'bridge:' .. sid)
+  make_available(base, agent, KEYS[1], now)
+  emit(KEYS[2], 'agent_state', sid, agent, now,
+       {'state', 'available', 'from', 'busy', 'reason', 'left_before_bridge'})
+  return {'requeued', sid, 'available'}
+end
+local astate = after_call(base, agent, KEYS[1], now, ARGV[5], KEYS[2], sid,
+                          'leg_ended')
+if cstate == 'talking' and field(ckey, 'agent') == agent then
+  redis.call('ZADD', base .. 'timers',
+             string.format('%.0f', tonumber(now) + tonumber(ARGV[6])), 'alone:' .. sid)
+  return {'talking', sid, astate}
+end
+return {'', sid, astate}
+"""
+)
+
+# KEYS[1] call hash, KEYS[2] events
+# ARGV[1] base, ARGV[2] sid, ARGV[3] now
+# -> 1 the caller, alone in a conference their hotliner has left, is back in
+# their place; 0 nothing to do (their conference ended normally: 'after' is
+# set, or they are not talking, or their hotliner is still with them)
+REQUEUE_ALONE = (
+    PRELUDE
+    + """
+if field(KEYS[1], 'state') ~= 'talking' or field(KEYS[1], 'after') == '1' then
   return 0
 end
-redis.call('HSET', KEYS[1], 'state', 'wrapup', 'state_since', ARGV[3])
-emit(KEYS[2], 'agent_state', field(KEYS[1], 'call_sid'), ARGV[2], ARGV[3],
-     {'state', 'wrapup', 'reason', 'leg_ended'})
+local akey = ARGV[1] .. 'agent:' .. field(KEYS[1], 'agent')
+if field(akey, 'state') == 'busy' and field(akey, 'call_sid') == ARGV[2] then
+  return 0
+end
+requeue(ARGV[1], KEYS[1], ARGV[2], ARGV[3], KEYS[2], 'alone_in_conference')
+return 1
+"""
+)
+
+# KEYS[1] call hash, KEYS[2] events
+# ARGV[1] base, ARGV[2] sid, ARGV[3] now
+# -> 1 noted: the caller's conference is over (they met their hotliner, who
+# left, or they hung up), 0 not talking
+CONFERENCE_OVER = (
+    PRELUDE
+    + """
+if field(KEYS[1], 'state') ~= 'talking' then return 0 end
+redis.call('HSET', KEYS[1], 'after', '1')
+redis.call('ZREM', ARGV[1] .. 'timers', 'alone:' .. ARGV[2])
 return 1
 """
 )
@@ -447,7 +583,8 @@ return {1, wanted}
 # KEYS[1] call hash, KEYS[2] agent hash, KEYS[3] events
 # ARGV[1] base, ARGV[2] sid, ARGV[3] agent id, ARGV[4] now, ARGV[5] outcome,
 # ARGV[6] notes, ARGV[7] '1' to make the hotliner available again
-# -> 1 recorded, 0 this hotliner did not handle this call
+# -> 2 recorded and the hotliner is free for the next caller, 1 recorded,
+# 0 this hotliner did not handle this call
 RECORD_OUTCOME = (
     PRELUDE
     + """
@@ -466,6 +603,7 @@ if ARGV[7] == '1' and field(KEYS[2], 'state') == 'wrapup'
   make_available(base, agent, KEYS[2], now)
   emit(KEYS[3], 'agent_state', sid, agent, now, {'state', 'available',
        'from', 'wrapup'})
+  return 2
 end
 return 1
 """
@@ -480,8 +618,9 @@ END_WRAPUP = (
     + """
 if field(KEYS[1], 'state') ~= 'wrapup' then return 0 end
 if tonumber(field(KEYS[1], 'state_since')) > tonumber(ARGV[4]) then return 0 end
+local call = field(KEYS[1], 'call_sid')
 make_available(ARGV[1], ARGV[2], KEYS[1], ARGV[3])
-emit(KEYS[2], 'agent_state', field(KEYS[1], 'call_sid'), ARGV[2], ARGV[3],
+emit(KEYS[2], 'agent_state', call, ARGV[2], ARGV[3],
      {'state', 'available', 'from', 'wrapup', 'reason', 'wrapup_timeout'})
 return 1
 """
@@ -576,7 +715,7 @@ return 1
 
 # KEYS[1] agent hash, KEYS[2] events
 # ARGV[1] base, ARGV[2] agent id, ARGV[3] now, ARGV[4] the call the hotliner is
-# stuck on, ARGV[5] why (for the event)
+# stuck on, ARGV[5] why (for the event), ARGV[6] wrap-up ms
 # -> the state the hotliner was freed into, or false if not stuck on that call
 RELEASE_AGENT = (
     PRELUDE
@@ -585,8 +724,8 @@ local state = field(KEYS[1], 'state')
 if field(KEYS[1], 'call_sid') ~= ARGV[4] then return false end
 local to
 if state == 'busy' then
-  redis.call('HSET', KEYS[1], 'state', 'wrapup', 'state_since', ARGV[3])
-  to = 'wrapup'
+  return after_call(ARGV[1], ARGV[2], KEYS[1], ARGV[3], ARGV[6], KEYS[2], ARGV[4],
+                    ARGV[5])
 elseif state == 'reserved' then
   redis.call('HSET', KEYS[1], 'call_sid', '', 'leg', '')
   make_available(ARGV[1], ARGV[2], KEYS[1], ARGV[3])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, cast
 
 import redis
@@ -58,7 +59,31 @@ class Ended:
 
     final_state: str
     agent_id: str | None
-    agent_leg_to_cancel: str | None
+    agent_leg_to_end: str | None
+    agent_freed: bool = False  # the hotliner may take the next caller now
+
+
+class LegRecorded(Enum):
+    """What `set_offer_leg` found when the hotliner's leg was placed."""
+
+    RECORDED = 1  # still ringing: the leg is noted on the offer
+    ALREADY_ANSWERED = 2  # the hotliner answered first on this very leg
+    OFFER_GONE = 0  # the caller left or the offer lapsed: end the leg
+
+
+@dataclass(frozen=True, slots=True)
+class LegEnded:
+    """A hotliner's leg ended while they were on a call."""
+
+    caller: str  # 'requeued', 'talking' (conference should end) or '' (over)
+    call_sid: str
+    agent_state: str  # 'available' (take the next caller now) or 'wrapup'
+
+
+class OutcomeRecorded(Enum):
+    REFUSED = 0  # this hotliner did not handle this call
+    RECORDED = 1
+    AGENT_FREED = 2  # recorded, and the hotliner is free for the next caller
 
 
 def _text(value: Any) -> str:
@@ -90,6 +115,8 @@ class RoutingStore:
         self._requeue_callback = register(scripts.REQUEUE_CALLBACK)
         self._leave_voicemail = register(scripts.LEAVE_VOICEMAIL)
         self._release_agent = register(scripts.RELEASE_AGENT)
+        self._requeue_alone = register(scripts.REQUEUE_ALONE)
+        self._conference_over = register(scripts.CONFERENCE_OVER)
         self._self_serve = register(scripts.SELF_SERVE)
 
     # -- callers -------------------------------------------------------------
@@ -204,28 +231,56 @@ class RoutingStore:
             found.extend(_text(m) for m in members)
         return found[:limit]
 
-    def bridge(self, call_sid: str) -> bool:
-        """The caller joined the hotliner's conference: talking starts."""
+    def bridge(self, call_sid: str) -> str:
+        """The caller is joining their hotliner's conference: talking starts.
+
+        Returns the call's state afterwards: 'talking', or 'queued' when the
+        hotliner left before the caller got there (back to their place), or
+        the state that forbids it ('' for an unknown call).
+        """
         k = self.keys
-        return bool(
+        return _text(
             self._bridge(
                 keys=[k.call(call_sid), k.events], args=[k.base, call_sid, now_ms()]
             )
         )
 
-    def hang_up(self, call_sid: str, reason: str, leg: str = "caller") -> Ended | None:
+    def requeue_alone(self, call_sid: str) -> bool:
+        """A caller alone in a conference their hotliner left: back in place."""
+        k = self.keys
+        return bool(
+            self._requeue_alone(
+                keys=[k.call(call_sid), k.events], args=[k.base, call_sid, now_ms()]
+            )
+        )
+
+    def conference_over(self, call_sid: str) -> bool:
+        """The caller's conference ended (Dial action): they are not alone in it."""
+        k = self.keys
+        return bool(
+            self._conference_over(
+                keys=[k.call(call_sid), k.events], args=[k.base, call_sid, now_ms()]
+            )
+        )
+
+    def hang_up(
+        self, call_sid: str, reason: str, leg: str = "caller", wrapup_ms: int = 0
+    ) -> Ended | None:
         """The caller's call ended; None if unknown, already ended (duplicate), or
         the caller hung up to be called back (they keep their place)."""
         k = self.keys
         result = self._hangup(
             keys=[k.call(call_sid), k.active_calls, k.offers, k.events],
-            args=[k.base, call_sid, now_ms(), reason, leg],
+            args=[k.base, call_sid, now_ms(), reason, leg, wrapup_ms],
         )
         if not result:
             return None
-        final, agent, leg = (_text(x) for x in result)
+        final, agent, agent_leg, freed = (_text(x) for x in result)
         return Ended(
-            final_state=final, agent_id=agent or None, agent_leg_to_cancel=leg or None
+            final_state=final,
+            agent_id=agent or None,
+            agent_leg_to_end=agent_leg or None,
+            agent_freed=freed == "1",
         )
 
     def call(self, call_sid: str) -> dict[str, str]:
@@ -281,6 +336,10 @@ class RoutingStore:
             pipe.hgetall(self.keys.call(sid))
         return [{_text(a): _text(b) for a, b in raw.items()} for raw in pipe.execute()]
 
+    def mark_checked(self, call_sid: str, at_ms: int) -> None:
+        """When reconciliation last asked the carrier about this call."""
+        self.redis.hset(self.keys.call(call_sid), "checked", str(at_ms))
+
     def active_calls(self, limit: int = 500) -> list[str]:
         return [
             _text(x)
@@ -323,25 +382,29 @@ class RoutingStore:
         sid, agent, queue = (_text(x) for x in result)
         return Offer(offer_id=offer_id, call_sid=sid, agent_id=agent, queue_id=queue)
 
-    def set_offer_leg(self, offer_id: str, leg_sid: str) -> bool:
-        """Remember the hotliner's ringing leg; False if the offer is already gone."""
+    def set_offer_leg(self, offer: Offer, leg_sid: str) -> LegRecorded:
+        """Remember the hotliner's ringing leg, once the carrier has placed it."""
         k = self.keys
-        return bool(
-            self._set_leg(
-                keys=[k.offer(offer_id), k.events], args=[k.base, offer_id, leg_sid]
-            )
+        result = self._set_leg(
+            keys=[k.offer(offer.offer_id), k.agent(offer.agent_id)],
+            args=[k.base, offer.offer_id, leg_sid],
         )
+        return LegRecorded(int(result))
 
     def offer(self, offer_id: str) -> dict[str, str]:
         raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.offer(offer_id)))
         return {_text(a): _text(b) for a, b in raw.items()}
 
-    def accept(self, offer_id: str) -> Accepted | None:
-        """The hotliner answered; None if the caller left or the offer lapsed."""
+    def accept(
+        self, offer_id: str, leg_sid: str, bridge_retry_ms: int = 5_000
+    ) -> Accepted | None:
+        """The hotliner answered on `leg_sid`; None if the caller left or the
+        offer lapsed. A `bridge:` timer re-drives the bridge if the caller has
+        not reached the conference after `bridge_retry_ms`."""
         k = self.keys
         result = self._accept(
             keys=[k.offer(offer_id), k.offers, k.events],
-            args=[k.base, offer_id, now_ms()],
+            args=[k.base, offer_id, now_ms(), leg_sid, bridge_retry_ms],
         )
         if not result:
             return None
@@ -350,12 +413,26 @@ class RoutingStore:
             call_sid=sid, agent_id=agent, queued_at_ms=int(queued) if queued else None
         )
 
-    def reject(self, offer_id: str, reason: str, max_missed: int) -> Rejected | None:
+    def reject(
+        self,
+        offer_id: str,
+        reason: str,
+        max_missed: int,
+        *,
+        counts_as_miss: bool = True,
+    ) -> Rejected | None:
         """Not answered, declined or expired: caller back in place, hotliner freed."""
         k = self.keys
         result = self._reject(
             keys=[k.offer(offer_id), k.offers, k.events],
-            args=[k.base, offer_id, now_ms(), reason, max_missed],
+            args=[
+                k.base,
+                offer_id,
+                now_ms(),
+                reason,
+                max_missed,
+                "1" if counts_as_miss else "0",
+            ],
         )
         if not result:
             return None
@@ -418,23 +495,34 @@ class RoutingStore:
         )
         return bool(int(ok))
 
-    def release_agent(self, agent_id: str, call_sid: str, why: str) -> str | None:
+    def release_agent(
+        self, agent_id: str, call_sid: str, why: str, wrapup_ms: int = 0
+    ) -> str | None:
         """Free a hotliner stuck on a call that is over (drift repair)."""
         k = self.keys
         result = self._release_agent(
             keys=[k.agent(agent_id), k.events],
-            args=[k.base, agent_id, now_ms(), call_sid, why],
+            args=[k.base, agent_id, now_ms(), call_sid, why, wrapup_ms],
         )
         return _text(result) if result else None
 
-    def agent_leg_ended(self, agent_id: str, leg_sid: str) -> bool:
+    def agent_leg_ended(
+        self,
+        agent_id: str,
+        leg_sid: str,
+        wrapup_ms: int = 0,
+        alone_grace_ms: int = 2_000,
+    ) -> LegEnded | None:
+        """The hotliner's leg ended while on a call; None if not on one on it."""
         k = self.keys
-        return bool(
-            self._agent_leg_ended(
-                keys=[k.agent(agent_id), k.events],
-                args=[k.base, agent_id, now_ms(), leg_sid],
-            )
+        result = self._agent_leg_ended(
+            keys=[k.agent(agent_id), k.events],
+            args=[k.base, agent_id, now_ms(), leg_sid, wrapup_ms, alone_grace_ms],
         )
+        if not result:
+            return None
+        caller, call_sid, state = (_text(x) for x in result)
+        return LegEnded(caller=caller, call_sid=call_sid, agent_state=state)
 
     def record_outcome(
         self,
@@ -443,20 +531,56 @@ class RoutingStore:
         outcome: str,
         notes: str,
         make_available: bool = True,
-    ) -> bool:
+    ) -> OutcomeRecorded:
+        k = self.keys
+        return OutcomeRecorded(
+            int(
+                self._record_outcome(
+                    keys=[k.call(call_sid), k.agent(agent_id), k.events],
+                    args=[
+                        k.base,
+                        call_sid,
+                        agent_id,
+                        now_ms(),
+                        outcome,
+                        notes,
+                        "1" if make_available else "0",
+                    ],
+                )
+            )
+        )
+
+    def due_timers(self, at_ms: int | None = None, limit: int = 100) -> list[str]:
+        """Timers due now: 'wrapup:<agent>', 'bridge:<call>', 'alone:<call>'."""
+        return [
+            _text(x)
+            for x in cast(
+                list[bytes],
+                self.redis.zrangebyscore(
+                    self.keys.timers, "-inf", at_ms or now_ms(), start=0, num=limit
+                ),
+            )
+        ]
+
+    def claim_timer(self, member: str) -> bool:
+        """Take a due timer; only one process (of several workers) gets it."""
+        return int(cast(int, self.redis.zrem(self.keys.timers, member))) == 1
+
+    def set_timer(self, member: str, due_ms: int) -> None:
+        self.redis.zadd(self.keys.timers, {member: due_ms})
+
+    def end_wrapup_now(self, agent_id: str) -> bool:
+        """The hotliner's wrap-up timer is due: available again (if in wrap-up).
+
+        The timer is the deadline (one per hotliner, replaced by each new
+        wrap-up, removed when they become available), so no clock is compared
+        here: clocks of two hosts may differ by a few milliseconds.
+        """
         k = self.keys
         return bool(
-            self._record_outcome(
-                keys=[k.call(call_sid), k.agent(agent_id), k.events],
-                args=[
-                    k.base,
-                    call_sid,
-                    agent_id,
-                    now_ms(),
-                    outcome,
-                    notes,
-                    "1" if make_available else "0",
-                ],
+            self._end_wrapup(
+                keys=[k.agent(agent_id), k.events],
+                args=[k.base, agent_id, now_ms(), 2**53],
             )
         )
 

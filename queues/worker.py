@@ -1,28 +1,109 @@
-"""The worker process: an RQ worker (with RQ's scheduler) plus the sweeper clock.
+"""The worker process: RQ (with RQ's scheduler), the timer loop, the call-log writer.
 
 Composition root of background work: builds the runtime from settings and
-installs it for job functions. Jobs run in-process (`SimpleWorker`): routing
-jobs are a few Redis round trips and a REST call, so forking a work-horse per
-job would cost more than the job; a job that raises is recorded by RQ and
-the sweeper re-drives whatever it left.
+installs it for job functions. Three loops share the process:
+
+- the **timer loop** (a thread, every `TICK_SECONDS`) fires what is due at a
+  precise time: offers rung past their time, wrap-ups that end, callers
+  not yet bridged, callers perhaps alone in a conference. A wrap-up of 10 s
+  ends 10 s after the call, not at the next sweep;
+- the **call-log writer** (a thread) follows the Redis event stream into SQL
+  as events arrive, so logging never queues up behind (or in front of)
+  routing work;
+- the **RQ worker** (main thread) runs the periodic sweep, a backstop that
+  repairs drift every second, and the few jobs that can wait (texts,
+  callback retries). Jobs run in-process (`SimpleWorker`): they are a few
+  Redis round trips and a REST call; a job that raises is recorded by RQ
+  and the sweep re-drives whatever it left.
+
+Every loop survives Redis or SQL being unreachable: it logs (once per
+outage, not once per tick) and tries again.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
+from typing import cast
 
-from rq import SimpleWorker
+import redis
+from rq import Queue, SimpleWorker
 from rq.cron import CronScheduler
 
+from calllog.writer import drain_events
 from core.settings import Settings
-from queues import jobs
+from queues import handoff, jobs
 from queues.runtime import RQ_QUEUE, Runtime, build_runtime, set_runtime
 
 log = logging.getLogger(__name__)
 
-#: Seconds between sweeps (lapsed offers, wrap-ups, re-dispatch, call log drain).
+#: Seconds between sweeps (a backstop: drift repairs, reconciliation).
 SWEEP_INTERVAL = 1
+#: Seconds between two looks at the timers (offer expiries, wrap-up ends...).
+TICK_SECONDS = 0.05
+#: How long the writer waits for new events before looking again (ms).
+WRITER_BLOCK_MS = 250
+#: Pause after a failure of Redis or SQL before a loop tries again (s).
+RETRY_SECONDS = 0.5
+
+
+class _Outage:
+    """Logs the first failure of a loop and its recovery, not every tick."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.since: float | None = None
+
+    def failed(self, exc: BaseException) -> None:
+        if self.since is None:
+            self.since = time.monotonic()
+            log.warning("%s failing: %s", self.what, exc)
+
+    def ok(self) -> None:
+        if self.since is not None:
+            log.warning(
+                "%s recovered after %.1f s", self.what, time.monotonic() - self.since
+            )
+            self.since = None
+
+
+def _loop(what: str, step: Callable[[], float], stop: threading.Event) -> None:
+    """Run `step` until stopped; it returns how long to wait before the next."""
+    outage = _Outage(what)
+    while not stop.is_set():
+        try:
+            pause = step()
+        except Exception as exc:  # noqa: BLE001 - Redis, SQL or a bug: keep going
+            if not isinstance(exc, redis.RedisError):
+                log.exception("%s step failed", what)
+            outage.failed(exc)
+            pause = RETRY_SECONDS
+        else:
+            outage.ok()
+        if pause > 0:
+            stop.wait(pause)
+
+
+def tick(rt: Runtime) -> int:
+    """One look at what is due now: expired offers, then timers; things done."""
+    return handoff.expire_offers(rt) + handoff.fire_due_timers(rt)
+
+
+def _timer_step(rt: Runtime) -> float:
+    tick(rt)
+    return TICK_SECONDS
+
+
+def _writer_step(rt: Runtime) -> float:
+    """Drain the stream to SQL; when there is nothing, wait for new entries."""
+    if drain_events(rt.redis, rt.engine, rt.keys):
+        return 0.0
+    last = cast(list[tuple[bytes, object]], rt.redis.xrevrange(rt.keys.events, count=1))
+    after = last[0][0] if last else b"0-0"
+    rt.redis.xread({rt.keys.events: after}, count=1, block=WRITER_BLOCK_MS)
+    return 0.0
 
 
 def _clock(runtime: Runtime, stop: threading.Event) -> None:
@@ -41,12 +122,35 @@ def _clock(runtime: Runtime, stop: threading.Event) -> None:
         ttl=30,
         failure_ttl=3600,
     )
-    while not stop.is_set():
-        try:
-            cron.enqueue_jobs()
-        except Exception:  # noqa: BLE001 - keep the clock ticking through blips
-            log.exception("clock could not enqueue periodic jobs")
-        stop.wait(SWEEP_INTERVAL / 2)
+
+    def step() -> float:
+        cron.enqueue_jobs()
+        return SWEEP_INTERVAL / 2
+
+    _loop("clock", step, stop)
+
+
+def start_background_loops(
+    runtime: Runtime, stop: threading.Event
+) -> list[threading.Thread]:
+    """The timer loop and the call-log writer, as daemon threads."""
+    threads = [
+        threading.Thread(
+            target=_loop,
+            args=("timers", lambda: _timer_step(runtime), stop),
+            daemon=True,
+            name="hotline-timers",
+        ),
+        threading.Thread(
+            target=_loop,
+            args=("call log writer", lambda: _writer_step(runtime), stop),
+            daemon=True,
+            name="hotline-writer",
+        ),
+    ]
+    for thread in threads:
+        thread.start()
+    return threads
 
 
 def run_worker(settings: Settings, *, burst: bool = False) -> None:
@@ -54,12 +158,19 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
     runtime = build_runtime(settings)
     set_runtime(runtime)
     stop = threading.Event()
-    clock = threading.Thread(
-        target=_clock, args=(runtime, stop), daemon=True, name="hotline-clock"
-    )
     if not burst:
-        clock.start()
-    worker = SimpleWorker([runtime.jobs], connection=runtime.redis)
+        threading.Thread(
+            target=_clock, args=(runtime, stop), daemon=True, name="hotline-clock"
+        ).start()
+        start_background_loops(runtime, stop)
+    # RQ blocks on its queue for minutes at a time: its own connection, without
+    # the webhooks' short read timeout.
+    assert settings.redis_url is not None
+    rq_redis = redis.Redis.from_url(
+        settings.redis_url, socket_connect_timeout=1.0, health_check_interval=30
+    )
+    queue = Queue(RQ_QUEUE, connection=rq_redis)
+    worker = SimpleWorker([queue], connection=rq_redis)
     try:
         worker.work(with_scheduler=True, burst=burst, logging_level="WARNING")
     finally:

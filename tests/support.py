@@ -80,3 +80,39 @@ def off_shift_hotliner(agent_id: str) -> str:
     skills: {{printer: 2, network: 2}}
     shifts: ["daily {start:%H}:00-{end:%H}:00"]
 """
+
+
+class RecordingTelephony:
+    """A carrier that records what the hotline asks of it (for webhook tests).
+
+    Calls it places get sids `CAplaced1`, `CAplaced2`...; `statuses` says what
+    `status()` answers (unknown calls: None, i.e. gone).
+    """
+
+    def __init__(self) -> None:
+        self.placed: list[dict[str, Any]] = []
+        self.redirects: list[tuple[str, str]] = []
+        self.ended: list[str] = []
+        self.texts: list[dict[str, str]] = []
+        self.statuses: dict[str, str] = {}
+
+    def place_call(self, *, to: str, from_: str, url: str, status_callback: str,
+                   timeout: int) -> str:
+        sid = f"CAplaced{len(self.placed) + 1}"
+        self.placed.append({"sid": sid, "to": to, "from": from_, "url": url,
+                            "status_callback": status_callback, "timeout": timeout})
+        self.statuses[sid] = "ringing"
+        return sid
+
+    def redirect(self, call_sid: str, url: str) -> None:
+        self.redirects.append((call_sid, url))
+
+    def end(self, call_sid: str) -> None:
+        self.ended.append(call_sid)
+        self.statuses[call_sid] = "completed"
+
+    def status(self, call_sid: str) -> str | None:
+        return self.statuses.get(call_sid)
+
+    def send_sms(self, *, to: str, from_: str, body: str) -> None:
+        self.texts.append({"to": to, "from": from_, "body": body})

@@ -110,7 +110,8 @@ def services() -> WebServices:
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """Build the web app; `test_config` may carry `SETTINGS` and `KEYS`."""
+    """Build the web app; `test_config` may carry `SETTINGS`, `KEYS` and
+    `TELEPHONY` (a stand-in for the carrier's REST API)."""
     test_config = test_config or {}
     settings: Settings = test_config.get("SETTINGS") or Settings.from_env(os.environ)
     if settings.redis_url is None:
@@ -120,7 +121,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         )
     config = load_config(settings.config_dir)
     runtime = build_runtime(
-        settings, keys=test_config.get("KEYS"), routing=config.routing
+        settings,
+        keys=test_config.get("KEYS"),
+        routing=config.routing,
+        telephony=test_config.get("TELEPHONY"),
     )
 
     app = Flask(__name__, instance_path=str(settings.instance_dir))

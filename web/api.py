@@ -15,8 +15,9 @@ from agents.lifecycle import AgentState
 from agents.shifts import is_on_shift
 from core.clock import utcnow
 from ivr.incident import Incident, IncidentStore
-from queues import jobs, routing
+from queues import handoff, jobs, routing
 from web import services
+from web.effects import after_response
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -82,7 +83,7 @@ def set_state(agent_id: str) -> ResponseReturnValue:
     if not ok:
         return _error(409, f"cannot go {wanted} while {current}", state=current)
     if wanted == "available":
-        rt.jobs.enqueue(jobs.dispatch)
+        after_response(rt, handoff.Next(dispatch=True))
     return jsonify({"id": agent_id, "state": current})
 
 
@@ -101,10 +102,10 @@ def outcome(call_sid: str) -> ResponseReturnValue:
         return _error(400, f"outcome must be one of {', '.join(OUTCOMES)}")
     if not isinstance(notes, str) or len(notes) > MAX_NOTES:
         return _error(400, f"notes must be text of at most {MAX_NOTES} characters")
-    if not rt.store.record_outcome(call_sid, agent_id, result, notes):
+    recorded, todo = handoff.outcome_posted(rt, call_sid, agent_id, result, notes)
+    if not recorded:
         return _error(409, "this hotliner is not handling that call")
-    rt.jobs.enqueue(jobs.dispatch)
-    rt.jobs.enqueue(jobs.drain_call_log)
+    after_response(rt, todo)
     return jsonify({"call_sid": call_sid, "outcome": result})
 
 

@@ -9,7 +9,6 @@ becomes a 5xx: Twilio would play its own error message and drop the caller.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, request
@@ -21,10 +20,11 @@ from ivr.config import MenuNode, SelfHelpNode
 from ivr.incident import IncidentStore
 from ivr.prompts import phrase, position_announcement
 from ivr.tree import MAX_ATTEMPTS, InputKind, fold, interpret
-from queues import jobs, routing, waiting
+from queues import handoff, routing, waiting
 from queues.routing import announced_minutes
 from web import services, twiml
 from web.config import HotlineConfig
+from web.effects import after_response
 from web.twilio_auth import validate_twilio_request
 
 log = logging.getLogger(__name__)
@@ -159,7 +159,6 @@ def incident() -> Response:
     ):
         rt = services().runtime
         rt.store.self_serve(sid, "incident_confirmed", request.args.get("incident", ""))
-        rt.jobs.enqueue(jobs.drain_call_log)
         return _xml(twiml.goodbye(phrase(lang, "incident_thanks"), lang))
     return _xml(_after_incident(version, lang, ""))
 
@@ -278,7 +277,6 @@ def selfhelp() -> Response:
         svc.runtime.store.self_serve(
             sid, "self_service_resolved", f"{node.fault}:{step + 1}"
         )
-        svc.runtime.jobs.enqueue(jobs.drain_call_log)
         return _xml(twiml.goodbye(phrase(lang, "selfhelp_resolved"), lang))
     if key == "2" or speech in {"non", "no"}:
         return _xml(
@@ -350,7 +348,7 @@ def _enqueue(
         )
     result = rt.store.enqueue(sid, queue_id, priority)
     if result == 1:
-        rt.jobs.enqueue(jobs.dispatch, queue_id)
+        after_response(rt, handoff.Next(dispatch=True))
     elif result < 0:
         log.warning("enqueue refused (%d) call_sid=%s queue=%s", result, sid, queue_id)
     return _hold_in_queue(queue_id, lang, f"{preamble} {announce}".strip())
@@ -524,14 +522,7 @@ def status() -> Response:
 
 def _caller_gone(call_sid: str, reason: str) -> None:
     rt = services().runtime
-    ended = rt.store.hang_up(call_sid, reason)
-    if ended is None:
-        return
-    if ended.agent_leg_to_cancel:
-        rt.jobs.enqueue(jobs.cancel_leg, ended.agent_leg_to_cancel)
-    if ended.final_state == "abandoned" and ended.agent_id:
-        rt.jobs.enqueue(jobs.dispatch)
-    rt.jobs.enqueue(jobs.drain_call_log)
+    after_response(rt, handoff.caller_gone(rt, call_sid, reason))
 
 
 @bp.post("/agent/answer")
@@ -541,7 +532,7 @@ def agent_answer() -> Response:
     svc = services()
     rt = svc.runtime
     offer_id = request.args.get("offer", "")
-    accepted = rt.store.accept(offer_id)
+    accepted = handoff.hotliner_answered(rt, offer_id, request.form.get("CallSid", ""))
     lang = svc.ivr.languages[0]
     if accepted is None:
         return _xml(twiml.offer_gone(lang, phrase(lang, "offer_gone")))
@@ -552,7 +543,7 @@ def agent_answer() -> Response:
         whisper = phrase(lang, "callback_whisper", queue=queue_name)
     else:
         whisper = phrase(lang, "whisper", queue=queue_name, choice="")
-    rt.jobs.enqueue(jobs.bridge_caller, accepted.call_sid)
+    after_response(rt, handoff.Next(connect=accepted.call_sid))
     return _xml(
         twiml.whisper_and_join(
             whisper.strip(), conference_name(accepted.call_sid), lang
@@ -566,46 +557,74 @@ def agent_status() -> Response:
     """Status callback of a hotliner's leg: no answer hands the caller on."""
     rt = services().runtime
     call_status = request.form.get("CallStatus", "")
-    offer_id = request.args.get("offer", "")
-    agent_id = request.args.get("agent", "")
-    if call_status not in FINAL_STATUSES:
-        return _xml(twiml.empty())
-    max_missed = rt.routing.hotline.max_missed_offers
-    rejected = rt.store.reject(offer_id, call_status, max_missed)
-    if rejected is not None:
-        rt.jobs.enqueue(jobs.dispatch, rejected.queue_id)
-        return _xml(twiml.empty())
-    if rt.store.agent_leg_ended(agent_id, request.form.get("CallSid", "")):
-        agent = rt.store.agent(agent_id)
-        call = rt.store.call(agent.get("call_sid", ""))
-        if call.get("state") == "connected":
-            # The hotliner left before the caller reached the conference.
-            rt.jobs.enqueue(jobs.hang_up_caller, call.get("sid", ""))
+    if call_status in FINAL_STATUSES:
+        todo = handoff.hotliner_leg_ended(
+            rt,
+            request.args.get("offer", ""),
+            request.args.get("agent", ""),
+            request.form.get("CallSid", ""),
+            call_status,
+        )
+        after_response(rt, todo)
     return _xml(twiml.empty())
 
 
 @bp.post("/caller/connect")
 @validate_twilio_request
 def caller_connect() -> Response:
-    """The caller, redirected out of the queue, joins their hotliner."""
+    """The caller, redirected out of the queue, joins their hotliner.
+
+    If the hotliner left before the caller got here, the caller is back in
+    their place (never alone in a conference) and holds in the queue again.
+    """
     rt = services().runtime
     sid = request.form.get("CallSid", "")
-    rt.store.bridge(sid)
+    state = rt.store.bridge(sid)
+    call = rt.store.call(sid)
+    lang = _lang(call.get("lang"))
+    if state in handoff.HOLDING:
+        # Their hotliner left first; they may be offered to another already.
+        after_response(rt, handoff.Next(dispatch=True))
+        return _xml(
+            _hold_in_queue(call.get("queue", ""), lang, phrase(lang, "hotliner_left"))
+        )
+    if state != "talking":
+        return _xml(twiml.goodbye(phrase(lang, "goodbye"), lang))
     return _xml(
-        twiml.connect_to_hotliner(conference_name(sid), _url("/voice/caller/after"))
+        twiml.connect_to_hotliner(
+            conference_name(sid), _url("/voice/caller/after", call=sid)
+        )
     )
 
 
 @bp.post("/caller/after")
 @validate_twilio_request
 def caller_after() -> Response:
-    """The conference ended (the hotliner hung up): say goodbye."""
+    """The caller's conference ended (the hotliner hung up): say goodbye."""
     svc = services()
-    call = svc.runtime.store.call(
-        request.args.get("call") or request.form.get("CallSid", "")
-    )
+    sid = request.args.get("call") or request.form.get("CallSid", "")
+    svc.runtime.store.conference_over(sid)
+    call = svc.runtime.store.call(sid)
     lang = _lang(call.get("lang"))
     return _xml(twiml.goodbye(phrase(lang, "goodbye"), lang))
+
+
+@bp.post("/caller/requeue")
+@validate_twilio_request
+def caller_requeue() -> Response:
+    """A caller alone in a conference their hotliner left (timer `alone:`):
+    back to their place in the queue, or goodbye if their call is over."""
+    rt = services().runtime
+    sid = request.form.get("CallSid", "")
+    requeued = rt.store.requeue_alone(sid)
+    call = rt.store.call(sid)
+    lang = _lang(call.get("lang"))
+    if not requeued and call.get("state") not in handoff.HOLDING:
+        return _xml(twiml.goodbye(phrase(lang, "goodbye"), lang))
+    after_response(rt, handoff.Next(dispatch=True))
+    return _xml(
+        _hold_in_queue(call.get("queue", ""), lang, phrase(lang, "hotliner_left"))
+    )
 
 
 @bp.post("/callback/answer")
@@ -615,7 +634,7 @@ def callback_answer() -> Response:
     rt = services().runtime
     sid = request.args.get("call", "")
     lang = _lang(rt.store.call(sid).get("lang"))
-    if not rt.store.bridge(sid):
+    if rt.store.bridge(sid) != "talking":
         return _xml(twiml.goodbye(phrase(lang, "callback_gone"), lang))
     return _xml(
         twiml.connect_to_hotliner(
@@ -638,26 +657,16 @@ def callback_status() -> Response:
         return _xml(twiml.empty())
     state = rt.store.call(sid).get("state")
     if state == "talking":
-        ended = rt.store.hang_up(sid, call_status, leg="callback")
-        if ended is not None:
-            rt.jobs.enqueue(jobs.drain_call_log)
-        return _xml(twiml.empty())
-    hotline = rt.routing.hotline
-    failure = rt.store.callback_failed(sid, hotline.callback_attempts, call_status)
-    if failure is None:
-        return _xml(twiml.empty())
-    if failure.agent_leg:
-        rt.jobs.enqueue(jobs.cancel_leg, failure.agent_leg)
-    if failure.final:
-        rt.jobs.enqueue(jobs.send_callback_sms, sid)
-        rt.jobs.enqueue(jobs.drain_call_log)
-    else:
-        rt.jobs.enqueue_in(
-            timedelta(seconds=hotline.callback_retry_seconds),
-            jobs.requeue_callback,
+        ended = rt.store.hang_up(
             sid,
+            call_status,
+            leg="callback",
+            wrapup_ms=rt.routing.hotline.wrapup_seconds * 1000,
         )
-    rt.jobs.enqueue(jobs.dispatch)
+        if ended is not None:
+            after_response(rt, handoff.Next(dispatch=ended.agent_freed))
+        return _xml(twiml.empty())
+    after_response(rt, handoff.callback_not_answered(rt, sid, call_status))
     return _xml(twiml.empty())
 
 
@@ -698,7 +707,7 @@ def choose() -> Response:
             rt.store.enqueue(sid, queue_id, priority)
         number = request.form.get("From", "")
         if number and rt.store.request_callback(sid, number):
-            rt.jobs.enqueue(jobs.dispatch)
+            after_response(rt, handoff.Next(dispatch=True))
             spoken_number = " ".join(number[-10:])
             return _xml(
                 twiml.goodbye(
@@ -727,10 +736,9 @@ def message_left() -> Response:
         seconds = int(request.form.get("RecordingDuration", "0"))
     except ValueError:
         seconds = 0
-    if rt.store.leave_voicemail(
+    rt.store.leave_voicemail(
         request.form.get("CallSid", ""), request.form.get("RecordingUrl", ""), seconds
-    ):
-        rt.jobs.enqueue(jobs.drain_call_log)
+    )
     return _xml(twiml.goodbye(phrase(lang, "message_saved"), lang))
 
 

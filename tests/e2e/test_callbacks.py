@@ -115,6 +115,9 @@ def test_callback_keeps_the_place_and_a_failed_one_ends_with_an_sms(
             CallEvent.call_sid == carl.sid, CallEvent.type == "callback_failed")).all()
         assert len(attempts) == 1  # the second and last attempt ends the call
     engine.dispose()
+    # The text is background work: it may leave after the call log is written.
+    wait_for(lambda: any(m["to"] == "+33620000003" for m in carrier.messages),
+             10.0, "the SMS after the last callback attempt")
     sms = [m for m in carrier.messages if m["to"] == "+33620000003"]
     assert len(sms) == 1
     assert "2 fois" in sms[0]["body"]

@@ -28,13 +28,13 @@ def test_whole_call_is_logged_with_wait_talk_agent_and_outcome(
     time.sleep(0.05)
     offer = store.match([QueueRule("printer", 1, 0, 1)], 15_000)
     assert offer is not None
-    store.accept(offer.offer_id)
+    store.accept(offer.offer_id, "CAleg1")
     store.bridge("CAlog1")
     time.sleep(0.05)
-    store.hang_up("CAlog1", "completed")
+    store.hang_up("CAlog1", "completed", wrapup_ms=30_000)
     store.record_outcome("CAlog1", "alice", "remote_takeover", "TeamViewer")
     applied = drain_events(redis_client, engine, keys)
-    assert applied == 10
+    assert applied == 11
     assert drain_events(redis_client, engine, keys) == 0
     with Session(engine) as session:
         row = session.get(Call, "CAlog1")
@@ -48,7 +48,7 @@ def test_whole_call_is_logged_with_wait_talk_agent_and_outcome(
         assert row.offers == 1
         count = session.scalar(select(func.count()).select_from(CallEvent).where(
             CallEvent.call_sid == "CAlog1"))
-        assert count == 9  # all but the first "available" of the hotliner
+        assert count == 10  # all but the first "available" of the hotliner
     # applied entries are trimmed from the stream
     assert redis_client.xlen(keys.events) <= 1
     engine.dispose()

@@ -116,9 +116,9 @@ def test_a_whole_call_runs_on_a_three_node_cluster(
     assert store.enqueue("CAcl1", "printer", 2) == 1
     offer = store.match([QueueRule("printer", 1, 0, 1)], 15_000)
     assert offer is not None
-    assert store.accept(offer.offer_id) is not None
-    assert store.bridge("CAcl1")
-    ended = store.hang_up("CAcl1", "completed")
+    assert store.accept(offer.offer_id, "CAleg1") is not None
+    assert store.bridge("CAcl1") == "talking"
+    ended = store.hang_up("CAcl1", "completed", wrapup_ms=30_000)
     assert ended is not None
     assert ended.final_state == "completed"
     assert store.record_outcome("CAcl1", "alice", "resolved", "")
@@ -126,7 +126,7 @@ def test_a_whole_call_runs_on_a_three_node_cluster(
     url = f"sqlite:///{tmp_path / 'log.sqlite3'}"
     upgrade(url)
     engine = create_engine(url)
-    assert drain_events(cluster, engine, store.keys) == 9  # type: ignore[arg-type]
+    assert drain_events(cluster, engine, store.keys) == 10  # type: ignore[arg-type]
     with Session(engine) as session:
         row = session.get(Call, "CAcl1")
         assert row is not None

@@ -47,7 +47,7 @@ if str(ROOT) not in sys.path:  # run as a worker script from a checkout
 from agents.lifecycle import MANUAL_MOVES, AgentState  # noqa: E402
 from queues.keys import Keys  # noqa: E402
 from queues.routing import QueueRule  # noqa: E402
-from queues.store import Offer, RoutingStore  # noqa: E402
+from queues.store import Offer, OutcomeRecorded, RoutingStore  # noqa: E402
 
 QUEUES = ("q0", "q1", "q2")
 AGENTS = ("a0", "a1", "a2", "a3")
@@ -229,6 +229,8 @@ class CallModel:
     score: float | None = None
     agent: str = ""  # the call hash's `agent`: set by an offer, cleared by reject
     offer: str = ""
+    leg: str = ""  # the hotliner's answering leg, once accepted
+    after: bool = False  # the caller's conference ended (Dial action)
 
 
 @dataclass
@@ -238,6 +240,11 @@ class AgentModel:
     missed: int = 0
     call_sid: str = ""
     offer: str = ""
+    leg: str = ""  # the answering leg, recorded by ACCEPT
+
+    def free(self) -> None:
+        """Available again: no offer, no call held, no leg."""
+        self.state, self.offer, self.call_sid, self.leg = "available", "", "", ""
 
 
 @dataclass
@@ -371,12 +378,16 @@ class RoutingMachine(RuleBasedStateMachine):
             assert self.xlen() == before
 
     @precondition(lambda self: self.order)
-    @rule(index=st.integers(0, 1000), reason=st.sampled_from(("completed", "busy")))
-    def hang_up(self, index: int, reason: str) -> None:
+    @rule(
+        index=st.integers(0, 1000),
+        reason=st.sampled_from(("completed", "busy")),
+        wrapup_ms=st.sampled_from((0, FAR)),
+    )
+    def hang_up(self, index: int, reason: str, wrapup_ms: int) -> None:
         sid = self.pick_call(index)
         call = self.calls[sid]
         before = self.xlen()
-        ended = self.store.hang_up(sid, reason)
+        ended = self.store.hang_up(sid, reason, wrapup_ms=wrapup_ms)
         event(f"hang_up while {call.state}")
         if call.state in TERMINAL:
             assert ended is None
@@ -387,14 +398,23 @@ class RoutingMachine(RuleBasedStateMachine):
         if call.state == "offered":
             offer = self.offers.pop(call.offer)
             self.dead_offers.append(call.offer)
-            agent = self.agents[offer.agent_id]
-            agent.state, agent.offer, agent.call_sid = "available", "", ""
+            self.agents[offer.agent_id].free()
             assert ended.agent_id == offer.agent_id
+            assert ended.agent_freed
         if call.state in ("connected", "talking"):
             assert ended.final_state == "completed"
             agent = self.agents[call.agent]
-            if agent.state == "busy" and agent.call_sid == sid:
+            held = agent.state == "busy" and agent.call_sid == sid
+            if call.state == "connected":
+                # answered but never met: the hotliner's lonely leg is ended
+                assert ended.agent_leg_to_end == (call.leg or None)
+                if held:
+                    agent.free()
+            elif held and wrapup_ms == 0:
+                agent.free()
+            elif held:
                 agent.state = "wrapup"
+            assert ended.agent_freed == (held and agent.state == "available")
             call.state = "completed"
         else:
             assert ended.final_state == "abandoned"
@@ -431,6 +451,7 @@ class RoutingMachine(RuleBasedStateMachine):
         agent.memberships = tuple(memberships)
         agent.state, agent.offer = wanted.value, ""
         if wanted is AgentState.AVAILABLE:
+            agent.free()
             agent.missed = 0
 
     @precondition(
@@ -540,7 +561,8 @@ class RoutingMachine(RuleBasedStateMachine):
             return
         offer_id = pool[index % len(pool)]
         before = self.xlen()
-        accepted = self.store.accept(offer_id)
+        leg = f"CAleg{offer_id[:8]}"
+        accepted = self.store.accept(offer_id, leg)
         event(f"accept: {accepted is not None}")
         offer = self.offers.pop(offer_id, None)
         if offer is None:
@@ -556,8 +578,8 @@ class RoutingMachine(RuleBasedStateMachine):
         assert self.xlen() >= before + 1
         call = self.calls[offer.call_sid]
         agent = self.agents[offer.agent_id]
-        call.state, call.offer = "connected", ""
-        agent.state, agent.offer, agent.missed = "busy", "", 0
+        call.state, call.offer, call.leg = "connected", "", leg
+        agent.state, agent.offer, agent.missed, agent.leg = "busy", "", 0, leg
 
     def apply_reject(self, offer_id: str, max_missed: int) -> None:
         offer = self.offers.pop(offer_id)
@@ -566,8 +588,10 @@ class RoutingMachine(RuleBasedStateMachine):
         agent = self.agents[offer.agent_id]
         call.state, call.offer, call.agent = "queued", "", ""
         agent.missed += 1
-        agent.call_sid, agent.offer = "", ""
-        agent.state = "away" if agent.missed >= max_missed else "available"
+        if agent.missed >= max_missed:
+            agent.state, agent.call_sid, agent.offer, agent.leg = "away", "", "", ""
+        else:
+            agent.free()
 
     @precondition(lambda self: self.offers or self.dead_offers)
     @rule(
@@ -618,13 +642,20 @@ class RoutingMachine(RuleBasedStateMachine):
         sid = self.pick_call(index, "connected" if connected else None)
         call = self.calls[sid]
         before = self.xlen()
-        talking = self.store.bridge(sid)
-        assert talking == (call.state == "connected")
-        if talking:
-            call.state = "talking"
-            assert self.xlen() >= before + 1
-        else:
+        state = self.store.bridge(sid)
+        if call.state != "connected":
+            assert state == call.state
             assert self.xlen() == before
+            return
+        agent = self.agents[call.agent]
+        assert self.xlen() >= before + 1
+        if agent.state == "busy" and agent.call_sid == sid:
+            assert state == "talking"
+            call.state = "talking"
+        else:  # the hotliner is gone: back to their place, never alone
+            assert state == "queued"
+            call.state, call.agent, call.leg = "queued", "", ""
+        event(f"bridge: {state}")
 
     @precondition(lambda self: self.order)
     @rule(
@@ -639,9 +670,10 @@ class RoutingMachine(RuleBasedStateMachine):
         call = self.calls[sid]
         agent_id = other or call.agent or AGENTS[0]
         before = self.xlen()
-        done = self.store.record_outcome(
+        result = self.store.record_outcome(
             sid, agent_id, "resolved", "", make_available=make_available
         )
+        done = result is not OutcomeRecorded.REFUSED
         expected = call.agent == agent_id and call.state in (
             "connected",
             "talking",
@@ -654,8 +686,69 @@ class RoutingMachine(RuleBasedStateMachine):
             return
         assert self.xlen() >= before + 1
         agent = self.agents[agent_id]
-        if make_available and agent.state == "wrapup" and agent.call_sid == sid:
-            agent.state, agent.offer = "available", ""
+        freed = make_available and agent.state == "wrapup" and agent.call_sid == sid
+        assert (result is OutcomeRecorded.AGENT_FREED) == freed
+        if freed:
+            agent.free()
+
+    @precondition(lambda self: any(a.state == "busy" for a in self.agents.values()))
+    @rule(
+        agent_id=st.sampled_from(AGENTS),
+        own_leg=st.booleans(),
+        wrapup_ms=st.sampled_from((0, FAR)),
+    )
+    def hotliner_leg_ends(self, agent_id: str, own_leg: bool, wrapup_ms: int) -> None:
+        """The hotliner's leg reached a final status while on a call."""
+        busy = [a for a, m in self.agents.items() if m.state == "busy"]
+        agent_id = busy[AGENTS.index(agent_id) % len(busy)]
+        agent = self.agents[agent_id]
+        leg = agent.leg if own_leg else "CAsomeotherleg"
+        before = self.xlen()
+        ended = self.store.agent_leg_ended(agent_id, leg, wrapup_ms, FAR)
+        if not own_leg:
+            assert ended is None
+            assert self.xlen() == before
+            return
+        assert ended is not None
+        assert self.xlen() >= before + 1
+        call = self.calls[agent.call_sid]
+        event(f"hotliner leg ends while caller {call.state}")
+        if call.state == "connected" and call.agent == agent_id:
+            assert (ended.caller, ended.agent_state) == ("requeued", "available")
+            call.state, call.agent, call.leg = "queued", "", ""
+            agent.free()
+            return
+        talking = call.state == "talking" and call.agent == agent_id
+        assert ended.caller == ("talking" if talking else "")
+        if wrapup_ms == 0:
+            agent.free()
+        else:
+            agent.state = "wrapup"
+        assert ended.agent_state == agent.state
+
+    @precondition(lambda self: any(c.state == "talking" for c in self.calls.values()))
+    @rule(index=st.integers(0, 1000), conference_ended=st.booleans())
+    def caller_maybe_alone(self, index: int, conference_ended: bool) -> None:
+        """The `alone:` timer fires; the caller's conference may have ended first."""
+        sid = self.pick_call(index, "talking")
+        call = self.calls[sid]
+        if conference_ended:
+            assert self.store.conference_over(sid) == (call.state == "talking")
+            call.after = call.after or call.state == "talking"
+        before = self.xlen()
+        requeued = self.store.requeue_alone(sid)
+        agent = self.agents.get(call.agent)
+        with_hotliner = (
+            agent is not None and agent.state == "busy" and agent.call_sid == sid
+        )
+        expected = call.state == "talking" and not call.after and not with_hotliner
+        event(f"alone check: requeued={requeued}")
+        assert requeued == expected, (sid, call, agent)
+        if requeued:
+            assert self.xlen() == before + 1
+            call.state, call.agent, call.leg, call.after = "queued", "", "", False
+        else:
+            assert self.xlen() == before
 
     @precondition(lambda self: any(a.state == "wrapup" for a in self.agents.values()))
     @rule(agent_id=st.sampled_from(AGENTS), in_wrapup=st.booleans())
@@ -670,7 +763,7 @@ class RoutingMachine(RuleBasedStateMachine):
         assert done == (agent.state == "wrapup")
         if done:
             assert self.xlen() >= before + 1
-            agent.state, agent.offer = "available", ""
+            agent.free()
         else:
             assert self.xlen() == before
 
@@ -743,7 +836,9 @@ def hammer(url: str, prefix: str, seed: int, steps: int, seconds: float) -> int:
                     list[bytes], client.zrange(store.keys.active_calls, 0, -1)
                 )
                 sid = text(rng.choice(active)) if active else sid
-            store.hang_up(sid, rng.choice(("completed", "busy")))
+            store.hang_up(
+                sid, rng.choice(("completed", "busy")), wrapup_ms=rng.choice((0, FAR))
+            )
         elif move < 0.37:
             memberships = [(q, rng.randint(1, 5)) for q in QUEUES if rng.random() < 0.7]
             store.set_agent_state(agent, rng.choice(MANUAL), memberships or [("q0", 3)])
@@ -755,7 +850,12 @@ def hammer(url: str, prefix: str, seed: int, steps: int, seconds: float) -> int:
             offers = [text(o) for o in live]
             offer = rng.choice(offers) if offers else ""
             if move < 0.65 and offer:
-                store.accept(offer)
+                store.accept(offer, f"CAleg{offer[:8]}")
+            elif move < 0.68:  # a hotliner's leg ends (hung up, or never met)
+                leg = store.agent(agent).get("leg") or "CAnoleg"
+                store.agent_leg_ended(agent, leg, rng.choice((0, FAR)), FAR)
+            elif move < 0.70:  # the `alone:` timer of a caller, maybe talking
+                store.requeue_alone(store.agent(agent).get("call_sid") or sid)
             elif move < 0.72 and offer:
                 store.reject(offer, rng.choice(REJECT_REASONS), rng.randint(1, 3))
             elif move < 0.76:
@@ -808,6 +908,12 @@ def replay(entries: list[tuple[str, dict[str, str]]]) -> dict[str, str]:
         elif kind == "talking":
             assert calls[sid] == "connected", where
             calls[sid] = "talking"
+        elif kind == "requeued":
+            # the hotliner left before the caller met them: back in place
+            assert calls[sid] in ("connected", "talking"), where
+            calls[sid] = "queued"
+            for holder in [a for a, held in holding.items() if held == sid]:
+                del holding[holder]
         elif kind == "call_ended":
             assert calls[sid] in ("ivr", "queued", "offered", "connected", "talking")
             if calls[sid] == "offered":
@@ -816,8 +922,10 @@ def replay(entries: list[tuple[str, dict[str, str]]]) -> dict[str, str]:
             calls[sid] = ev["state"]
         elif kind == "agent_state" and ev.get("reason") != "missed":
             held = holding.pop(agent, None)
-            if held is not None:  # a hotliner leaves only a finished call
-                assert calls[held] == "completed", f"left {held} live: {where}"
+            if held is not None:  # a hotliner leaves only a finished call...
+                over = ("completed", "talking") if ev.get("reason") == "leg_ended" \
+                    else ("completed",)  # ...or one their own leg left
+                assert calls[held] in over, f"left {held} live: {where}"
     return calls
 
 

@@ -6,7 +6,7 @@ import redis
 
 from agents.lifecycle import AgentState
 from queues.routing import QueueRule
-from queues.store import RoutingStore
+from queues.store import LegRecorded, OutcomeRecorded, RoutingStore
 
 PRINTER = [QueueRule("printer", 1, 0, 1)]
 
@@ -76,7 +76,7 @@ def test_missed_offer_returns_caller_to_front_of_queue(
     assert rejected.agent_state == "available"
     assert store.waiting("printer") == ["CA1", "CA2"]
     assert store.reject(offer.offer_id, "no-answer", max_missed=3) is None
-    assert store.accept(offer.offer_id) is None
+    assert store.accept(offer.offer_id, "CAleg") is None
 
 
 def test_hotliner_missing_k_offers_in_a_row_is_set_away(
@@ -102,18 +102,22 @@ def test_accepted_call_moves_to_wrapup_on_hangup_then_available_on_outcome(
     queued_caller(store, "CA1")
     offer = store.match(PRINTER, 15_000)
     assert offer is not None
-    store.set_offer_leg(offer.offer_id, "CAleg")
-    accepted = store.accept(offer.offer_id)
+    assert store.set_offer_leg(offer, "CAleg") is LegRecorded.RECORDED
+    accepted = store.accept(offer.offer_id, "CAleg")
     assert accepted is not None
     assert store.agent("alice")["state"] == "busy"
-    assert store.bridge("CA1")
-    ended = store.hang_up("CA1", "completed")
+    assert store.bridge("CA1") == "talking"
+    ended = store.hang_up("CA1", "completed", wrapup_ms=30_000)
     assert ended is not None
     assert ended.final_state == "completed"
+    assert not ended.agent_freed
     assert store.hang_up("CA1", "completed") is None  # duplicate status callback
     assert store.agent("alice")["state"] == "wrapup"
-    assert not store.record_outcome("CA1", "bob", "resolved", "")
-    assert store.record_outcome("CA1", "alice", "resolved", "rebooted")
+    assert store.record_outcome("CA1", "bob", "resolved", "") is OutcomeRecorded.REFUSED
+    assert (
+        store.record_outcome("CA1", "alice", "resolved", "rebooted")
+        is OutcomeRecorded.AGENT_FREED
+    )
     assert store.agent("alice")["state"] == "available"
     assert events(redis_client, store) == [
         "agent_state",
@@ -123,6 +127,7 @@ def test_accepted_call_moves_to_wrapup_on_hangup_then_available_on_outcome(
         "accepted",
         "talking",
         "call_ended",
+        "agent_state",
         "outcome",
         "agent_state",
     ]
@@ -136,12 +141,13 @@ def test_caller_hanging_up_while_offered_frees_the_hotliner(
     queued_caller(store, "CA1")
     offer = store.match(PRINTER, 15_000)
     assert offer is not None
-    store.set_offer_leg(offer.offer_id, "CAleg")
+    store.set_offer_leg(offer, "CAleg")
     ended = store.hang_up("CA1", "completed")
     assert ended is not None
-    assert (ended.final_state, ended.agent_leg_to_cancel) == ("abandoned", "CAleg")
+    assert (ended.final_state, ended.agent_leg_to_end) == ("abandoned", "CAleg")
+    assert ended.agent_freed
     assert store.agent("alice")["state"] == "available"
-    assert store.accept(offer.offer_id) is None
+    assert store.accept(offer.offer_id, "CAleg") is None
 
 
 def test_caller_hanging_up_in_queue_is_abandoned_and_removed(
@@ -269,10 +275,10 @@ def test_handle_times_are_measured_per_queue(redis_client: redis.Redis) -> None:
     queued_caller(store, "CA1")
     offer = store.match(PRINTER, 15_000)
     assert offer is not None
-    store.accept(offer.offer_id)
+    store.accept(offer.offer_id, "CAleg")
     store.bridge("CA1")
     redis_client.hset(store.keys.call("CA1"), "talk_started", 1)
-    store.hang_up("CA1", "completed")
+    store.hang_up("CA1", "completed", wrapup_ms=30_000)
     store.record_outcome("CA1", "alice", "resolved", "")
     stats = store.queue_stats("printer")
     assert stats["talk_ms"] > 1_000_000

@@ -96,11 +96,12 @@ def test_hotliner_stuck_on_an_ended_call_is_released(runtime: Runtime) -> None:
     rt.store.enqueue("CAswp2", "network", 0)
     offer = rt.store.match([QueueRule("network", 1, 0, 1)], ring_ms=60_000)
     assert offer is not None
-    rt.store.accept(offer.offer_id)
+    rt.store.accept(offer.offer_id, "CAlegswp2")
     # The caller's final status callback was handled, but pretend the hotliner
     # missed the change (a lost update): busy on a call that is over.
     rt.store.hang_up("CAswp2", "completed")
-    rt.redis.hset(rt.keys.agent("nina"), mapping={"state": "busy"})
+    rt.redis.hset(rt.keys.agent("nina"),
+                  mapping={"state": "busy", "call_sid": "CAswp2"})
     assert jobs.release_stuck_agents(rt) == 1
     assert rt.store.agent("nina")["state"] == "wrapup"
 
@@ -110,7 +111,7 @@ def test_waiting_caller_whose_call_twilio_no_longer_knows_is_hung_up(
     rt = runtime
     rt.store.start_call("CAgone", "+33633333333", "+33180000000", "fr-FR")
     rt.store.enqueue("CAgone", "email", 0)
-    assert jobs.repair_with_twilio(rt) >= 1
+    assert jobs.reconcile_with_carrier(rt, every_ms=0) >= 1
     assert rt.store.call("CAgone")["state"] == "abandoned"
     assert rt.store.waiting("email") == []
 

@@ -1,0 +1,354 @@
+"""Handing callers to hotliners: each move of the router, decided then done.
+
+Every function here takes its decision in Redis through one atomic store
+operation and says what that decision leaves to do at the carrier as a
+`Next` value: legs to end, a caller to bring to their hotliner, whether to
+offer waiting callers now. `carry_out` does it. Webhooks decide before they
+answer Twilio and carry out right after the answer is sent (same request,
+no queued job in between); the worker's timer loop and jobs carry out at
+once. That is what keeps a freed hotliner's phone from sitting idle while
+callers wait: the next offer is made in the very request that freed them.
+
+Nothing is lost if carrying out fails half-way: the state in Redis is right,
+and the worker's timers (`bridge:`, `alone:`, wrap-up ends, offer expiries)
+and sweep re-drive whatever was left undone.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from core.clock import now_ms
+from core.telephony import FINAL_CALL_STATUSES, TelephonyError
+from queues import routing
+from queues.runtime import Runtime
+from queues.store import Accepted, LegRecorded, Offer, OutcomeRecorded
+
+log = logging.getLogger(__name__)
+
+#: Bound on offers made by one dispatch run, so one run never runs away.
+MAX_OFFERS_PER_RUN = 200
+#: A caller accepted by a hotliner but not in the conference after this long
+#: is moved there again (the redirect was lost, or the process died).
+BRIDGE_RETRY_MS = 5_000
+#: After a hotliner's leg ends, how long a bridged caller's conference has to
+#: end by itself before we take them for alone in it and put them back.
+ALONE_GRACE_MS = 2_000
+
+
+@dataclass(frozen=True, slots=True)
+class Next:
+    """What a decision leaves to do at the carrier, in this order."""
+
+    end_legs: tuple[str, ...] = ()  # hotliner legs nobody waits for any more
+    connect: str | None = None  # a caller whose hotliner answered
+    dispatch: bool = False  # a hotliner or a caller became free: offer now
+
+    def __or__(self, other: Next) -> Next:
+        return Next(
+            end_legs=self.end_legs + other.end_legs,
+            connect=self.connect or other.connect,
+            dispatch=self.dispatch or other.dispatch,
+        )
+
+
+NOTHING = Next()
+
+#: States in which a caller on the line belongs in Twilio's queue: waiting,
+#: ringing at a hotliner, or accepted by one (the redirect to the conference
+#: finds them there).
+HOLDING = frozenset({"queued", "offered", "connected"})
+
+
+def carry_out(rt: Runtime, todo: Next) -> None:
+    """Do at the carrier what a decision implies; failures are logged and left
+    to the timers and the sweep."""
+    for leg in todo.end_legs:
+        end_leg(rt, leg)
+    if todo.connect:
+        connect_caller(rt, todo.connect)
+    if todo.dispatch:
+        offer_waiting_callers(rt)
+
+
+# -- offers ------------------------------------------------------------------
+
+
+def offer_waiting_callers(rt: Runtime) -> int:
+    """Match waiting callers with free hotliners and ring them; offers made.
+
+    Every queue takes part: a hotliner freed by one queue may be the best
+    match for another queue's caller. Stops at the first leg the carrier
+    refuses (its trouble is not the next hotliner's): the sweep tries again.
+    """
+    queue_rules = routing.rules(rt.routing)
+    hotline = rt.routing.hotline
+    made = 0
+    while made < MAX_OFFERS_PER_RUN:
+        offer = rt.store.match(
+            queue_rules, hotline.ring_seconds * 1000, hotline.strategy
+        )
+        if offer is None:
+            break
+        made += 1
+        if not ring(rt, offer):
+            break
+    return made
+
+
+def ring(rt: Runtime, offer: Offer) -> bool:
+    """Place the hotliner's leg for an offer; False if the carrier refused it
+    (the caller keeps their place, the hotliner is not counted as missing)."""
+    leg = place_leg(rt, offer)
+    if leg is None:
+        return False
+    leg_placed(rt, offer, leg)
+    return True
+
+
+def place_leg(rt: Runtime, offer: Offer) -> str | None:
+    """Ask the carrier to ring the hotliner; the leg's sid, or None if refused."""
+    hotliner = rt.routing.hotliner(offer.agent_id)
+    try:
+        if hotliner is None:
+            raise TelephonyError(f"hotliner {offer.agent_id!r} is not configured")
+        return rt.telephony.place_call(
+            to=hotliner.endpoint,
+            from_=rt.settings.hotline_number,
+            url=rt.public_url(
+                f"/voice/agent/answer?offer={offer.offer_id}&call={offer.call_sid}"
+            ),
+            status_callback=rt.public_url(
+                f"/voice/agent/status?offer={offer.offer_id}&agent={offer.agent_id}"
+            ),
+            timeout=rt.routing.hotline.ring_seconds,
+        )
+    except TelephonyError:
+        log.exception(
+            "could not ring hotliner agent_id=%s call_sid=%s",
+            offer.agent_id,
+            offer.call_sid,
+        )
+        rt.store.reject(
+            offer.offer_id,
+            "failed",
+            rt.routing.hotline.max_missed_offers,
+            counts_as_miss=False,
+        )
+        return None
+
+
+def leg_placed(rt: Runtime, offer: Offer, leg: str) -> None:
+    """The carrier says the hotliner's leg exists (its REST answer).
+
+    That answer can arrive after the hotliner's phone has already answered
+    (ACCEPT ran first, on this leg): then there is nothing to do. Only an
+    offer gone for another reason (the caller left, the offer lapsed) means
+    nobody waits for this leg any more.
+    """
+    if rt.store.set_offer_leg(offer, leg) is LegRecorded.OFFER_GONE:
+        end_leg(rt, leg)
+
+
+def expire_offers(rt: Runtime) -> int:
+    """Offers rung past their time go to the next hotliner; offers expired."""
+    expired = 0
+    todo = NOTHING
+    for offer_id in rt.store.expired_offers():
+        leg = rt.store.offer(offer_id).get("leg")
+        if (
+            rt.store.reject(offer_id, "expired", rt.routing.hotline.max_missed_offers)
+            is not None
+        ):
+            expired += 1
+            todo |= Next(end_legs=(leg,) if leg else (), dispatch=True)
+    carry_out(rt, todo)
+    return expired
+
+
+# -- the hotliner's side -----------------------------------------------------
+
+
+def hotliner_answered(rt: Runtime, offer_id: str, leg_sid: str) -> Accepted | None:
+    """The hotliner picked up on `leg_sid`: accepted unless the caller left or
+    the offer lapsed. The caller is then brought to them (`connect_caller`)."""
+    return rt.store.accept(offer_id, leg_sid, BRIDGE_RETRY_MS)
+
+
+def hotliner_leg_ended(
+    rt: Runtime, offer_id: str, agent_id: str, leg_sid: str, status: str
+) -> Next:
+    """A hotliner's leg reached a final status (its status callback).
+
+    Still ringing for an offer: not answered, the caller goes back to their
+    place and the next hotliner is tried. Answered: the conversation is over
+    for the hotliner (wrap-up, or free at once), and a caller they never met
+    goes back to their place.
+    """
+    hotline = rt.routing.hotline
+    if rt.store.reject(offer_id, status, hotline.max_missed_offers) is not None:
+        return Next(dispatch=True)
+    ended = rt.store.agent_leg_ended(
+        agent_id, leg_sid, hotline.wrapup_seconds * 1000, ALONE_GRACE_MS
+    )
+    if ended is None:
+        return NOTHING
+    return Next(dispatch=ended.caller == "requeued" or ended.agent_state == "available")
+
+
+def outcome_posted(
+    rt: Runtime, call_sid: str, agent_id: str, outcome: str, notes: str
+) -> tuple[bool, Next]:
+    """The hotliner recorded the call's outcome; a hotliner in wrap-up is free
+    for the next caller in the same step. (recorded, what to do next)."""
+    result = rt.store.record_outcome(call_sid, agent_id, outcome, notes)
+    return (
+        result is not OutcomeRecorded.REFUSED,
+        Next(dispatch=result is OutcomeRecorded.AGENT_FREED),
+    )
+
+
+# -- the caller's side -------------------------------------------------------
+
+
+def caller_gone(rt: Runtime, call_sid: str, reason: str) -> Next:
+    """The caller's call ended (final status, or left Twilio's queue hung up)."""
+    ended = rt.store.hang_up(
+        call_sid, reason, wrapup_ms=rt.routing.hotline.wrapup_seconds * 1000
+    )
+    if ended is None:
+        return NOTHING
+    legs = (ended.agent_leg_to_end,) if ended.agent_leg_to_end else ()
+    return Next(end_legs=legs, dispatch=ended.agent_freed)
+
+
+def connect_caller(rt: Runtime, call_sid: str) -> None:
+    """Bring an accepted caller to their hotliner's conference.
+
+    A caller waiting in Twilio's queue is redirected into the conference; a
+    caller who asked to be called back is not on the line: we call them.
+    """
+    call = rt.store.call(call_sid)
+    if call.get("state") != "connected":
+        return
+    if call.get("callback") == "1":
+        call_back(rt, call_sid, call.get("callback_number", ""))
+        return
+    try:
+        rt.telephony.redirect(
+            call_sid, rt.public_url(f"/voice/caller/connect?call={call_sid}")
+        )
+    except TelephonyError:
+        log.warning(
+            "could not bridge call_sid=%s (retried by its timer)",
+            call_sid,
+            exc_info=True,
+        )
+
+
+def end_leg(rt: Runtime, leg_sid: str) -> None:
+    """Stop ringing (or hang up) a hotliner's leg nobody waits for any more."""
+    try:
+        rt.telephony.end(leg_sid)
+    except TelephonyError:
+        log.warning("could not end leg %s", leg_sid, exc_info=True)
+
+
+def call_back(rt: Runtime, call_sid: str, number: str) -> None:
+    """Ring a caller who asked to be called back; a refusal is a failed attempt."""
+    hotline = rt.routing.hotline
+    try:
+        rt.telephony.place_call(
+            to=number,
+            from_=rt.settings.hotline_number,
+            url=rt.public_url(f"/voice/callback/answer?call={call_sid}"),
+            status_callback=rt.public_url(f"/voice/callback/status?call={call_sid}"),
+            timeout=hotline.callback_ring_seconds,
+        )
+    except TelephonyError:
+        log.exception("could not call back call_sid=%s", call_sid)
+        carry_out(rt, callback_not_answered(rt, call_sid, "failed"))
+
+
+def callback_not_answered(rt: Runtime, call_sid: str, reason: str) -> Next:
+    """Our call back was not answered: retry after a delay, or text them after
+    the last attempt; their hotliner is free again either way."""
+    hotline = rt.routing.hotline
+    failure = rt.store.callback_failed(call_sid, hotline.callback_attempts, reason)
+    if failure is None:
+        return NOTHING
+    # Background work, by name: the jobs module builds on this one.
+    if failure.final:
+        rt.jobs.enqueue("queues.jobs.send_callback_sms", call_sid)
+    else:
+        rt.jobs.enqueue_in(
+            timedelta(seconds=hotline.callback_retry_seconds),
+            "queues.jobs.requeue_callback",
+            call_sid,
+        )
+    legs = (failure.agent_leg,) if failure.agent_leg else ()
+    return Next(end_legs=legs, dispatch=True)
+
+
+# -- timers ------------------------------------------------------------------
+
+
+def fire_due_timers(rt: Runtime) -> int:
+    """Fire every timer that is due (each claimed by one process); fired."""
+    fired = 0
+    for member in rt.store.due_timers():
+        if rt.store.claim_timer(member):
+            fired += 1
+            carry_out(rt, fire_timer(rt, member))
+    return fired
+
+
+def fire_timer(rt: Runtime, member: str) -> Next:
+    """One due timer: 'wrapup:<agent>', 'bridge:<call>' or 'alone:<call>'."""
+    kind, _, ident = member.partition(":")
+    if kind == "wrapup":
+        return Next(dispatch=rt.store.end_wrapup_now(ident))
+    if kind == "bridge":
+        return _bridge_again(rt, ident)
+    if kind == "alone":
+        _free_caller_alone(rt, ident)
+        return NOTHING
+    log.warning("unknown timer %r", member)
+    return NOTHING
+
+
+def _bridge_again(rt: Runtime, call_sid: str) -> Next:
+    """An accepted caller who is still not in the conference."""
+    call = rt.store.call(call_sid)
+    if call.get("state") != "connected" or call.get("callback") == "1":
+        return NOTHING
+    try:
+        status = rt.telephony.status(call_sid)
+    except TelephonyError:
+        status = "unknown"
+    if status is None or status in FINAL_CALL_STATUSES:
+        return caller_gone(rt, call_sid, "gone")
+    rt.store.set_timer(f"bridge:{call_sid}", now_ms() + BRIDGE_RETRY_MS)
+    return Next(connect=call_sid)
+
+
+def _free_caller_alone(rt: Runtime, call_sid: str) -> None:
+    """A bridged caller whose conference did not end when their hotliner left:
+    they are alone in it. Move them out; `/voice/caller/requeue` puts them back
+    in their place (or says goodbye if their conference ended meanwhile)."""
+    call = rt.store.call(call_sid)
+    if call.get("state") != "talking" or call.get("after") == "1":
+        return
+    if call.get("callback") == "1":
+        return  # on our call back's leg: its own status callback settles it
+    agent = rt.store.agent(call.get("agent", ""))
+    if agent.get("state") == "busy" and agent.get("call_sid") == call_sid:
+        return
+    try:
+        rt.telephony.redirect(
+            call_sid, rt.public_url(f"/voice/caller/requeue?call={call_sid}")
+        )
+    except TelephonyError:
+        log.warning("could not free call_sid=%s from its conference", call_sid)
