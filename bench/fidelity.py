@@ -48,6 +48,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -386,6 +387,7 @@ class Run:
     log_rows: list[tuple[str, float | None]]
     server: str
     load: tuple[float, float]  # 1-minute load average when placing began, ended
+    jobs: dict[str, tuple[list[float], list[float]]]  # RQ: (queued s, ran s)
 
 
 def first_at(call: Call, kind: str, after: float = 0.0) -> float | None:
@@ -519,6 +521,49 @@ def lost_story(carrier: Carrier, call: Call, origin: float) -> str:
     return "\n      ".join(lines)
 
 
+def rq_job_times(
+    url: str, since: datetime
+) -> dict[str, tuple[list[float], list[float]]]:
+    """Per job function, seconds each job waited in RQ's queue and ran.
+
+    From RQ's own job hashes (kept for their result TTL; the sweep keeps
+    none), for jobs enqueued from `since` on.
+    """
+    client = redis.Redis.from_url(url)
+    out: dict[str, tuple[list[float], list[float]]] = {}
+    try:
+        for key in client.scan_iter(match="rq:job:*", count=1000):
+            fields = cast(
+                list[bytes | None],
+                client.hmget(
+                    key, ["description", "enqueued_at", "started_at", "ended_at"]
+                ),
+            )
+            if any(f is None for f in fields):
+                continue
+            text = [cast(bytes, f).decode() for f in fields]
+            enqueued, started, ended = (rq_time(t) for t in text[1:])
+            if enqueued is None or started is None or ended is None:
+                continue
+            if enqueued < since:
+                continue
+            name = text[0].split("(", 1)[0].rsplit(".", 1)[-1]
+            queued, ran = out.setdefault(name, ([], []))
+            queued.append((started - enqueued).total_seconds())
+            ran.append((ended - started).total_seconds())
+    finally:
+        client.close()
+    return out
+
+
+def rq_time(text: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def call_log_rows(database_url: str, sids: set[str]) -> list[tuple[str, float | None]]:
     """(status, wait_seconds) of the measured calls in the app's call log."""
     import sqlalchemy as sa
@@ -580,7 +625,7 @@ def run(sc: Scenario, redis_url: str | None, db: int) -> Run:
                 }
                 stack = Stack(env, port, folder / "logs")
                 stack.start()
-                return drive(sc, carrier, app_url, database_url, server)
+                return drive(sc, carrier, app_url, database_url, server, url)
             finally:
                 carrier.stop()  # calls end first: their last callbacks land
                 if stack is not None:
@@ -597,7 +642,12 @@ def show_tracebacks(logs: Path) -> None:
 
 
 def drive(
-    sc: Scenario, carrier: Carrier, app_url: str, database_url: str, server: str
+    sc: Scenario,
+    carrier: Carrier,
+    app_url: str,
+    database_url: str,
+    server: str,
+    redis_url: str,
 ) -> Run:
     console = AgentConsoleClient(app_url)
     agents = {f"client:{a}": a for a in agent_ids(sc.agents)}
@@ -639,6 +689,7 @@ def drive(
     measured: list[Call] = []
     lag: list[float] = []
     load_before = os.getloadavg()[0]
+    wall = datetime.now(UTC)
     began = time.monotonic()
     due = began
     print(f"placing {sc.calls} calls over ~{sum(gaps):.0f} s ...", flush=True)
@@ -671,7 +722,14 @@ def drive(
             break
         time.sleep(0.5)
     load = (load_before, os.getloadavg()[0])
-    return Run(callers, legs, logged_in, list(carrier.errors), lag, rows, server, load)
+    try:
+        jobs = rq_job_times(redis_url, wall)
+    except redis.RedisError as exc:
+        print(f"(RQ jobs not read: {exc!r})")
+        jobs = {}
+    return Run(
+        callers, legs, logged_in, list(carrier.errors), lag, rows, server, load, jobs
+    )
 
 
 # -- the report -------------------------------------------------------------------
@@ -790,6 +848,18 @@ def report(sc: Scenario, r: Run) -> list[str]:
         f"max {max(hand_ms, default=float('nan')):.0f} ms"
     )
     where_time_goes(callers, r.legs, hand, waited)
+    if r.jobs:
+        print(
+            "RQ jobs of the measured window (the app's worker, RQ's own times; "
+            "ms queued p50/p99/max, ran p50/p99/max):"
+        )
+        for name, (queued, ran) in sorted(r.jobs.items()):
+            print(
+                f"  {name:24} {len(queued):5} jobs  queued "
+                f"{ms(percentile(queued, 0.5))} / {ms(percentile(queued, 0.99))} / "
+                f"{ms(max(queued))}  ran {ms(percentile(ran, 0.5))} / "
+                f"{ms(percentile(ran, 0.99))} / {ms(max(ran))}"
+            )
     if r.log_rows:
         logged = [w for s, w in r.log_rows if s == "completed" and w is not None]
         print(
