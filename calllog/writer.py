@@ -102,3 +102,4 @@ def _apply(session: Session, rows: dict[str, Call | None], event: StreamEvent) -
     if updated is not None and row is None:
         session.add(updated)
     rows[event.call_sid] = updated
+

@@ -19,6 +19,10 @@ PHRASES: dict[str, dict[str, str]] = {
         "goodbye": "Merci de votre appel, au revoir.",
         "hotliner_left": "Votre technicien a été déconnecté. Vous gardez votre "
         "place, un autre technicien va vous répondre.",
+        "offer_unavailable": "Incident technique : cet appel ne peut pas vous être "
+        "passé maintenant. L'appelant garde sa place.",
+        "callback_unavailable": "Le rappel n'est pas disponible pour le moment. "
+        "Merci de patienter, vous gardez votre place.",
         "whisper": "Appel {queue}. {choice}",
         "offer_callback": "Pour être rappelé sans perdre votre place, tapez {key}.",
         "callback_confirmed": "C'est noté : nous vous rappellerons au {number} dès "
@@ -71,6 +75,10 @@ PHRASES: dict[str, dict[str, str]] = {
         "goodbye": "Thank you for calling, goodbye.",
         "hotliner_left": "Your technician was disconnected. You keep your "
         "place; another technician will answer you.",
+        "offer_unavailable": "Technical incident: this call cannot be put through "
+        "to you now. The caller keeps their place.",
+        "callback_unavailable": "Callbacks are not available right now. Please "
+        "hold, you keep your place.",
         "whisper": "{queue} call. {choice}",
         "offer_callback": "To be called back without losing your place, press {key}.",
         "callback_confirmed": "Noted: we will call you back on {number} as soon as "

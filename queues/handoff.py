@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from core.clock import now_ms
 from core.telephony import FINAL_CALL_STATUSES, TelephonyError
@@ -178,7 +179,12 @@ def hotliner_answered(rt: Runtime, offer_id: str, leg_sid: str) -> Accepted | No
 
 
 def hotliner_leg_ended(
-    rt: Runtime, offer_id: str, agent_id: str, leg_sid: str, status: str
+    rt: Runtime,
+    offer_id: str,
+    agent_id: str,
+    leg_sid: str,
+    status: str,
+    at_ms: int | None = None,
 ) -> Next:
     """A hotliner's leg reached a final status (its status callback).
 
@@ -188,10 +194,13 @@ def hotliner_leg_ended(
     goes back to their place.
     """
     hotline = rt.routing.hotline
-    if rt.store.reject(offer_id, status, hotline.max_missed_offers) is not None:
+    if (
+        rt.store.reject(offer_id, status, hotline.max_missed_offers, at_ms=at_ms)
+        is not None
+    ):
         return Next(dispatch=True)
     ended = rt.store.agent_leg_ended(
-        agent_id, leg_sid, hotline.wrapup_seconds * 1000, ALONE_GRACE_MS
+        agent_id, leg_sid, hotline.wrapup_seconds * 1000, ALONE_GRACE_MS, at_ms
     )
     if ended is None:
         return NOTHING
@@ -199,11 +208,16 @@ def hotliner_leg_ended(
 
 
 def outcome_posted(
-    rt: Runtime, call_sid: str, agent_id: str, outcome: str, notes: str
+    rt: Runtime,
+    call_sid: str,
+    agent_id: str,
+    outcome: str,
+    notes: str,
+    at_ms: int | None = None,
 ) -> tuple[bool, Next]:
     """The hotliner recorded the call's outcome; a hotliner in wrap-up is free
     for the next caller in the same step. (recorded, what to do next)."""
-    result = rt.store.record_outcome(call_sid, agent_id, outcome, notes)
+    result = rt.store.record_outcome(call_sid, agent_id, outcome, notes, at_ms=at_ms)
     return (
         result is not OutcomeRecorded.REFUSED,
         Next(dispatch=result is OutcomeRecorded.AGENT_FREED),
@@ -213,10 +227,15 @@ def outcome_posted(
 # -- the caller's side -------------------------------------------------------
 
 
-def caller_gone(rt: Runtime, call_sid: str, reason: str) -> Next:
+def caller_gone(
+    rt: Runtime, call_sid: str, reason: str, at_ms: int | None = None
+) -> Next:
     """The caller's call ended (final status, or left Twilio's queue hung up)."""
     ended = rt.store.hang_up(
-        call_sid, reason, wrapup_ms=rt.routing.hotline.wrapup_seconds * 1000
+        call_sid,
+        reason,
+        wrapup_ms=rt.routing.hotline.wrapup_seconds * 1000,
+        at_ms=at_ms,
     )
     if ended is None:
         return NOTHING
@@ -237,9 +256,7 @@ def connect_caller(rt: Runtime, call_sid: str) -> None:
         call_back(rt, call_sid, call.get("callback_number", ""))
         return
     try:
-        rt.telephony.redirect(
-            call_sid, rt.public_url(f"/voice/caller/connect?call={call_sid}")
-        )
+        rt.telephony.redirect(call_sid, _caller_url(rt, "connect", call))
     except TelephonyError:
         log.warning(
             "could not bridge call_sid=%s (retried by its timer)",
@@ -272,11 +289,35 @@ def call_back(rt: Runtime, call_sid: str, number: str) -> None:
         carry_out(rt, callback_not_answered(rt, call_sid, "failed"))
 
 
-def callback_not_answered(rt: Runtime, call_sid: str, reason: str) -> Next:
+def callback_leg_ended(
+    rt: Runtime, call_sid: str, status: str, at_ms: int | None = None
+) -> Next:
+    """Our call back to a caller reached a final status (its status callback).
+
+    After a conversation it is the end of the call; unanswered, it is a
+    failed attempt (retried later, or a text after the last).
+    """
+    if rt.store.call(call_sid).get("state") == "talking":
+        ended = rt.store.hang_up(
+            call_sid,
+            status,
+            leg="callback",
+            wrapup_ms=rt.routing.hotline.wrapup_seconds * 1000,
+            at_ms=at_ms,
+        )
+        return Next(dispatch=ended is not None and ended.agent_freed)
+    return callback_not_answered(rt, call_sid, status, at_ms)
+
+
+def callback_not_answered(
+    rt: Runtime, call_sid: str, reason: str, at_ms: int | None = None
+) -> Next:
     """Our call back was not answered: retry after a delay, or text them after
     the last attempt; their hotliner is free again either way."""
     hotline = rt.routing.hotline
-    failure = rt.store.callback_failed(call_sid, hotline.callback_attempts, reason)
+    failure = rt.store.callback_failed(
+        call_sid, hotline.callback_attempts, reason, at_ms
+    )
     if failure is None:
         return NOTHING
     # Background work, by name: the jobs module builds on this one.
@@ -347,8 +388,19 @@ def _free_caller_alone(rt: Runtime, call_sid: str) -> None:
     if agent.get("state") == "busy" and agent.get("call_sid") == call_sid:
         return
     try:
-        rt.telephony.redirect(
-            call_sid, rt.public_url(f"/voice/caller/requeue?call={call_sid}")
-        )
+        rt.telephony.redirect(call_sid, _caller_url(rt, "requeue", call))
     except TelephonyError:
         log.warning("could not free call_sid=%s from its conference", call_sid)
+
+
+def _caller_url(rt: Runtime, step: str, call: dict[str, str]) -> str:
+    """Where a caller is moved; queue and language ride along, so the webhook
+    can hold them in their queue even if live state is unreachable then."""
+    query = urlencode(
+        {
+            "call": call.get("sid", ""),
+            "queue": call.get("queue", ""),
+            "lang": call.get("lang", ""),
+        }
+    )
+    return rt.public_url(f"/voice/caller/{step}?{query}")

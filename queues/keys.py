@@ -31,6 +31,10 @@ class Keys:
     def agent(self, agent_id: str) -> str:
         return f"{self.base}agent:{agent_id}"
 
+    def caller(self, number: str) -> str:
+        """Summary of a caller number's last calls (`queues.history`)."""
+        return f"{self.base}caller:{number}"
+
     def stats(self, queue_id: str) -> str:
         """Hash of a queue's measured averages (talk_ms, wrapup_ms)."""
         return f"{self.base}stats:{queue_id}"

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from rq import Queue
 from sqlalchemy import Engine
 
@@ -71,6 +73,7 @@ def build_runtime(
         health_check_interval=30,
         socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
         socket_timeout=REDIS_READ_TIMEOUT,
+        retry=Retry(NoBackoff(), 0),  # a failure is handled at once, not slept on
     )
     keys = keys or Keys()
     return Runtime(

@@ -96,6 +96,19 @@ local function after_call(base, agent, akey, now, wrapup_ms, stream, call, reaso
   return 'wrapup'
 end
 
+-- The summary of a caller number's last calls (queues.history), or nil for
+-- a caller whose number is not one (anonymous, forged).
+local function history_key(base, ckey)
+  local from = field(ckey, 'from')
+  if #from > 21 or not string.match(from, '^%+?%d%d%d+$') then return nil end
+  return base .. 'caller:' .. from
+end
+
+local function remember(hkey, ...)
+  redis.call('HSET', hkey, ...)
+  redis.call('EXPIRE', hkey, 2592000)  -- 30 days after the last change
+end
+
 -- A caller whose hotliner left before they met goes back to their place
 -- (same score: priority, then first entry time).
 local function requeue(base, ckey, sid, now, stream, reason)
@@ -127,13 +140,19 @@ return 1
 # KEYS[1] call hash, KEYS[2] events
 # ARGV[1] base, ARGV[2] sid, ARGV[3] now, ARGV[4] event type,
 # ARGV[5..] field/value pairs stored on the call and carried by the event
-# -> 1 noted, 0 unknown or ended call
+# -> 1 noted, 0 unknown or ended call. Facts already known are not noted
+# again: a retried webhook logs one event, not two.
 NOTE_CALL = (
     PRELUDE
     + """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state or state == 'completed' or state == 'abandoned'
    or state == 'self_served' or state == 'voicemail' then return 0 end
+local changed = false
+for i = 5, #ARGV, 2 do
+  if field(KEYS[1], ARGV[i]) ~= ARGV[i + 1] then changed = true end
+end
+if not changed then return 1 end
 local extra = {}
 for i = 5, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
@@ -161,6 +180,11 @@ local score = string.format('%.0f', (9 - tonumber(ARGV[4])) * 1e13 + tonumber(fi
 redis.call('HSET', KEYS[1], 'state', 'queued', 'queue', ARGV[3],
            'priority', ARGV[4], 'first_queued', first, 'score', score)
 redis.call('ZADD', KEYS[2], score, ARGV[2])
+local hkey = history_key(ARGV[1], KEYS[1])
+if hkey then
+  remember(hkey, 'last_call', ARGV[2], 'last_queue', ARGV[3],
+           'last_started', field(KEYS[1], 'created'))
+end
 emit(KEYS[3], 'enqueued', ARGV[2], '', ARGV[5],
      {'queue', ARGV[3], 'priority', ARGV[4], 'queued_at', first})
 return 1
@@ -453,6 +477,8 @@ elseif state == 'connected' then
     freed = '1'
   end
 elseif state == 'talking' then
+  local hkey = history_key(base, KEYS[1])
+  if hkey and agent ~= '' then remember(hkey, 'agent', agent, 'agent_at', now) end
   local talk = tonumber(field(KEYS[1], 'talk_started'))
   if talk then
     observe(base, field(KEYS[1], 'queue'), 'talk_ms', tonumber(now) - talk)

@@ -7,7 +7,7 @@ of this class never touch Redis keys themselves.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, cast
@@ -146,19 +146,34 @@ class RoutingStore:
 
     def note_call(self, call_sid: str, event_type: str, **fields: str) -> bool:
         """Store facts learnt about a live call (IVR choice, language) as an event."""
+        return self.note_facts(call_sid, event_type, fields)
+
+    def note_facts(
+        self,
+        call_sid: str,
+        event_type: str,
+        fields: Mapping[str, str],
+        at_ms: int | None = None,
+    ) -> bool:
+        """`note_call` with the facts as a mapping, at a given time (a replay)."""
         k = self.keys
-        args: list[Any] = [k.base, call_sid, now_ms(), event_type]
+        args: list[Any] = [k.base, call_sid, at_ms or now_ms(), event_type]
         for name, value in fields.items():
             args.extend([name, value])
         return bool(self._note_call(keys=[k.call(call_sid), k.events], args=args))
 
-    def enqueue(self, call_sid: str, queue_id: str, priority: int) -> int:
-        """Put a caller in a queue: 1 queued, 0 already there, -1/-2 refused."""
+    def enqueue(
+        self, call_sid: str, queue_id: str, priority: int, at_ms: int | None = None
+    ) -> int:
+        """Put a caller in a queue: 1 queued, 0 already there, -1/-2 refused.
+
+        `at_ms` (a replay after an outage) is their entry time: their place.
+        """
         k = self.keys
         return int(
             self._enqueue(
                 keys=[k.call(call_sid), k.queue(queue_id), k.events],
-                args=[k.base, call_sid, queue_id, priority, now_ms()],
+                args=[k.base, call_sid, queue_id, priority, at_ms or now_ms()],
             )
         )
 
@@ -173,13 +188,17 @@ class RoutingStore:
         )
 
     def callback_failed(
-        self, call_sid: str, attempts_allowed: int, reason: str
+        self,
+        call_sid: str,
+        attempts_allowed: int,
+        reason: str,
+        at_ms: int | None = None,
     ) -> CallbackFailure | None:
         """Our call back was not answered: retry later, or give up for good."""
         k = self.keys
         result = self._callback_failed(
             keys=[k.call(call_sid), k.active_calls, k.events],
-            args=[k.base, call_sid, now_ms(), attempts_allowed, reason],
+            args=[k.base, call_sid, at_ms or now_ms(), attempts_allowed, reason],
         )
         if not result:
             return None
@@ -197,23 +216,31 @@ class RoutingStore:
             )
         )
 
-    def self_serve(self, call_sid: str, outcome: str, detail: str = "") -> bool:
+    def self_serve(
+        self, call_sid: str, outcome: str, detail: str = "", at_ms: int | None = None
+    ) -> bool:
         """The IVR alone settled the call (self-help worked, known incident)."""
         k = self.keys
         return bool(
             self._self_serve(
                 keys=[k.call(call_sid), k.active_calls, k.events],
-                args=[k.base, call_sid, now_ms(), outcome, detail],
+                args=[k.base, call_sid, at_ms or now_ms(), outcome, detail],
             )
         )
 
-    def leave_voicemail(self, call_sid: str, recording_url: str, seconds: int) -> bool:
+    def leave_voicemail(
+        self,
+        call_sid: str,
+        recording_url: str,
+        seconds: int,
+        at_ms: int | None = None,
+    ) -> bool:
         """The caller left a message instead of waiting: the call ends here."""
         k = self.keys
         return bool(
             self._leave_voicemail(
                 keys=[k.call(call_sid), k.active_calls, k.events],
-                args=[k.base, call_sid, now_ms(), recording_url, seconds],
+                args=[k.base, call_sid, at_ms or now_ms(), recording_url, seconds],
             )
         )
 
@@ -245,33 +272,40 @@ class RoutingStore:
             )
         )
 
-    def requeue_alone(self, call_sid: str) -> bool:
+    def requeue_alone(self, call_sid: str, at_ms: int | None = None) -> bool:
         """A caller alone in a conference their hotliner left: back in place."""
         k = self.keys
         return bool(
             self._requeue_alone(
-                keys=[k.call(call_sid), k.events], args=[k.base, call_sid, now_ms()]
+                keys=[k.call(call_sid), k.events],
+                args=[k.base, call_sid, at_ms or now_ms()],
             )
         )
 
-    def conference_over(self, call_sid: str) -> bool:
+    def conference_over(self, call_sid: str, at_ms: int | None = None) -> bool:
         """The caller's conference ended (Dial action): they are not alone in it."""
         k = self.keys
         return bool(
             self._conference_over(
-                keys=[k.call(call_sid), k.events], args=[k.base, call_sid, now_ms()]
+                keys=[k.call(call_sid), k.events],
+                args=[k.base, call_sid, at_ms or now_ms()],
             )
         )
 
     def hang_up(
-        self, call_sid: str, reason: str, leg: str = "caller", wrapup_ms: int = 0
+        self,
+        call_sid: str,
+        reason: str,
+        leg: str = "caller",
+        wrapup_ms: int = 0,
+        at_ms: int | None = None,
     ) -> Ended | None:
         """The caller's call ended; None if unknown, already ended (duplicate), or
         the caller hung up to be called back (they keep their place)."""
         k = self.keys
         result = self._hangup(
             keys=[k.call(call_sid), k.active_calls, k.offers, k.events],
-            args=[k.base, call_sid, now_ms(), reason, leg, wrapup_ms],
+            args=[k.base, call_sid, at_ms or now_ms(), reason, leg, wrapup_ms],
         )
         if not result:
             return None
@@ -286,6 +320,11 @@ class RoutingStore:
     def call(self, call_sid: str) -> dict[str, str]:
         """The live record of one call (empty if unknown)."""
         raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.call(call_sid)))
+        return {_text(a): _text(b) for a, b in raw.items()}
+
+    def caller_history(self, number: str) -> dict[str, str]:
+        """What the call log remembers of a caller's last calls (or nothing)."""
+        raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.caller(number)))
         return {_text(a): _text(b) for a, b in raw.items()}
 
     def queue_stats(self, queue_id: str) -> dict[str, float]:
@@ -420,6 +459,7 @@ class RoutingStore:
         max_missed: int,
         *,
         counts_as_miss: bool = True,
+        at_ms: int | None = None,
     ) -> Rejected | None:
         """Not answered, declined or expired: caller back in place, hotliner freed."""
         k = self.keys
@@ -428,7 +468,7 @@ class RoutingStore:
             args=[
                 k.base,
                 offer_id,
-                now_ms(),
+                at_ms or now_ms(),
                 reason,
                 max_missed,
                 "1" if counts_as_miss else "0",
@@ -512,12 +552,14 @@ class RoutingStore:
         leg_sid: str,
         wrapup_ms: int = 0,
         alone_grace_ms: int = 2_000,
+        at_ms: int | None = None,
     ) -> LegEnded | None:
         """The hotliner's leg ended while on a call; None if not on one on it."""
         k = self.keys
+        now = at_ms or now_ms()
         result = self._agent_leg_ended(
             keys=[k.agent(agent_id), k.events],
-            args=[k.base, agent_id, now_ms(), leg_sid, wrapup_ms, alone_grace_ms],
+            args=[k.base, agent_id, now, leg_sid, wrapup_ms, alone_grace_ms],
         )
         if not result:
             return None
@@ -531,6 +573,7 @@ class RoutingStore:
         outcome: str,
         notes: str,
         make_available: bool = True,
+        at_ms: int | None = None,
     ) -> OutcomeRecorded:
         k = self.keys
         return OutcomeRecorded(
@@ -541,7 +584,7 @@ class RoutingStore:
                         k.base,
                         call_sid,
                         agent_id,
-                        now_ms(),
+                        at_ms or now_ms(),
                         outcome,
                         notes,
                         "1" if make_available else "0",

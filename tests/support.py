@@ -6,11 +6,14 @@ import hashlib
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from twilio.request_validator import RequestValidator
 from werkzeug.test import TestResponse
+
+from core.settings import DEFAULT_CONFIG_DIR, Settings
 
 PUBLIC = "https://hotline.test"
 TOKEN = "0123456789abcdef0123456789abcdef"
@@ -116,3 +119,19 @@ class RecordingTelephony:
 
     def send_sms(self, *, to: str, from_: str, body: str) -> None:
         self.texts.append({"to": to, "from": from_, "body": body})
+
+
+def make_settings(redis_url: str, database_url: str, tmp_path: Path,
+                  config_dir: Path = DEFAULT_CONFIG_DIR) -> Settings:
+    """Settings of an app under test: a real Twilio-like account, signed for
+    `PUBLIC`, its instance folder in `tmp_path`."""
+    return Settings.from_env({
+        "REDIS_URL": redis_url,
+        "DATABASE_URL": database_url,
+        "TWILIO_ACCOUNT_SID": ACCOUNT,
+        "TWILIO_AUTH_TOKEN": TOKEN,
+        "SECRET_KEY": "test",
+        "PUBLIC_BASE_URL": PUBLIC,
+        "HOTLINE_CONFIG": str(config_dir),
+        "HOTLINE_INSTANCE": str(tmp_path / "instance"),
+    })

@@ -16,12 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import redis
 from flask import Flask, current_app
+from sqlalchemy.exc import SQLAlchemyError
 
 from core.errors import ConfigError
 from core.settings import Settings
 from ivr.config import IvrTree
+from queues.outage import LiveState, replay_when_back
 from queues.runtime import Runtime, build_runtime
+from queues.spool import Spool
 from web.config import HotlineConfig, config_files, load_config
 
 
@@ -37,6 +41,8 @@ class WebServices:
 
     runtime: Runtime
     config_dir: Path
+    live: LiveState
+    stop: threading.Event = field(default_factory=threading.Event)
     trees: dict[int, HotlineConfig] = field(default_factory=dict)
     version: int = 0
     stamp: tuple[tuple[str, float], ...] = ()
@@ -134,16 +140,38 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         PUBLIC_BASE_URL=settings.public_base_url,
         JSON_SORT_KEYS=False,
     )
-    web_services = WebServices(runtime=runtime, config_dir=settings.config_dir)
+    live = LiveState(runtime, Spool(settings.instance_dir / "spool.sqlite3"))
+    web_services = WebServices(
+        runtime=runtime, config_dir=settings.config_dir, live=live
+    )
     web_services.install(config, file_stamp(settings.config_dir))
     web_services.checked_at = time.monotonic()
     app.extensions["hotline"] = web_services
+    # Replays what webhooks journaled while Redis was unreachable, once it is back.
+    threading.Thread(
+        target=replay_when_back,
+        args=(live, web_services.stop),
+        daemon=True,
+        name="hotline-replay",
+    ).start()
 
     from web import api, status, voice
 
     app.register_blueprint(voice.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(status.bp)
+
+    @app.errorhandler(redis.RedisError)
+    def _live_state_unreachable(exc: redis.RedisError) -> tuple[dict[str, str], int]:
+        """Pages and the API say what is down (voice webhooks never get here)."""
+        logging.getLogger(__name__).warning("live state unreachable: %s", exc)
+        return {"error": "live state (Redis) unreachable; try again shortly"}, 503
+
+    @app.errorhandler(SQLAlchemyError)
+    def _call_log_unreachable(exc: SQLAlchemyError) -> tuple[dict[str, str], int]:
+        logging.getLogger(__name__).warning("call log unreachable: %s", exc)
+        return {"error": "call log (SQL) unreachable; try again shortly"}, 503
+
     logging.getLogger(__name__).info(
         "hotline web ready: %d queues, %d hotliners, simulated=%s",
         len(config.routing.queues),

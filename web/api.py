@@ -16,6 +16,7 @@ from agents.shifts import is_on_shift
 from core.clock import utcnow
 from ivr.incident import Incident, IncidentStore
 from queues import handoff, jobs, routing
+from queues.outage import Unreachable
 from web import services
 from web.effects import after_response
 
@@ -102,7 +103,16 @@ def outcome(call_sid: str) -> ResponseReturnValue:
         return _error(400, f"outcome must be one of {', '.join(OUTCOMES)}")
     if not isinstance(notes, str) or len(notes) > MAX_NOTES:
         return _error(400, f"notes must be text of at most {MAX_NOTES} characters")
-    recorded, todo = handoff.outcome_posted(rt, call_sid, agent_id, result, notes)
+    live = services().live
+    try:
+        recorded, todo = live.call(
+            lambda: handoff.outcome_posted(rt, call_sid, agent_id, result, notes)
+        )
+    except Unreachable:
+        # Nothing the hotliner typed is lost: recorded once Redis is back.
+        live.journal("outcome", call_sid, agent_id, result, notes)
+        body = {"call_sid": call_sid, "outcome": result, "journaled": True}
+        return jsonify(body), 202
     if not recorded:
         return _error(409, "this hotliner is not handling that call")
     after_response(rt, todo)

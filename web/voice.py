@@ -14,13 +14,14 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, request
 from twilio.twiml.voice_response import VoiceResponse
 
-from calllog.queries import last_call, preferred_agent
-from core.clock import utcnow
+from core.clock import now_ms, utcnow
 from ivr.config import MenuNode, SelfHelpNode
 from ivr.incident import IncidentStore
 from ivr.prompts import phrase, position_announcement
 from ivr.tree import MAX_ATTEMPTS, InputKind, fold, interpret
 from queues import handoff, routing, waiting
+from queues.history import earlier_call, is_rememberable, preferred_agent
+from queues.outage import LiveState, Unreachable
 from queues.routing import announced_minutes
 from web import services, twiml
 from web.config import HotlineConfig
@@ -62,6 +63,21 @@ def _lang(value: str | None) -> str:
     return value if value in languages else languages[0]
 
 
+def _live() -> LiveState:
+    """Redis when it answers; else writes are journaled and reads defaulted."""
+    return services().live
+
+
+def _note(sid: str, kind: str = "ivr_note", **fields: str) -> None:
+    """Keep a fact learnt about the call (journaled if Redis is down)."""
+    store = services().runtime.store
+    _live().run(
+        lambda: store.note_facts(sid, kind, fields),
+        False,
+        ("note_call", [sid, kind, fields]),
+    )
+
+
 @bp.errorhandler(Exception)
 def _never_fail(exc: Exception) -> Response:
     """Any failure becomes an apology the caller hears, never a 5xx."""
@@ -87,14 +103,21 @@ def incoming() -> Response:
     lang = config.ivr.languages[0]
     sid = request.form.get("CallSid", "")
     rt = svc.runtime
+    live = _live()
     caller = request.form.get("From", "")
-    if rt.store.start_call(sid, caller, request.form.get("To", ""), lang):
+    to = request.form.get("To", "")
+    created = live.run(
+        lambda: rt.store.start_call(sid, caller, to, lang),
+        False,
+        ("start_call", [sid, caller, to, lang]),
+    )
+    if created:
         agent = preferred_agent(
-            rt.engine, caller, rt.routing.hotline.preferred_agent_hours
+            _history(caller), now_ms(), rt.routing.hotline.preferred_agent_hours
         )
         if agent is not None:
-            rt.store.note_call(sid, "preferred_agent", preferred=agent)
-    incident = _incidents().current()
+            _note(sid, preferred=agent)
+    incident = live.run(lambda: _incidents().current(), None)
     if incident is not None:
         text = incident.messages.get(lang) or next(iter(incident.messages.values()))
         return _xml(
@@ -114,9 +137,9 @@ def _after_incident(version: int, lang: str, preamble: str) -> VoiceResponse:
     _, config = svc.for_version(str(version))
     rt = svc.runtime
     sid = request.form.get("CallSid", "")
-    earlier = last_call(
-        rt.engine,
-        request.form.get("From", ""),
+    earlier = earlier_call(
+        _history(request.form.get("From", "")),
+        now_ms(),
         rt.routing.hotline.returning_caller_days,
         excluding=sid,
     )
@@ -148,17 +171,27 @@ def _after_incident(version: int, lang: str, preamble: str) -> VoiceResponse:
     return _node(config.ivr.start, lang, attempt=1, preamble=preamble, version=version)
 
 
+def _history(number: str) -> dict[str, str]:
+    """What the call log remembers of this caller (from Redis: never SQL here)."""
+    if not is_rememberable(number):
+        return {}
+    store = services().runtime.store
+    nothing: dict[str, str] = {}
+    return _live().run(lambda: store.caller_history(number), nothing)
+
+
 @bp.post("/incident")
 @validate_twilio_request
 def incident() -> Response:
     """Is the call about the announced incident? Yes ends it, counted."""
     lang, version, _ = _menu_context()
     sid = request.form.get("CallSid", "")
-    if request.form.get("Digits", "")[:1] == "1" and _incidents().confirm(
-        request.args.get("incident", ""), request.form.get("From", "")
+    incident_id = request.args.get("incident", "")
+    number = request.form.get("From", "")
+    if request.form.get("Digits", "")[:1] == "1" and _live().run(
+        lambda: _incidents().confirm(incident_id, number), False
     ):
-        rt = services().runtime
-        rt.store.self_serve(sid, "incident_confirmed", request.args.get("incident", ""))
+        _self_serve(sid, "incident_confirmed", incident_id)
         return _xml(twiml.goodbye(phrase(lang, "incident_thanks"), lang))
     return _xml(_after_incident(version, lang, ""))
 
@@ -173,7 +206,7 @@ def returning() -> Response:
     queue_id = request.args.get("queue", "")
     rt = services().runtime
     if request.form.get("Digits", "")[:1] == "1" and rt.routing.queue(queue_id):
-        rt.store.note_call(sid, "ivr_note", previous_call=previous)
+        _note(sid, previous_call=previous)
         return _xml(_enqueue(queue_id, 1, lang, "", f"returning:{previous}"))
     return _xml(_node(config.ivr.start, lang, attempt=1, version=version))
 
@@ -181,6 +214,16 @@ def returning() -> Response:
 def _incidents() -> IncidentStore:
     rt = services().runtime
     return IncidentStore(rt.redis, rt.keys.base)
+
+
+def _self_serve(sid: str, outcome: str, detail: str) -> None:
+    """The IVR alone settled the call (journaled if Redis is down)."""
+    store = services().runtime.store
+    _live().run(
+        lambda: store.self_serve(sid, outcome, detail),
+        False,
+        ("self_serve", [sid, outcome, detail]),
+    )
 
 
 def _node(
@@ -233,9 +276,9 @@ def _selfhelp_step(
     fault = config.kb.get(node.fault)
     steps = fault.self_help if fault else ()
     if step >= len(steps):
-        sid = request.form.get("CallSid", "")
-        services().runtime.store.note_call(
-            sid, "ivr_note", selfhelp_tried=f"{node.fault}:{len(steps)}"
+        _note(
+            request.form.get("CallSid", ""),
+            selfhelp_tried=f"{node.fault}:{len(steps)}",
         )
         return _node(
             node.unresolved,
@@ -263,7 +306,6 @@ def _selfhelp_step(
 @validate_twilio_request
 def selfhelp() -> Response:
     """After one self-help step: fixed (1) ends the call, not fixed (2) goes on."""
-    svc = services()
     lang, version, config = _menu_context()
     node = config.ivr.node(request.args.get("node", ""))
     step = _int_arg("step", 0)
@@ -273,9 +315,10 @@ def selfhelp() -> Response:
     key = request.form.get("Digits", "")[:1]
     speech = fold(request.form.get("SpeechResult", ""))
     if key == "1" or speech in {"oui", "yes", "c est regle", "ca marche"}:
-        sid = request.form.get("CallSid", "")
-        svc.runtime.store.self_serve(
-            sid, "self_service_resolved", f"{node.fault}:{step + 1}"
+        _self_serve(
+            request.form.get("CallSid", ""),
+            "self_service_resolved",
+            f"{node.fault}:{step + 1}",
         )
         return _xml(twiml.goodbye(phrase(lang, "selfhelp_resolved"), lang))
     if key == "2" or speech in {"non", "no"}:
@@ -316,7 +359,7 @@ def _enqueue(
     rt = svc.runtime
     sid = request.form.get("CallSid", "")
     queue_id = routing.queue_for_language(rt.routing, queue_id, lang)
-    rt.store.note_call(sid, "ivr_choice", ivr_choice=choice, lang=lang)
+    _note(sid, "ivr_choice", ivr_choice=choice, lang=lang)
     queue = rt.routing.queue(queue_id)
     name = queue.names[lang] if queue else queue_id
     if not rt.routing.is_open(queue_id, utcnow()):
@@ -333,7 +376,10 @@ def _enqueue(
                 why="closed",
             ),
         )
-    if not waiting.is_staffed(rt.store, rt.routing, queue_id):
+    live = _live()
+    # Without live state, take the queue for staffed: the caller is held and
+    # taken into the router in their order once Redis is back.
+    if not live.run(lambda: waiting.is_staffed(rt.store, rt.routing, queue_id), True):
         return twiml.choose_callback_or_message(
             f"{preamble} {phrase(lang, 'nobody_on_duty', queue=name)}".strip(),
             phrase(lang, "callback_or_message"),
@@ -346,12 +392,20 @@ def _enqueue(
                 why="unstaffed",
             ),
         )
-    result = rt.store.enqueue(sid, queue_id, priority)
+    result = live.run(
+        lambda: rt.store.enqueue(sid, queue_id, priority),
+        JOURNALED,
+        ("enqueue", [sid, queue_id, priority]),
+    )
     if result == 1:
         after_response(rt, handoff.Next(dispatch=True))
     elif result < 0:
         log.warning("enqueue refused (%d) call_sid=%s queue=%s", result, sid, queue_id)
     return _hold_in_queue(queue_id, lang, f"{preamble} {announce}".strip())
+
+
+#: `_enqueue`'s result when the caller's entry was journaled (Redis down).
+JOURNALED = 2
 
 
 def _hold_in_queue(queue_id: str, lang: str, announce: str) -> VoiceResponse:
@@ -395,7 +449,7 @@ def menu() -> Response:
         option = heard.option
         if option.switch_language:
             new_lang = option.switch_language
-            svc.runtime.store.note_call(sid, "language", lang=new_lang)
+            _note(sid, "language", lang=new_lang)
             return _xml(_node(node.id, new_lang, attempt=1, version=version))
         assert option.goto is not None
         return _xml(_node(option.goto, lang, attempt=1, version=version))
@@ -438,7 +492,7 @@ def _kb_route(
     best = hits[0]
     if len(hits) > 1 and best.score < KB_MARGIN * hits[1].score:
         return None  # no clear winner: let the menu ask
-    services().runtime.store.note_call(sid, "ivr_note", kb_fault=best.fault_id)
+    _note(sid, kb_fault=best.fault_id)
     for candidate in config.ivr.nodes.values():
         if isinstance(candidate, SelfHelpNode) and candidate.fault == best.fault_id:
             return candidate.id
@@ -458,7 +512,10 @@ def wait() -> Response:
     lang = _lang(request.args.get("lang"))
     queue_id = request.args.get("queue", "")
     sid = request.form.get("CallSid", "")
-    wait_for = waiting.estimate(rt.store, rt.routing, queue_id, sid)
+    wait_for = _live().run(
+        lambda: waiting.estimate(rt.store, rt.routing, queue_id, sid),
+        waiting.WaitEstimate(None, None, 0),
+    )
     if wait_for.position is None:
         text = phrase(lang, "still_waiting")
     else:
@@ -493,7 +550,14 @@ def wait_key() -> Response:
     if request.form.get("Digits", "")[:1] != rt.routing.hotline.callback_key:
         return _xml(twiml.keep_waiting(phrase(lang, "invalid"), lang, wait_url))
     number = request.form.get("From", "")
-    if not number or not rt.store.request_callback(sid, number):
+    try:
+        noted = bool(number) and _live().call(
+            lambda: rt.store.request_callback(sid, number)
+        )
+    except Unreachable:
+        text = phrase(lang, "callback_unavailable")
+        return _xml(twiml.keep_waiting(text, lang, wait_url))
+    if not noted:
         return _xml(twiml.keep_waiting("", lang, wait_url))
     spoken_number = " ".join(number[-10:]) if number else ""
     return _xml(
@@ -522,7 +586,12 @@ def status() -> Response:
 
 def _caller_gone(call_sid: str, reason: str) -> None:
     rt = services().runtime
-    after_response(rt, handoff.caller_gone(rt, call_sid, reason))
+    todo = _live().run(
+        lambda: handoff.caller_gone(rt, call_sid, reason),
+        handoff.NOTHING,
+        ("caller_gone", [call_sid, reason]),
+    )
+    after_response(rt, todo)
 
 
 @bp.post("/agent/answer")
@@ -532,11 +601,22 @@ def agent_answer() -> Response:
     svc = services()
     rt = svc.runtime
     offer_id = request.args.get("offer", "")
-    accepted = handoff.hotliner_answered(rt, offer_id, request.form.get("CallSid", ""))
     lang = svc.ivr.languages[0]
+    live = _live()
+    try:
+        accepted = live.call(
+            lambda: handoff.hotliner_answered(
+                rt, offer_id, request.form.get("CallSid", "")
+            )
+        )
+        call = live.call(lambda: rt.store.call(accepted.call_sid)) if accepted else {}
+    except Unreachable:
+        # Nothing can be decided: the hotliner is told and hangs up, the caller
+        # keeps waiting in Twilio's queue, and the miss is not theirs.
+        live.journal("unanswerable", offer_id)
+        return _xml(twiml.offer_gone(lang, phrase(lang, "offer_unavailable")))
     if accepted is None:
         return _xml(twiml.offer_gone(lang, phrase(lang, "offer_gone")))
-    call = rt.store.call(accepted.call_sid)
     queue = rt.routing.queue(call.get("queue", ""))
     queue_name = queue.names[lang] if queue else call.get("queue", "")
     if call.get("callback") == "1":
@@ -558,12 +638,13 @@ def agent_status() -> Response:
     rt = services().runtime
     call_status = request.form.get("CallStatus", "")
     if call_status in FINAL_STATUSES:
-        todo = handoff.hotliner_leg_ended(
-            rt,
-            request.args.get("offer", ""),
-            request.args.get("agent", ""),
-            request.form.get("CallSid", ""),
-            call_status,
+        offer = request.args.get("offer", "")
+        agent = request.args.get("agent", "")
+        leg = request.form.get("CallSid", "")
+        todo = _live().run(
+            lambda: handoff.hotliner_leg_ended(rt, offer, agent, leg, call_status),
+            handoff.NOTHING,
+            ("leg_ended", [offer, agent, leg, call_status]),
         )
         after_response(rt, todo)
     return _xml(twiml.empty())
@@ -576,11 +657,19 @@ def caller_connect() -> Response:
 
     If the hotliner left before the caller got here, the caller is back in
     their place (never alone in a conference) and holds in the queue again.
+    So do they while live state is unreachable: their `bridge:` timer moves
+    them to the conference again once it is back.
     """
     rt = services().runtime
     sid = request.form.get("CallSid", "")
-    state = rt.store.bridge(sid)
-    call = rt.store.call(sid)
+    live = _live()
+    try:
+        state = live.call(lambda: rt.store.bridge(sid))
+        call = live.call(lambda: rt.store.call(sid))
+    except Unreachable:
+        lang = _lang(request.args.get("lang"))
+        queue_id = _queue_arg()
+        return _xml(_hold_in_queue(queue_id, lang, phrase(lang, "still_waiting")))
     lang = _lang(call.get("lang"))
     if state in handoff.HOLDING:
         # Their hotliner left first; they may be offered to another already.
@@ -592,20 +681,32 @@ def caller_connect() -> Response:
         return _xml(twiml.goodbye(phrase(lang, "goodbye"), lang))
     return _xml(
         twiml.connect_to_hotliner(
-            conference_name(sid), _url("/voice/caller/after", call=sid)
+            conference_name(sid), _url("/voice/caller/after", call=sid, lang=lang)
         )
     )
+
+
+def _queue_arg() -> str:
+    """The queue named in the URL, or the general queue if it names none."""
+    routing_config = services().runtime.routing
+    queue_id = request.args.get("queue", "")
+    if routing_config.queue(queue_id) is None:  # a forged or stale URL
+        return routing_config.hotline.general_queue
+    return queue_id
 
 
 @bp.post("/caller/after")
 @validate_twilio_request
 def caller_after() -> Response:
     """The caller's conference ended (the hotliner hung up): say goodbye."""
-    svc = services()
+    store = services().runtime.store
     sid = request.args.get("call") or request.form.get("CallSid", "")
-    svc.runtime.store.conference_over(sid)
-    call = svc.runtime.store.call(sid)
-    lang = _lang(call.get("lang"))
+    _live().run(lambda: store.conference_over(sid), False, ("conference_over", [sid]))
+    known: dict[str, str] = {}
+    lang = _lang(
+        request.args.get("lang")
+        or _live().run(lambda: store.call(sid), known).get("lang")
+    )
     return _xml(twiml.goodbye(phrase(lang, "goodbye"), lang))
 
 
@@ -616,8 +717,14 @@ def caller_requeue() -> Response:
     back to their place in the queue, or goodbye if their call is over."""
     rt = services().runtime
     sid = request.form.get("CallSid", "")
-    requeued = rt.store.requeue_alone(sid)
-    call = rt.store.call(sid)
+    live = _live()
+    try:
+        requeued = live.call(lambda: rt.store.requeue_alone(sid))
+        call = live.call(lambda: rt.store.call(sid))
+    except Unreachable:
+        live.journal("requeue_alone", sid)
+        lang = _lang(request.args.get("lang"))
+        return _xml(_hold_in_queue(_queue_arg(), lang, phrase(lang, "hotliner_left")))
     lang = _lang(call.get("lang"))
     if not requeued and call.get("state") not in handoff.HOLDING:
         return _xml(twiml.goodbye(phrase(lang, "goodbye"), lang))
@@ -633,13 +740,19 @@ def callback_answer() -> Response:
     """The caller picked up our call back: join the hotliner waiting for them."""
     rt = services().runtime
     sid = request.args.get("call", "")
-    lang = _lang(rt.store.call(sid).get("lang"))
-    if rt.store.bridge(sid) != "talking":
+    live = _live()
+    try:
+        lang = _lang(live.call(lambda: rt.store.call(sid)).get("lang"))
+        state = live.call(lambda: rt.store.bridge(sid))
+    except Unreachable:
+        # Their hotliner accepted them before live state went away: join them.
+        lang, state = _lang(request.args.get("lang")), "talking"
+    if state != "talking":
         return _xml(twiml.goodbye(phrase(lang, "callback_gone"), lang))
     return _xml(
         twiml.connect_to_hotliner(
             conference_name(sid),
-            _url("/voice/caller/after", call=sid),
+            _url("/voice/caller/after", call=sid, lang=lang),
             intro=phrase(lang, "callback_intro"),
             lang=lang,
         )
@@ -649,24 +762,17 @@ def callback_answer() -> Response:
 @bp.post("/callback/status")
 @validate_twilio_request
 def callback_status() -> Response:
-    """Status of our call back: not answered means retry later or give up."""
+    """Status of our call back: the end of the call, or an unanswered attempt."""
     rt = services().runtime
     sid = request.args.get("call", "")
     call_status = request.form.get("CallStatus", "")
-    if call_status not in FINAL_STATUSES:
-        return _xml(twiml.empty())
-    state = rt.store.call(sid).get("state")
-    if state == "talking":
-        ended = rt.store.hang_up(
-            sid,
-            call_status,
-            leg="callback",
-            wrapup_ms=rt.routing.hotline.wrapup_seconds * 1000,
+    if call_status in FINAL_STATUSES:
+        todo = _live().run(
+            lambda: handoff.callback_leg_ended(rt, sid, call_status),
+            handoff.NOTHING,
+            ("callback_leg_ended", [sid, call_status]),
         )
-        if ended is not None:
-            after_response(rt, handoff.Next(dispatch=ended.agent_freed))
-        return _xml(twiml.empty())
-    after_response(rt, handoff.callback_not_answered(rt, sid, call_status))
+        after_response(rt, todo)
     return _xml(twiml.empty())
 
 
@@ -692,21 +798,21 @@ def choose() -> Response:
     """Callback (1) or message (2) when nobody is on duty or the wait is too long."""
     rt = services().runtime
     lang = _lang(request.args.get("lang"))
-    queue_id = request.args.get("queue", "")
-    if rt.routing.queue(queue_id) is None:  # a forged or stale URL: never drop them
-        queue_id = rt.routing.hotline.general_queue
+    queue_id = _queue_arg()  # a forged or stale URL: never drop them
     why = request.args.get("why", "unstaffed")
     sid = request.form.get("CallSid", "")
     key = request.form.get("Digits", "")[:1]
-    if key == "1":
-        if why in {"unstaffed", "closed"}:
-            try:
-                priority = min(9, max(0, int(request.args.get("priority", "0"))))
-            except ValueError:
-                priority = 0
-            rt.store.enqueue(sid, queue_id, priority)
-        number = request.form.get("From", "")
-        if number and rt.store.request_callback(sid, number):
+    number = request.form.get("From", "")
+    if key == "1" and number:
+        priority = min(9, max(0, _int_arg("priority", 0)))
+
+        def callback_requested() -> bool:
+            if why in {"unstaffed", "closed"}:
+                rt.store.enqueue(sid, queue_id, priority)
+            return rt.store.request_callback(sid, number)
+
+        # Without live state no callback can be promised: a message instead.
+        if _live().run(callback_requested, False):
             after_response(rt, handoff.Next(dispatch=True))
             spoken_number = " ".join(number[-10:])
             return _xml(
@@ -736,8 +842,12 @@ def message_left() -> Response:
         seconds = int(request.form.get("RecordingDuration", "0"))
     except ValueError:
         seconds = 0
-    rt.store.leave_voicemail(
-        request.form.get("CallSid", ""), request.form.get("RecordingUrl", ""), seconds
+    sid = request.form.get("CallSid", "")
+    url = request.form.get("RecordingUrl", "")
+    _live().run(
+        lambda: rt.store.leave_voicemail(sid, url, seconds),
+        False,
+        ("voicemail", [sid, url, seconds]),
     )
     return _xml(twiml.goodbye(phrase(lang, "message_saved"), lang))
 

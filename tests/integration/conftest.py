@@ -12,12 +12,10 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 from support import (
-    ACCOUNT,
-    PUBLIC,
     ROUND_THE_CLOCK,
-    TOKEN,
     RecordingTelephony,
     SignedPost,
+    make_settings,
     off_shift_hotliner,
     sign,
 )
@@ -25,7 +23,7 @@ from werkzeug.test import TestResponse
 
 from agents.lifecycle import AgentState
 from calllog.db import upgrade
-from core.settings import DEFAULT_CONFIG_DIR, Settings
+from core.settings import DEFAULT_CONFIG_DIR
 from queues.routing import memberships
 from web import create_app
 
@@ -34,20 +32,6 @@ from web import create_app
 def migrated_database(database_url: str) -> str:
     upgrade(database_url)
     return database_url
-
-
-def make_settings(redis_url: str, database_url: str, tmp_path: Path,
-                  config_dir: Path = DEFAULT_CONFIG_DIR) -> Settings:
-    return Settings.from_env({
-        "REDIS_URL": redis_url,
-        "DATABASE_URL": database_url,
-        "TWILIO_ACCOUNT_SID": ACCOUNT,
-        "TWILIO_AUTH_TOKEN": TOKEN,
-        "SECRET_KEY": "test",
-        "PUBLIC_BASE_URL": PUBLIC,
-        "HOTLINE_CONFIG": str(config_dir),
-        "HOTLINE_INSTANCE": str(tmp_path / "instance"),
-    })
 
 
 @pytest.fixture
@@ -75,6 +59,7 @@ def app(redis_client: redis.Redis, redis_url: str, migrated_database: str,
         rt.store.set_agent_state(
             "nina", state, memberships(rt.routing.hotliners["nina"], rt.routing))
     yield flask_app
+    flask_app.extensions["hotline"].stop.set()
     flask_app.extensions["hotline"].runtime.engine.dispose()
     flask_app.extensions["hotline"].runtime.redis.close()
 

@@ -89,8 +89,10 @@ def test_an_answer_arriving_before_the_leg_is_recorded_keeps_the_call(
     assert rt.store.agent("nina")["state"] == "busy"
     assert rt.store.agent("nina")["leg"] == "CAlegfast"
     assert rt.store.call("CAho2")["state"] == "connected"
-    assert telephony.redirects == [
-        ("CAho2", "https://hotline.test/voice/caller/connect?call=CAho2")]
+    assert telephony.redirects == [(
+        "CAho2",
+        "https://hotline.test/voice/caller/connect?call=CAho2&queue=email&lang=fr-FR",
+    )]
 
 
 def test_a_posted_outcome_offers_the_next_caller_in_the_same_request(
@@ -159,7 +161,9 @@ def test_a_caller_alone_in_a_conference_goes_back_to_their_place(
     assert "alone:CAho8" in rt.store.due_timers(at_ms=2**50)
     handoff.carry_out(rt, handoff.fire_timer(rt, "alone:CAho8"))
     assert telephony.redirects[-1] == (
-        "CAho8", "https://hotline.test/voice/caller/requeue?call=CAho8")
+        "CAho8",
+        "https://hotline.test/voice/caller/requeue?call=CAho8&queue=email&lang=fr-FR",
+    )
     root = twiml(signed_post("/voice/caller/requeue?call=CAho8",
                              call_form("CAho8")).data)
     assert verbs(root) == ["Say", "Enqueue"]

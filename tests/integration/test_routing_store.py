@@ -296,3 +296,30 @@ def test_after_overflow_the_backup_queues_hotliners_help(
     offer = store.match(rule, 15_000)
     assert offer is not None
     assert (offer.agent_id, offer.queue_id) == ("desk", "network")
+
+
+def test_a_callers_last_queue_and_hotliner_are_remembered_by_number(
+        redis_client: redis.Redis) -> None:
+    store = make_store(redis_client)
+    store.set_agent_state("alice", AgentState.AVAILABLE, [("printer", 3)])
+    queued_caller(store, "CA1")  # from +33611111111
+    history = store.caller_history("+33611111111")
+    assert (history["last_call"], history["last_queue"]) == ("CA1", "printer")
+    assert history["last_started"] == store.call("CA1")["created"]
+    assert "agent" not in history
+    offer = store.match(PRINTER, 15_000)
+    assert offer is not None
+    store.accept(offer.offer_id, "CAleg")
+    store.bridge("CA1")
+    store.hang_up("CA1", "completed")
+    history = store.caller_history("+33611111111")
+    assert history["agent"] == "alice"
+    assert 0 < redis_client.ttl(store.keys.caller("+33611111111")) <= 30 * 86_400
+
+
+def test_a_caller_without_a_number_is_not_remembered(
+        redis_client: redis.Redis) -> None:
+    store = make_store(redis_client)
+    store.start_call("CA1", "anonymous", "+33180000000", "fr-FR")
+    store.enqueue("CA1", "printer", 0)
+    assert redis_client.keys(store.keys.base + "caller:*") == []
