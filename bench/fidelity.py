@@ -214,6 +214,25 @@ class Hotliners:
         return overlap, total
 
 
+def idle_spells(
+    hotliners: Hotliners, waits: Sequence[tuple[float, float]], end: float
+) -> list[tuple[float, str, float, float]]:
+    """Each hotliner's idle spells with the caller-seconds waited meanwhile:
+    (caller-seconds, agent, start, end), most costly first."""
+    spells: list[tuple[float, str, float, float]] = []
+    for agent, since in hotliners.logged_in.items():
+        edge = since
+        for start, stop in hotliners.busy[agent] + [(end, end)]:
+            if start > edge:
+                cost = sum(
+                    max(0.0, min(stop_w, start) - max(start_w, edge))
+                    for start_w, stop_w in waits
+                )
+                spells.append((cost, agent, edge, start))
+            edge = max(edge, stop)
+    return sorted(spells, reverse=True)
+
+
 def had_to_wait(hotliners: Hotliners, callers: Sequence[Caller]) -> list[bool]:
     """Per caller: no hotliner was free for them when they entered the queue.
 
@@ -388,6 +407,7 @@ class Run:
     server: str
     load: tuple[float, float]  # 1-minute load average when placing began, ended
     jobs: dict[str, tuple[list[float], list[float]]]  # RQ: (queued s, ran s)
+    notes: list[str]  # what went wrong before the measured calls
 
 
 def first_at(call: Call, kind: str, after: float = 0.0) -> float | None:
@@ -514,8 +534,9 @@ def lost_story(carrier: Carrier, call: Call, origin: float) -> str:
         )
         if other is not call and (in_room or near):
             lines.append(
-                f"leg {other.sid} to {other.to}, placed "
-                f"+{ms(other.started_at - origin)}, {other.status}: "
+                ("leg in their conference" if in_room else "leg that never talked")
+                + f" {other.sid} to {other.to}, placed "
+                f"{(other.started_at - origin) * 1000:+.0f}, {other.status}: "
                 f"{story(other, origin)}"
             )
     return "\n      ".join(lines)
@@ -641,6 +662,20 @@ def show_tracebacks(logs: Path) -> None:
             print(text[-4000:])
 
 
+def wait_all_available(
+    console: AgentConsoleClient, agents: list[str], timeout: float
+) -> dict[str, str]:
+    """Waits until the app has every hotliner available; {} then, else their
+    states at the timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        states = {a: str(console.agent(a).get("state")) for a in agents}
+        others = {a: s for a, s in states.items() if s != "available"}
+        if not others or time.monotonic() > deadline:
+            return others
+        time.sleep(0.2)
+
+
 def drive(
     sc: Scenario,
     carrier: Carrier,
@@ -669,17 +704,30 @@ def drive(
     with sc.lock:
         for n in range(sc.warmup):
             sc.talks[f"+33690{n:06d}"] = WARMUP_TALK
-    for n in range(sc.warmup):
+    warm = [
         carrier.place_call(
             CallerScript(
                 f"+33690{n:06d}", inputs=[Digits(MENU_KEY)], patience_seconds=PATIENCE
             )
         )
-        time.sleep(0.05)
-    if not carrier.wait_idle(60):
-        raise SystemExit("the warm-up calls did not end within 60 s")
+        for n in range(sc.warmup)
+    ]
+    notes: list[str] = []
+    if not carrier.wait_idle(10 + 10 * WARMUP_TALK * sc.scale):
+        stuck = [c for c in warm if c.is_live]
+        notes.append(
+            f"warm-up: {len(stuck)} of {sc.warmup} calls still on the line after "
+            f"{10 + 10 * WARMUP_TALK * sc.scale:.0f} s, hung up: "
+            + "; ".join(lost_story(carrier, c, c.started_at) for c in stuck)
+        )
+        for c in stuck:
+            carrier.hang_up(c.sid, "the bench ended a stuck warm-up call")
+        carrier.wait_idle(30)
     if carrier.errors:
         raise SystemExit(f"warm-up errors: {carrier.errors}")
+    states = wait_all_available(console, list(agents.values()), timeout=10.0)
+    if states:
+        notes.append(f"not every hotliner available at the start: {states}")
     logged_in = dict.fromkeys(logged_in, time.monotonic())
     numbers = [f"+33610{n:06d}" for n in range(sc.calls)]
     with sc.lock:
@@ -728,7 +776,16 @@ def drive(
         print(f"(RQ jobs not read: {exc!r})")
         jobs = {}
     return Run(
-        callers, legs, logged_in, list(carrier.errors), lag, rows, server, load, jobs
+        callers,
+        legs,
+        logged_in,
+        list(carrier.errors),
+        lag,
+        rows,
+        server,
+        load,
+        jobs,
+        notes,
     )
 
 
@@ -784,6 +841,8 @@ def report(sc: Scenario, r: Run) -> list[str]:
     overlap, wait_total = hotliners.idle_while([c.waiting for c in callers])
     idle_share = overlap / wait_total if wait_total else 0.0
     unassigned, unassigned_total = hotliners.idle_while([c.unassigned for c in callers])
+    end = max([g.ended for g in r.legs] + [c.waiting[1] for c in callers])
+    worst = idle_spells(hotliners, [c.unassigned for c in callers], end)[:3]
     hand = handoffs(callers, r.legs)
     hand_ms = [d * 1000 for _, d, _ in hand]
 
@@ -841,6 +900,15 @@ def report(sc: Scenario, r: Run) -> list[str]:
         f"the caller's hotliner was rung, "
         f"{unassigned / unassigned_total if unassigned_total else 0.0:.1%}"
     )
+    origin = callers[0].ready if callers else 0.0
+    print(
+        "  costliest idle spells (caller-seconds waited unrung meanwhile): "
+        + "; ".join(
+            f"{agent} idle {stop - start:.2f} s from {start - origin:.1f} s: {cost:.1f}"
+            for cost, agent, start, stop in worst
+            if cost > 0
+        )
+    )
     print(
         f"hand-off (hang-up while callers wait unrung -> next caller bridged), "
         f"{len(hand)} times: p50 {percentile(hand_ms, 0.5):.0f} ms, "
@@ -874,6 +942,8 @@ def report(sc: Scenario, r: Run) -> list[str]:
         f"hotliner legs that never talked with a caller: {sum(silent.values())}"
         + "".join(f"; {count} ended: {note}" for note, count in silent.items())
     )
+    for note in r.notes:
+        print(f"note: {note}")
     print(f"lost callers: {len(lost)} of {n}; simulator errors: {len(r.errors)}")
     for c in lost[:10]:
         print(f"  lost {c.sid} {c.number}: {c.lost}")

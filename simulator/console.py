@@ -28,10 +28,13 @@ class AgentConsoleClient:
             "POST", f"/api/agents/{agent_id}/state", json={"state": state}
         )
 
+    def agent(self, agent_id: str) -> dict[str, Any]:
+        """The app's view of a hotliner: state, current call."""
+        return self._request("GET", f"/api/agents/{agent_id}")
+
     def current_call(self, agent_id: str) -> str | None:
         """The CallSid the app thinks this hotliner is handling, if any."""
-        body = self._request("GET", f"/api/agents/{agent_id}")
-        call_sid = body.get("call_sid")
+        call_sid = self.agent(agent_id).get("call_sid")
         return call_sid if isinstance(call_sid, str) and call_sid else None
 
     def post_outcome(

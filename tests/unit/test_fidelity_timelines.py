@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from bench.fidelity import Caller, Hotliners, Leg, had_to_wait, handoffs, merge
+from bench.fidelity import (
+    Caller,
+    Hotliners,
+    Leg,
+    had_to_wait,
+    handoffs,
+    idle_spells,
+    merge,
+)
 
 
 def caller(sid: str, ready: float, rung: float | None, bridged: float | None) -> Caller:
@@ -97,4 +105,20 @@ def test_each_hang_up_while_callers_wait_claims_the_next_bridge() -> None:
     assert [(g.agent, round(d, 3), c.sid) for g, d, c in found] == [
         ("a", 0.08, "2"),
         ("b", 0.06, "3"),
+    ]
+
+
+def test_idle_spells_are_ranked_by_the_wait_they_let_happen() -> None:
+    # a idle 0-1 (nobody waits) and 5-9 (one caller waits 6-8);
+    # b idle 0-2 while a caller waits 1-2.
+    team = Hotliners(
+        {"a": [(1.0, 5.0), (9.0, 10.0)], "b": [(2.0, 10.0)]}, {"a": 0.0, "b": 0.0}
+    )
+
+    spells = idle_spells(team, [(1.0, 2.0), (6.0, 8.0)], end=10.0)
+
+    assert spells == [
+        (2.0, "a", 5.0, 9.0),
+        (1.0, "b", 0.0, 2.0),
+        (0.0, "a", 0.0, 1.0),
     ]
