@@ -202,13 +202,14 @@ class LiveState:
         replayed = 0
         if self.spool.pending():
             replayed = self.spool.replay(self.apply, is_outage)
+            if replayed:
+                log.warning("replayed %d journaled operations", replayed)
         if not self.spool.pending():
             with self._lock:
                 if self._down_since is not None:
                     log.warning(
-                        "live state back after %.1f s; %d journaled ops replayed",
+                        "live state back after %.1f s",
                         time.monotonic() - self._down_since,
-                        replayed,
                     )
                 self._down_since = None
         return replayed

@@ -113,7 +113,9 @@ class CallSession:
         self.carrier = carrier
         self.board = carrier.board
         self.call = call
-        self.sender = WebhookSender(carrier.config.auth_token)
+        self.sender = WebhookSender(
+            carrier.config.auth_token, observe=carrier.record_webhook_time
+        )
         script = call.script
         self.inputs: list[CallerInput] = list(script.inputs) if script else []
         self.queue_inputs: list[CallerInput] = (

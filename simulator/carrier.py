@@ -11,6 +11,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
@@ -63,6 +64,8 @@ class Carrier:
         self.board = Switchboard(config.account_sid, config.time_scale)
         self.errors: list[str] = []
         self.messages: list[dict[str, str]] = []
+        #: (path, seconds) of every webhook the app answered, in order.
+        self.webhook_times: list[tuple[str, float]] = []
         self.app = create_rest_app(self)
         self._idle = threading.Condition(self.board.lock)
         self._threads: list[threading.Thread] = []
@@ -226,6 +229,10 @@ class Carrier:
         log.warning("simulated Twilio would report: %s", message)
         with self.board.lock:
             self.errors.append(message)
+
+    def record_webhook_time(self, url: str, seconds: float) -> None:
+        with self.board.lock:
+            self.webhook_times.append((urlsplit(url).path, seconds))
 
     def record_message(self, message: dict[str, str]) -> None:
         with self.board.lock:

@@ -9,8 +9,9 @@ connection the server closed while idle is such a failure, not the app's.
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import requests
@@ -25,10 +26,17 @@ USER_AGENT = "TwilioProxy/1.1"
 class WebhookSender:
     """Sends signed requests for one call; owns (and closes) its HTTP session."""
 
-    def __init__(self, auth_token: str, *, timeout: float = WEBHOOK_TIMEOUT) -> None:
+    def __init__(
+        self,
+        auth_token: str,
+        *,
+        timeout: float = WEBHOOK_TIMEOUT,
+        observe: Callable[[str, float], None] | None = None,
+    ) -> None:
         self._validator = RequestValidator(auth_token)
         self._timeout = timeout
         self._session = requests.Session()
+        self._observe = observe  # (url, seconds) of every answered request
 
     def close(self) -> None:
         self._session.close()
@@ -47,6 +55,7 @@ class WebhookSender:
             "I-Twilio-Idempotency-Token": str(uuid.uuid4()),
             "User-Agent": USER_AGENT,
         }
+        started = time.monotonic()
         try:
             try:
                 response = self._session.request(
@@ -66,6 +75,8 @@ class WebhookSender:
             raise WebhookError(
                 f"HTTP connection failure (Twilio error 11205): {exc}", url=url
             ) from exc
+        if self._observe is not None:
+            self._observe(url, time.monotonic() - started)
         with response:
             if not 200 <= response.status_code < 300:
                 raise WebhookError(
