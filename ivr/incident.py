@@ -68,11 +68,10 @@ class IncidentStore:
         result = pipe.execute()
         if result[0] is None or _text(result[0]) != incident_id:
             return False
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hincrby(self.key, "confirmations", 1)
-        if number:
-            pipe.sadd(self.callers_key(incident_id), number)
-        pipe.execute()
+        # A retried webhook (or the same caller twice) is counted once.
+        if number and not self.redis.sadd(self.callers_key(incident_id), number):
+            return True
+        self.redis.hincrby(self.key, "confirmations", 1)
         return True
 
     def resolve(self) -> tuple[Incident | None, list[str]]:

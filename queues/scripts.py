@@ -659,6 +659,7 @@ REQUEST_CALLBACK = (
     PRELUDE
     + """
 if field(KEYS[1], 'state') ~= 'queued' then return 0 end
+if field(KEYS[1], 'callback') == '1' then return 1 end  -- a retried webhook
 redis.call('HSET', KEYS[1], 'callback', '1', 'callback_number', ARGV[4])
 emit(KEYS[2], 'callback_requested', ARGV[2], '', ARGV[3], {'number', ARGV[4]})
 return 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -30,8 +31,23 @@ def signed_url() -> str:
     return request.url
 
 
+#: A call's id as the hotline accepts it: "CA" then letters and digits
+#: (Twilio's are 32 hex digits). Anything else could not name a live call and,
+#: spliced into Redis keys, could reach another key.
+CALL_SID = re.compile(r"^CA[0-9A-Za-z]{1,64}$")
+
+
+def has_valid_call_sids() -> bool:
+    """The form's CallSid, and the `call` the URL names if any, are call ids."""
+    if not CALL_SID.match(request.form.get("CallSid", "")):
+        return False
+    named = request.args.get("call")
+    return named is None or bool(CALL_SID.match(named))
+
+
 def validate_twilio_request(view: F) -> F:
-    """Decorator: 403 unless the request carries a valid Twilio signature."""
+    """Decorator: 403 unless the request carries a valid Twilio signature;
+    then 400 (nothing stored) if it names no well-formed call."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -46,6 +62,11 @@ def validate_twilio_request(view: F) -> F:
                 request.form.get("CallSid", "-"),
             )
             abort(403)
+        if not has_valid_call_sids():
+            log.warning(
+                "refused webhook without a valid CallSid path=%s", request.path
+            )
+            abort(400, description="CallSid must be CA followed by letters and digits")
         return view(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]

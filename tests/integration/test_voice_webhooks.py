@@ -299,3 +299,34 @@ def test_status_page_shows_queues_hotliners_calls_and_the_incident(
     html = client.get("/status").get_data(as_text=True)
     assert 'data-call="CA30"' in html
     assert "file_compte" in html
+
+
+def test_an_empty_or_malformed_call_sid_is_refused_and_nothing_stored(
+        app: Flask, signed_post: SignedPost) -> None:
+    rt = app.extensions["hotline"].runtime
+    for sid in ("", "CA", "XY123", "CA1}x", "CA1:queue:printer", "CA" + "0" * 65):
+        response = signed_post("/voice/incoming", call_form(sid))
+        assert response.status_code == 400, sid
+    response = signed_post("/voice/caller/connect?call=CA1}x", call_form("CAok"))
+    assert response.status_code == 400
+    assert rt.redis.zcard(rt.keys.active_calls) == 0
+    assert rt.redis.xlen(rt.keys.events) == 2  # nina's log-in and break only
+
+
+def test_a_retried_webhook_logs_one_event(
+        app: Flask, signed_post: SignedPost) -> None:
+    """Twilio retries a webhook whose connection failed; it may have run."""
+    rt = app.extensions["hotline"].runtime
+    for _ in range(3):
+        signed_post("/voice/incoming", call_form("CA30"))
+    for _ in range(3):
+        signed_post("/voice/menu?node=menu_compte&attempt=1&lang=fr-FR",
+                    call_form("CA30", Digits="3"))
+    for _ in range(3):
+        root = twiml(signed_post("/voice/wait-key?queue=account&lang=fr-FR",
+                                 call_form("CA30", Digits="1")).data)
+        assert verbs(root) == ["Say", "Hangup"]
+    kinds = [fields[b"type"].decode()
+             for _, fields in rt.redis.xrange(rt.keys.events)
+             if fields.get(b"call") == b"CA30"]
+    assert kinds == ["call_started", "ivr_choice", "enqueued", "callback_requested"]
