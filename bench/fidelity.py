@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import gc
 import logging
 import os
 import random
@@ -408,6 +409,7 @@ class Run:
     load: tuple[float, float]  # 1-minute load average when placing began, ended
     jobs: dict[str, tuple[list[float], list[float]]]  # RQ: (queued s, ran s)
     notes: list[str]  # what went wrong before the measured calls
+    webhooks: list[tuple[str, float]]  # (path, s) of every webhook, as timed
 
 
 def first_at(call: Call, kind: str, after: float = 0.0) -> float | None:
@@ -652,6 +654,9 @@ def run(sc: Scenario, redis_url: str | None, db: int) -> Run:
                 if stack is not None:
                     stack.stop()
                 show_tracebacks(folder / "logs")
+                keep = os.environ.get("FIDELITY_KEEP")
+                if keep:  # logs and call log, to look at after the run
+                    shutil.copytree(folder, keep, dirs_exist_ok=True)
 
 
 def show_tracebacks(logs: Path) -> None:
@@ -786,6 +791,7 @@ def drive(
         load,
         jobs,
         notes,
+        list(carrier.webhook_times),
     )
 
 
@@ -916,6 +922,16 @@ def report(sc: Scenario, r: Run) -> list[str]:
         f"max {max(hand_ms, default=float('nan')):.0f} ms"
     )
     where_time_goes(callers, r.legs, hand, waited)
+    if r.webhooks:
+        print("webhooks as the simulator timed them (ms p50 / p99 / max, count):")
+        by_path: dict[str, list[float]] = {}
+        for path, seconds in r.webhooks:
+            by_path.setdefault(path, []).append(seconds)
+        for path, times in sorted(by_path.items(), key=lambda kv: -max(kv[1])):
+            print(
+                f"  {path:24} {ms(percentile(times, 0.5))} / "
+                f"{ms(percentile(times, 0.99))} / {ms(max(times))}  ({len(times)})"
+            )
     if r.jobs:
         print(
             "RQ jobs of the measured window (the app's worker, RQ's own times; "
@@ -1150,7 +1166,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the REST access log
     began = time.monotonic()
+    # The stand-in's own garbage collector would stop every simulated call for
+    # a few hundred milliseconds now and then (it keeps every transcript): a
+    # pause of the harness, not of the app. Reference counting still frees
+    # what the run drops; cycles wait for the end.
+    gc.disable()
     result = run(sc, args.redis_url, args.db)
+    gc.enable()
     failures = report(sc, result)
     print(f"bench took {time.monotonic() - began:.0f} s")
     for failure in failures:

@@ -80,7 +80,9 @@ class TwilioTelephony:
                 method="POST",
                 status_callback=status_callback,
                 status_callback_method="POST",
-                status_callback_event=["initiated", "ringing", "answered", "completed"],
+                # Only the end matters (completed, busy, no-answer, failed,
+                # canceled all come as "completed"): three webhooks fewer a leg.
+                status_callback_event=["completed"],
                 timeout=timeout,
             )
         except Exception as exc:  # noqa: BLE001 - REST and transport errors alike
