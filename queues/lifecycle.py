@@ -1,8 +1,14 @@
-"""Every state a call can be in, and the events that move it.
+"""Every state a call can be in, the moves between them, and every event logged.
 
-The single table of the call lifecycle (h11-style). The Lua scripts in
-`queues.scripts` apply these moves atomically in Redis; `next_state` is the
-reference the tests hold the scripts to.
+The single table of the call lifecycle (h11-style: everything that moves a
+call's state lives here). The Lua scripts in `queues.scripts` do not spell
+states themselves: they receive this table (`lua_tables()`, compiled into
+their prelude) and ask it for the state a move leads to, so the table is the
+rule Redis enforces. `tests/integration/test_lifecycle_scripts.py` runs every
+script from every state on a real Redis and compares with `TRANSITIONS`.
+
+`EventType` names every entry of the event stream; the call log's projection
+must know each one (a test checks every type the scripts can emit).
 """
 
 from __future__ import annotations
@@ -26,11 +32,14 @@ class CallState(StrEnum):
 
 
 class CallEvent(StrEnum):
+    """What moves a call (the second key of `TRANSITIONS`)."""
+
     ENQUEUE = "enqueue"
     OFFER = "offer"
     OFFER_REJECTED = "offer_rejected"  # no answer, declined, expired, failed
     ACCEPT = "accept"
     BRIDGE = "bridge"
+    HOTLINER_LEFT = "hotliner_left"  # gone before the caller met them
     HANGUP = "hangup"
     SELF_SERVE = "self_serve"
     LEAVE_MESSAGE = "leave_message"
@@ -39,6 +48,31 @@ class CallEvent(StrEnum):
     RETRY_CALLBACK = "retry_callback"
 
 
+class EventType(StrEnum):
+    """Every type of entry in the event stream (what the call log projects)."""
+
+    CALL_STARTED = "call_started"
+    IVR_CHOICE = "ivr_choice"  # the menu leaf that queued the caller
+    IVR_NOTE = "ivr_note"  # facts learnt on the way: KB fault, steps tried...
+    LANGUAGE = "language"  # the caller switched language
+    ENQUEUED = "enqueued"
+    OFFERED = "offered"
+    OFFER_REJECTED = "offer_rejected"
+    ACCEPTED = "accepted"
+    TALKING = "talking"
+    REQUEUED = "requeued"  # back in place: hotliner left, or callback retry
+    CALL_ENDED = "call_ended"
+    OUTCOME = "outcome"
+    CALLBACK_REQUESTED = "callback_requested"
+    CALLBACK_FAILED = "callback_failed"
+    CALLER_LEFT = "caller_left"  # hung up to be called back: keeps their place
+    AGENT_STATE = "agent_state"  # a hotliner's state changed
+
+
+#: Where every call starts (the hotline answered, the caller is in the menu).
+INITIAL = CallState.IVR
+
+#: States a call never leaves (but see the one correction in `TRANSITIONS`).
 TERMINAL = frozenset(
     {
         CallState.COMPLETED,
@@ -52,20 +86,25 @@ TRANSITIONS: dict[tuple[CallState, CallEvent], CallState] = {
     (CallState.IVR, CallEvent.ENQUEUE): CallState.QUEUED,
     (CallState.IVR, CallEvent.HANGUP): CallState.ABANDONED,
     (CallState.IVR, CallEvent.SELF_SERVE): CallState.SELF_SERVED,
+    (CallState.IVR, CallEvent.LEAVE_MESSAGE): CallState.VOICEMAIL,
     (CallState.QUEUED, CallEvent.OFFER): CallState.OFFERED,
     (CallState.QUEUED, CallEvent.HANGUP): CallState.ABANDONED,
+    (CallState.QUEUED, CallEvent.LEAVE_MESSAGE): CallState.VOICEMAIL,
     (CallState.OFFERED, CallEvent.OFFER_REJECTED): CallState.QUEUED,
     (CallState.OFFERED, CallEvent.ACCEPT): CallState.CONNECTED,
     (CallState.OFFERED, CallEvent.HANGUP): CallState.ABANDONED,
     (CallState.CONNECTED, CallEvent.BRIDGE): CallState.TALKING,
+    (CallState.CONNECTED, CallEvent.HOTLINER_LEFT): CallState.QUEUED,
     (CallState.CONNECTED, CallEvent.HANGUP): CallState.COMPLETED,
+    (CallState.TALKING, CallEvent.HOTLINER_LEFT): CallState.QUEUED,  # alone in it
     (CallState.TALKING, CallEvent.HANGUP): CallState.COMPLETED,
-    (CallState.IVR, CallEvent.LEAVE_MESSAGE): CallState.VOICEMAIL,
-    (CallState.QUEUED, CallEvent.LEAVE_MESSAGE): CallState.VOICEMAIL,
     # A caller waiting for a callback is called back once a hotliner accepts:
     (CallState.CONNECTED, CallEvent.CALLBACK_FAILED): CallState.CALLBACK_WAIT,
     (CallState.CONNECTED, CallEvent.CALLBACK_GIVEN_UP): CallState.ABANDONED,
     (CallState.CALLBACK_WAIT, CallEvent.RETRY_CALLBACK): CallState.QUEUED,
+    # The one move out of a final state: the hang-up's status callback can
+    # overtake the <Record> action of the message the caller did leave.
+    (CallState.ABANDONED, CallEvent.LEAVE_MESSAGE): CallState.VOICEMAIL,
 }
 
 
@@ -75,6 +114,28 @@ def next_state(current: CallState, event: CallEvent) -> CallState:
         return TRANSITIONS[(current, event)]
     except KeyError:
         raise IllegalCallMove(current, event) from None
+
+
+def lua_tables() -> str:
+    """The table as Lua, for the scripts' prelude.
+
+    `MOVES[event][state]` is the state `event` leads to from `state` (nil: no
+    such move); `TERMINAL[state]` is true for a final state; `INITIAL` is where
+    a call starts.
+    """
+    moves: dict[str, dict[str, str]] = {}
+    for (state, event), target in TRANSITIONS.items():
+        moves.setdefault(event.value, {})[state.value] = target.value
+
+    def lua(pairs: dict[str, str]) -> str:
+        return "{" + ", ".join(f"{k} = {v!r}" for k, v in sorted(pairs.items())) + "}"
+
+    events = ", ".join(f"{event} = {lua(by)}" for event, by in sorted(moves.items()))
+    terminal = ", ".join(f"{state.value} = true" for state in sorted(TERMINAL))
+    return (
+        f"local INITIAL = {INITIAL.value!r}\n"
+        f"local MOVES = {{{events}}}\nlocal TERMINAL = {{{terminal}}}\n"
+    )
 
 
 def queue_score(priority: int, first_entered_ms: int) -> int:

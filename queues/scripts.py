@@ -15,7 +15,11 @@ Times are epoch milliseconds. Scores are written with `%.0f`: Lua's
 
 from __future__ import annotations
 
-PRELUDE = """
+from queues.lifecycle import lua_tables
+
+PRELUDE = (
+    lua_tables()
+    + """
 local function emit(stream, kind, call, agent, now, extra)
   local args = {stream, '*', 'type', kind, 'call', call, 'agent', agent, 'at', now}
   if extra then
@@ -112,13 +116,17 @@ end
 -- A caller whose hotliner left before they met goes back to their place
 -- (same score: priority, then first entry time).
 local function requeue(base, ckey, sid, now, stream, reason)
+  local to = MOVES.hotliner_left[field(ckey, 'state')]
+  if not to then return false end
   local queue = field(ckey, 'queue')
-  redis.call('HSET', ckey, 'state', 'queued', 'agent', '', 'leg', '', 'offer', '',
+  redis.call('HSET', ckey, 'state', to, 'agent', '', 'leg', '', 'offer', '',
              'after', '')
   redis.call('ZADD', base .. 'queue:' .. queue, field(ckey, 'score'), sid)
   emit(stream, 'requeued', sid, '', now, {'queue', queue, 'reason', reason})
+  return true
 end
 """
+)
 
 # KEYS[1] call hash, KEYS[2] active calls zset, KEYS[3] events
 # ARGV[1] base, ARGV[2] call sid, ARGV[3] now, ARGV[4] from, ARGV[5] to,
@@ -128,7 +136,7 @@ START_CALL = (
     PRELUDE
     + """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'sid', ARGV[2], 'state', 'ivr', 'created', ARGV[3],
+redis.call('HSET', KEYS[1], 'sid', ARGV[2], 'state', INITIAL, 'created', ARGV[3],
            'from', ARGV[4], 'to', ARGV[5], 'lang', ARGV[6], 'offers', 0)
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
 emit(KEYS[3], 'call_started', ARGV[2], '', ARGV[3],
@@ -146,8 +154,7 @@ NOTE_CALL = (
     PRELUDE
     + """
 local state = redis.call('HGET', KEYS[1], 'state')
-if not state or state == 'completed' or state == 'abandoned'
-   or state == 'self_served' or state == 'voicemail' then return 0 end
+if not state or TERMINAL[state] then return 0 end
 local changed = false
 for i = 5, #ARGV, 2 do
   if field(KEYS[1], ARGV[i]) ~= ARGV[i + 1] then changed = true end
@@ -173,11 +180,12 @@ ENQUEUE = (
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return -2 end
 if state == 'queued' and field(KEYS[1], 'queue') == ARGV[3] then return 0 end
-if state ~= 'ivr' then return -1 end
+local to = MOVES.enqueue[state]
+if not to then return -1 end
 local first = field(KEYS[1], 'first_queued')
 if first == '' then first = ARGV[5] end
 local score = string.format('%.0f', (9 - tonumber(ARGV[4])) * 1e13 + tonumber(first))
-redis.call('HSET', KEYS[1], 'state', 'queued', 'queue', ARGV[3],
+redis.call('HSET', KEYS[1], 'state', to, 'queue', ARGV[3],
            'priority', ARGV[4], 'first_queued', first, 'score', score)
 redis.call('ZADD', KEYS[2], score, ARGV[2])
 local hkey = history_key(ARGV[1], KEYS[1])
@@ -245,7 +253,7 @@ for i = 3, #KEYS do
   for _ = 1, 32 do
     local h = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
     if #h == 0 then break end
-    if field(base .. 'call:' .. h[1], 'state') == 'queued' then
+    if MOVES.offer[field(base .. 'call:' .. h[1], 'state')] then
       heads[#heads + 1] = {h[1], tonumber(h[2]), i}
       break
     end
@@ -275,7 +283,8 @@ for _, head in ipairs(heads) do
     local offer = ARGV[4]
     redis.call('ZREM', qkey, sid)
     make_unavailable(base, agent, akey)
-    redis.call('HSET', ckey, 'state', 'offered', 'offer', offer, 'agent', agent)
+    redis.call('HSET', ckey, 'state', MOVES.offer[field(ckey, 'state')],
+               'offer', offer, 'agent', agent)
     redis.call('HINCRBY', ckey, 'offers', 1)
     redis.call('HSET', akey, 'state', 'reserved', 'state_since', ARGV[2],
                'call_sid', sid, 'offer', offer)
@@ -329,16 +338,14 @@ local sid = redis.call('HGET', KEYS[1], 'call')
 local agent = redis.call('HGET', KEYS[1], 'agent')
 local ckey = base .. 'call:' .. sid
 local akey = base .. 'agent:' .. agent
-if field(ckey, 'state') ~= 'offered' or field(ckey, 'offer') ~= offer then
-  return false
-end
+local to = MOVES.accept[field(ckey, 'state')]
+if not to or field(ckey, 'offer') ~= offer then return false end
 if field(akey, 'state') ~= 'reserved' or field(akey, 'offer') ~= offer then
   return false
 end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], offer)
-redis.call('HSET', ckey, 'state', 'connected', 'answered', now, 'offer', '',
-           'leg', leg)
+redis.call('HSET', ckey, 'state', to, 'answered', now, 'offer', '', 'leg', leg)
 redis.call('HSET', akey, 'state', 'busy', 'state_since', now, 'offer', '', 'missed', 0,
            'leg', leg)
 redis.call('HINCRBY', akey, 'calls', 1)
@@ -368,8 +375,9 @@ local queue = redis.call('HGET', KEYS[1], 'queue')
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], offer)
 local ckey = base .. 'call:' .. sid
-if field(ckey, 'state') == 'offered' and field(ckey, 'offer') == offer then
-  redis.call('HSET', ckey, 'state', 'queued', 'offer', '', 'agent', '')
+local back = MOVES.offer_rejected[field(ckey, 'state')]
+if back and field(ckey, 'offer') == offer then
+  redis.call('HSET', ckey, 'state', back, 'offer', '', 'agent', '')
   redis.call('ZADD', base .. 'queue:' .. queue, field(ckey, 'score'), sid)
 end
 local akey = base .. 'agent:' .. agent
@@ -403,17 +411,18 @@ BRIDGE = (
     PRELUDE
     + """
 local state = field(KEYS[1], 'state')
-if state ~= 'connected' then return state end
+local to = MOVES.bridge[state]
+if not to then return state end
 local agent = field(KEYS[1], 'agent')
 local akey = ARGV[1] .. 'agent:' .. agent
 if field(akey, 'state') ~= 'busy' or field(akey, 'call_sid') ~= ARGV[2] then
   requeue(ARGV[1], KEYS[1], ARGV[2], ARGV[3], KEYS[2], 'hotliner_left')
-  return 'queued'
+  return field(KEYS[1], 'state')
 end
-redis.call('HSET', KEYS[1], 'state', 'talking', 'talk_started', ARGV[3])
+redis.call('HSET', KEYS[1], 'state', to, 'talk_started', ARGV[3])
 redis.call('ZREM', ARGV[1] .. 'timers', 'bridge:' .. ARGV[2])
 emit(KEYS[2], 'talking', ARGV[2], agent, ARGV[3], {})
-return 'talking'
+return to
 """
 )
 
@@ -429,8 +438,7 @@ HANGUP = (
     + """
 local base, sid, now = ARGV[1], ARGV[2], ARGV[3]
 local state = redis.call('HGET', KEYS[1], 'state')
-if not state or state == 'completed' or state == 'abandoned'
-   or state == 'self_served' or state == 'voicemail' then return false end
+if not state or TERMINAL[state] then return false end
 if field(KEYS[1], 'callback') == '1' and ARGV[5] ~= 'callback'
    and (state == 'queued' or state == 'offered' or state == 'callback_wait') then
   -- The caller hung up to be called back: they keep their place.
@@ -440,11 +448,12 @@ if field(KEYS[1], 'callback') == '1' and ARGV[5] ~= 'callback'
   end
   return false
 end
-local final, agent, leg, freed = 'abandoned', field(KEYS[1], 'agent'), '', '0'
+local final = MOVES.hangup[state]
+if not final then return false end
+local agent, leg, freed = field(KEYS[1], 'agent'), '', '0'
 local akey = base .. 'agent:' .. agent
 local holds = field(akey, 'call_sid') == sid
 local offer = field(KEYS[1], 'offer')
-if state == 'connected' or state == 'talking' then final = 'completed' end
 -- The call's end first, then what it does to the hotliner (event order).
 redis.call('HSET', KEYS[1], 'state', final, 'ended', now, 'offer', '')
 redis.call('ZREM', KEYS[2], sid)
@@ -549,8 +558,10 @@ local akey = ARGV[1] .. 'agent:' .. field(KEYS[1], 'agent')
 if field(akey, 'state') == 'busy' and field(akey, 'call_sid') == ARGV[2] then
   return 0
 end
-requeue(ARGV[1], KEYS[1], ARGV[2], ARGV[3], KEYS[2], 'alone_in_conference')
-return 1
+if requeue(ARGV[1], KEYS[1], ARGV[2], ARGV[3], KEYS[2], 'alone_in_conference') then
+  return 1
+end
+return 0
 """
 )
 
@@ -673,7 +684,9 @@ CALLBACK_FAILED = (
     PRELUDE
     + """
 local base, sid, now = ARGV[1], ARGV[2], ARGV[3]
-if field(KEYS[1], 'state') ~= 'connected' or field(KEYS[1], 'callback') ~= '1' then
+local state = field(KEYS[1], 'state')
+local retry, given_up = MOVES.callback_failed[state], MOVES.callback_given_up[state]
+if not retry or not given_up or field(KEYS[1], 'callback') ~= '1' then
   return false
 end
 local agent = field(KEYS[1], 'agent')
@@ -685,15 +698,15 @@ if field(akey, 'state') == 'busy' and field(akey, 'call_sid') == sid then
 end
 local attempts = redis.call('HINCRBY', KEYS[1], 'callback_attempts', 1)
 if attempts >= tonumber(ARGV[4]) then
-  redis.call('HSET', KEYS[1], 'state', 'abandoned', 'ended', now, 'agent', '')
+  redis.call('HSET', KEYS[1], 'state', given_up, 'ended', now, 'agent', '')
   redis.call('ZREM', KEYS[2], sid)
   emit(KEYS[3], 'call_ended', sid, '', now,
-       {'state', 'abandoned', 'stage', 'callback', 'reason', 'callback_failed',
+       {'state', given_up, 'stage', 'callback', 'reason', 'callback_failed',
         'attempts', tostring(attempts), 'queued_at', field(KEYS[1], 'first_queued'),
         'talk_started', ''})
   return {'failed', agent, leg}
 end
-redis.call('HSET', KEYS[1], 'state', 'callback_wait', 'agent', '', 'leg', '')
+redis.call('HSET', KEYS[1], 'state', retry, 'agent', '', 'leg', '')
 emit(KEYS[3], 'callback_failed', sid, agent, now,
      {'attempt', tostring(attempts), 'reason', ARGV[5]})
 return {'retry', agent, leg}
@@ -706,9 +719,10 @@ return {'retry', agent, leg}
 REQUEUE_CALLBACK = (
     PRELUDE
     + """
-if field(KEYS[1], 'state') ~= 'callback_wait' then return 0 end
+local to = MOVES.retry_callback[field(KEYS[1], 'state')]
+if not to then return 0 end
 local queue = field(KEYS[1], 'queue')
-redis.call('HSET', KEYS[1], 'state', 'queued')
+redis.call('HSET', KEYS[1], 'state', to)
 redis.call('ZADD', ARGV[1] .. 'queue:' .. queue, field(KEYS[1], 'score'), ARGV[2])
 emit(KEYS[2], 'requeued', ARGV[2], '', ARGV[3], {'queue', queue})
 return 1
@@ -724,16 +738,15 @@ LEAVE_VOICEMAIL = (
     PRELUDE
     + """
 local state = field(KEYS[1], 'state')
--- 'abandoned': the hang-up's status callback can overtake the Record action.
-if state ~= 'ivr' and state ~= 'queued' and state ~= 'abandoned' then return 0 end
-if state == 'queued' then
-  redis.call('ZREM', ARGV[1] .. 'queue:' .. field(KEYS[1], 'queue'), ARGV[2])
-end
-redis.call('HSET', KEYS[1], 'state', 'voicemail', 'ended', ARGV[3],
-           'recording', ARGV[4])
+-- From 'abandoned' too: the hang-up's status callback can overtake the
+-- Record action (see queues.lifecycle.TRANSITIONS).
+local to = MOVES.leave_message[state]
+if not to then return 0 end
+redis.call('ZREM', ARGV[1] .. 'queue:' .. field(KEYS[1], 'queue'), ARGV[2])
+redis.call('HSET', KEYS[1], 'state', to, 'ended', ARGV[3], 'recording', ARGV[4])
 redis.call('ZREM', KEYS[2], ARGV[2])
 emit(KEYS[3], 'call_ended', ARGV[2], '', ARGV[3],
-     {'state', 'voicemail', 'stage', state, 'reason', 'voicemail',
+     {'state', to, 'stage', state, 'reason', 'voicemail',
       'recording_url', ARGV[4], 'recording_seconds', ARGV[5],
       'queued_at', field(KEYS[1], 'first_queued'), 'talk_started', ''})
 return 1
@@ -773,12 +786,13 @@ return to
 SELF_SERVE = (
     PRELUDE
     + """
-if field(KEYS[1], 'state') ~= 'ivr' then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'self_served', 'ended', ARGV[3],
-           'outcome', ARGV[4])
+local state = field(KEYS[1], 'state')
+local to = MOVES.self_serve[state]
+if not to then return 0 end
+redis.call('HSET', KEYS[1], 'state', to, 'ended', ARGV[3], 'outcome', ARGV[4])
 redis.call('ZREM', KEYS[2], ARGV[2])
 emit(KEYS[3], 'call_ended', ARGV[2], '', ARGV[3],
-     {'state', 'self_served', 'stage', 'ivr', 'reason', ARGV[4],
+     {'state', to, 'stage', state, 'reason', ARGV[4],
       'outcome', ARGV[4], 'detail', ARGV[5], 'queued_at', '', 'talk_started', ''})
 return 1
 """

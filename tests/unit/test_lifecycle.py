@@ -11,13 +11,29 @@ from queues.lifecycle import (
     TRANSITIONS,
     CallEvent,
     CallState,
+    lua_tables,
     next_state,
     queue_score,
 )
 
 
-def test_no_move_leaves_a_terminal_state() -> None:
-    assert all(state not in TERMINAL for state, _ in TRANSITIONS)
+def test_no_move_leaves_a_terminal_state_but_a_message_left_after_the_hangup(
+) -> None:
+    leaving = {(state, event) for state, event in TRANSITIONS if state in TERMINAL}
+    assert leaving == {(CallState.ABANDONED, CallEvent.LEAVE_MESSAGE)}
+
+
+def test_every_state_but_the_final_ones_can_end() -> None:
+    ending = {state for state, event in TRANSITIONS if event is CallEvent.HANGUP}
+    waiting_for_callback = {CallState.CALLBACK_WAIT}  # the caller already hung up
+    assert ending | TERMINAL | waiting_for_callback == set(CallState)
+
+
+def test_the_table_reaches_the_scripts_as_lua() -> None:
+    lua = lua_tables()
+    assert "local INITIAL = 'ivr'" in lua
+    assert "hangup = {connected = 'completed', ivr = 'abandoned'" in lua
+    assert "TERMINAL = {abandoned = true, completed = true" in lua
 
 
 def test_rejected_offer_puts_the_caller_back_in_the_queue() -> None:
