@@ -11,6 +11,16 @@ from dataclasses import dataclass, field
 
 from calllog.models import Call
 from core.clock import from_ms
+from core.errors import HotlineError
+from queues.lifecycle import EventType
+
+
+class UnknownEvent(HotlineError):
+    """An event type the projection does not know: refused, never guessed."""
+
+    def __init__(self, event_type: str) -> None:
+        self.event_type = event_type
+        super().__init__(f"no projection for event type {event_type!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +61,22 @@ def _abandon_outcome(data: dict[str, str]) -> str:
     return "abandoned_in_ivr" if data.get("stage") == "ivr" else "abandoned"
 
 
+#: Event types that say something of a hotliner or of a moment, not of the
+#: call's row (they are kept in `call_events` all the same).
+NOT_ON_THE_ROW = frozenset({EventType.AGENT_STATE, EventType.CALLER_LEFT})
+
+
 def apply_event(row: Call | None, event: StreamEvent) -> Call | None:
-    """The call row after `event`; None for events that concern no call."""
-    if not event.call_sid or event.type == "agent_state":
+    """The call row after `event`; None for events that concern no call.
+
+    `UnknownEvent` for a type `EventType` does not name: a new event must get
+    its projection here before the scripts emit it.
+    """
+    try:
+        kind = EventType(event.type)
+    except ValueError:
+        raise UnknownEvent(event.type) from None
+    if not event.call_sid or kind in NOT_ON_THE_ROW:
         return row
     if row is None:
         row = Call(
@@ -66,13 +89,13 @@ def apply_event(row: Call | None, event: StreamEvent) -> Call | None:
         )
     at = from_ms(event.at_ms)
     d = event.data
-    match event.type:
-        case "call_started":
+    match kind:
+        case EventType.CALL_STARTED:
             row.from_number = d.get("from", "")
             row.to_number = d.get("to", "")
             row.language = d.get("lang", "")
             row.started_at = at
-        case "ivr_choice" | "language" | "ivr_note":
+        case EventType.IVR_CHOICE | EventType.LANGUAGE | EventType.IVR_NOTE:
             if "ivr_choice" in d:
                 row.ivr_choice = d["ivr_choice"]
             if "lang" in d:
@@ -83,30 +106,30 @@ def apply_event(row: Call | None, event: StreamEvent) -> Call | None:
                 row.kb_fault = d["kb_fault"]
             if "selfhelp_tried" in d:
                 row.selfhelp_tried = d["selfhelp_tried"]
-        case "enqueued":
+        case EventType.ENQUEUED:
             row.queue = d.get("queue")
             row.priority = int(d["priority"]) if d.get("priority") else None
             queued = _ms(d.get("queued_at"))
             row.queued_at = from_ms(queued) if queued else at
             row.status = "queued"
-        case "offered":
+        case EventType.OFFERED:
             row.offers = (row.offers or 0) + 1
             row.status = "offered"
-        case "offer_rejected" | "requeued":
+        case EventType.OFFER_REJECTED | EventType.REQUEUED:
             row.status = "queued"
-        case "callback_requested":
+        case EventType.CALLBACK_REQUESTED:
             row.callback_number = d.get("number")
-        case "callback_failed":
+        case EventType.CALLBACK_FAILED:
             row.status = "callback_wait"
-        case "accepted":
+        case EventType.ACCEPTED:
             row.agent_id = event.agent_id
             row.answered_at = at
             row.wait_seconds = _seconds(_ms(d.get("queued_at")), event.at_ms)
             row.status = "connected"
-        case "talking":
+        case EventType.TALKING:
             row.talk_started_at = at
             row.status = "talking"
-        case "call_ended":
+        case EventType.CALL_ENDED:
             row.ended_at = at
             row.status = d.get("state", "completed")
             row.end_reason = d.get("reason")
@@ -127,10 +150,10 @@ def apply_event(row: Call | None, event: StreamEvent) -> Call | None:
                     row.wait_seconds = _seconds(queued, event.at_ms)
             else:
                 row.talk_seconds = _seconds(_ms(d.get("talk_started")), event.at_ms)
-        case "outcome":
+        case EventType.OUTCOME:
             row.outcome = d.get("outcome")
             row.notes = d.get("notes") or None
             row.agent_id = event.agent_id or row.agent_id
-        case _:
-            pass
+        case EventType.AGENT_STATE | EventType.CALLER_LEFT:  # pragma: no cover
+            pass  # NOT_ON_THE_ROW: returned above
     return row

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import Counter
 from typing import cast
 
 import redis
@@ -17,13 +18,15 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from calllog.models import Call, CallEvent, StreamOffset
-from calllog.projection import StreamEvent, apply_event
+from calllog.projection import StreamEvent, UnknownEvent, apply_event
 from core.clock import from_ms
 from queues.keys import Keys
 
 log = logging.getLogger(__name__)
 
 OFFSET_NAME = "events"
+#: Events of a type the projection refused, by type, since the process started.
+UNPROJECTED: Counter[str] = Counter()
 #: The writer's lock lapses this long after its last renewal (one per batch),
 #: so a writer killed mid-batch stops the call log for seconds, not minutes.
 LOCK_MS = 10_000
@@ -98,7 +101,13 @@ def _apply(session: Session, rows: dict[str, Call | None], event: StreamEvent) -
     if event.call_sid not in rows:
         rows[event.call_sid] = session.get(Call, event.call_sid)
     row = rows[event.call_sid]
-    updated = apply_event(row, event)
+    try:
+        updated = apply_event(row, event)
+    except UnknownEvent as exc:
+        # Kept as a raw event above, counted, and said: never silently dropped.
+        UNPROJECTED[exc.event_type] += 1
+        log.warning("%s (stream id %s)", exc, event.stream_id)
+        return
     if updated is not None and row is None:
         session.add(updated)
     rows[event.call_sid] = updated

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import redis
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
 from agents.lifecycle import AgentState
 from calllog.models import Call, CallEvent, StreamOffset
-from calllog.writer import drain_events
+from calllog.writer import UNPROJECTED, drain_events
 from queues.keys import Keys
 from queues.routing import QueueRule
 from queues.store import RoutingStore
@@ -103,4 +104,28 @@ def test_only_one_writer_drains_at_a_time(
     assert drain_events(redis_client, engine, keys) == 0
     redis_client.delete(keys.calllog_lock)
     assert drain_events(redis_client, engine, keys) == 1
+    engine.dispose()
+
+
+def test_an_event_of_unknown_type_is_kept_raw_counted_and_said(
+        redis_client: redis.Redis, migrated_database: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    keys = Keys(prefix="writer-test5")
+    store = RoutingStore(redis_client, keys)
+    engine = create_engine(migrated_database)
+    store.start_call("CAlog5", "+33655555555", "+33180000000", "fr-FR")
+    redis_client.xadd(keys.events, {"type": "mystery", "call": "CAlog5",
+                                    "agent": "", "at": "1"})
+    store.hang_up("CAlog5", "completed")
+    before = UNPROJECTED["mystery"]
+    assert drain_events(redis_client, engine, keys) == 3
+    assert UNPROJECTED["mystery"] == before + 1
+    assert "no projection for event type 'mystery'" in caplog.text
+    with Session(engine) as session:
+        kinds = session.scalars(select(CallEvent.type).where(
+            CallEvent.call_sid == "CAlog5")).all()
+        assert sorted(kinds) == ["call_ended", "call_started", "mystery"]
+        row = session.get(Call, "CAlog5")
+        assert row is not None
+        assert row.status == "abandoned"  # the events after it still applied
     engine.dispose()
