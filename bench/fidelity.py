@@ -60,6 +60,7 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
 from calllog.db import upgrade  # noqa: E402
+from cli.stack import Stack  # noqa: E402
 from core.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 from core.settings import (  # noqa: E402
     DEFAULT_CONFIG_DIR,
@@ -70,7 +71,6 @@ from queues import erlang  # noqa: E402
 from simulator.carrier import Call, Carrier, CarrierConfig  # noqa: E402
 from simulator.console import AgentConsoleClient  # noqa: E402
 from simulator.scripts import CallerScript, Digits, HotlinerProfile  # noqa: E402
-from web.stack import Stack  # noqa: E402
 
 QUEUE = "email"  # open round the clock in the shipped config
 MENU_KEY = "4"  # main menu -> "Messagerie" -> the email queue, one key

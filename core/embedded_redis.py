@@ -9,7 +9,7 @@ a `kill -9` of the hotline leaves no orphan server behind. It runs in a session
 of its own, so a Ctrl-C in the terminal reaches the hotline, which stops its
 processes in order (the app before its Redis), not the server directly.
 
-`hotline run` supervises the server (`web.supervise`): `poll` reaps a dead
+`hotline run` supervises the server (`cli.supervise`): `poll` reaps a dead
 one (no zombie) and `restart` starts it again on the same port and data
 folder, where the append-only file gives back the live state.
 """

@@ -2,7 +2,7 @@
 
 `running_hotline` builds a configuration folder for the test (the shipped IVR
 and queues, the test's own hotliners), starts the carrier simulator and the
-real processes with `web.stack.Stack` (what `hotline run` uses), and stops
+real processes with `cli.stack.Stack` (what `hotline run` uses), and stops
 everything afterwards.
 """
 
@@ -18,6 +18,7 @@ import pytest
 import redis
 
 from calllog.db import upgrade
+from cli.stack import Stack
 from core.embedded_redis import free_port
 from core.settings import (
     DEFAULT_CONFIG_DIR,
@@ -25,7 +26,6 @@ from core.settings import (
     SIMULATOR_AUTH_TOKEN,
 )
 from simulator.carrier import Carrier, CarrierConfig
-from web.stack import Stack
 
 
 @dataclass

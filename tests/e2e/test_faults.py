@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from calllog.db import normalise_url, upgrade
 from calllog.models import Call
+from cli.stack import Stack
 from core.embedded_redis import EmbeddedRedis, free_port
 from core.settings import (
     DEFAULT_CONFIG_DIR,
@@ -45,7 +46,6 @@ from core.settings import (
 from simulator.carrier import Carrier, CarrierConfig
 from simulator.console import AgentConsoleClient
 from simulator.scripts import CallerScript, Digits, HotlinerProfile
-from web.stack import Stack
 
 pytestmark = pytest.mark.e2e
 

@@ -129,7 +129,7 @@ def children(parent: int) -> dict[str, int]:
             kinds["valkey"] = proc.pid
         elif "gunicorn" in proc.cmdline:
             kinds["web"] = proc.pid
-        elif "web.cli worker" in proc.cmdline:
+        elif "-m cli worker" in proc.cmdline:
             kinds["worker"] = proc.pid
     return kinds
 
@@ -177,7 +177,7 @@ class HotlineRun:
         script = Path(sys.executable).with_name("hotline")
         command = [str(script)]
         if not script.exists():
-            command = [sys.executable, "-m", "web.cli"]
+            command = [sys.executable, "-m", "cli"]
         self.output_file = tmp_path / "hotline-run.log"
         with self.output_file.open("wb") as out:
             self.process = subprocess.Popen(  # noqa: S603 - our own command
@@ -412,7 +412,7 @@ def test_killed_valkey_worker_and_web_are_restarted_and_calls_go_on(
     left = [p for p in processes().values() if any(m in p.cmdline for m in marks)]
     assert left == []
     restart_lines = [
-        line for line in run.output.splitlines() if "web.supervise" in line
+        line for line in run.output.splitlines() if "cli.supervise" in line
     ]
     print("\n".join(restart_lines))
     print(", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))

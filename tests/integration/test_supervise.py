@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 import redis
 
+from cli.stack import ManagedProcess
+from cli.supervise import Backoff, Supervisor, SupervisorGaveUp, describe_exit
 from core.embedded_redis import EmbeddedRedis
-from web.stack import ManagedProcess
-from web.supervise import Backoff, Supervisor, SupervisorGaveUp, describe_exit
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -68,7 +68,7 @@ def test_a_killed_child_is_reaped_logged_and_started_again(
     assert other_pid is not None
     supervisor = Supervisor([sleeper, other], backoff=Backoff(first=0.05))
     try:
-        caplog.set_level(logging.INFO, logger="web.supervise")
+        caplog.set_level(logging.INFO, logger="cli.supervise")
         os.kill(first, signal.SIGKILL)
         _until(supervisor, lambda: sleeper.pid not in (None, first))
         assert _reaped(first)
@@ -98,7 +98,7 @@ def test_a_crash_loop_backs_off_then_gives_up(
     supervisor = Supervisor(
         [crasher], backoff=Backoff(first=0.01, factor=2, cap=0.04, max_failures=4)
     )
-    caplog.set_level(logging.INFO, logger="web.supervise")
+    caplog.set_level(logging.INFO, logger="cli.supervise")
     started = time.monotonic()
     with pytest.raises(SupervisorGaveUp, match="crasher failed 4 times in a row"):
         _until(supervisor, lambda: False)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from cli.demo import random_caller
 from ivr.config import MenuNode, QueueNode, SelfHelpNode
 from ivr.tree import InputKind, interpret
 from simulator.scripts import Digits, Speech
 from web.config import load_config
-from web.demo import random_caller
 
 CONFIG = load_config(Path(__file__).resolve().parents[2] / "config")
 

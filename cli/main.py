@@ -42,6 +42,11 @@ def main(verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Alembic logs each plugin it sets up when it is first imported, which the
+    # commands do lazily, after the line above. Those lines tell a user nothing
+    # (and were never shown while the command lived in `web`, whose package
+    # imported Alembic before logging was set up).
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 @main.command("check-config")
@@ -146,11 +151,11 @@ def run(port: int, demo: bool, calls_per_minute: float, time_scale: float) -> No
     """Run the whole hotline: web, worker, and embedded services when unset.
 
     Supervises its processes: a dead Valkey, web or worker is reaped, logged
-    and restarted while the others keep running (`web.supervise`).
+    and restarted while the others keep running (`cli.supervise`).
     """
     from calllog.db import upgrade
-    from web.stack import Stack
-    from web.supervise import (
+    from cli.stack import Stack
+    from cli.supervise import (
         Child,
         Supervisor,
         SupervisorGaveUp,
@@ -201,7 +206,7 @@ def run(port: int, demo: bool, calls_per_minute: float, time_scale: float) -> No
         if carrier is not None:
             click.echo(f"  try the voice menu: {carrier.api_base_url}/phone\n")
         if carrier is not None and demo:
-            from web.demo import register_hotliners, trickle
+            from cli.demo import register_hotliners, trickle
 
             rng = random.Random()
             on_duty = register_hotliners(carrier, config, stack.url, rng)
@@ -255,8 +260,8 @@ def simulate_calls(
 ) -> None:
     """Place COUNT scripted calls; the hotline must run with TWILIO_API_BASE_URL
     pointing at this simulator (as `hotline run` arranges)."""
+    from cli.demo import random_caller
     from web.config import load_config
-    from web.demo import random_caller
 
     settings = _settings()
     config = load_config(settings.config_dir)
@@ -353,7 +358,3 @@ def ivr_graph(
         return
     output.write_text(text, encoding="utf-8")
     click.echo(f"wrote {output} ({fmt})")
-
-
-if __name__ == "__main__":
-    main()

@@ -5,7 +5,7 @@ is exactly what a user runs. Each child is a `ManagedProcess`: its own session
 and process group (a Ctrl-C in the terminal reaches only `hotline run`, which
 stops them in order), told to die with its parent on Linux, terminated (then
 killed) as a whole group on stop: no orphans. `hotline run` supervises the
-children (`web.supervise`): `poll` reaps a dead one, `clean_up` ends what it
+children (`cli.supervise`): `poll` reaps a dead one, `clean_up` ends what it
 left behind (a SIGKILLed gunicorn master leaves workers holding the port),
 `restart` starts it again with the same command and environment.
 """
@@ -54,7 +54,7 @@ def gunicorn_command(port: int, workers: int = 2, threads: int = 4) -> list[str]
 
 
 def worker_command() -> list[str]:
-    return [sys.executable, "-m", "web.cli", "worker"]
+    return [sys.executable, "-m", "cli", "worker"]
 
 
 def group_alive(pgid: int) -> bool:
