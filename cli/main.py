@@ -302,8 +302,9 @@ _LANG_OPTION = click.option(
 
 
 def _ivr_render(folder: Path | None, lang: str | None, drawing: str) -> str:
-    """`ivr.graph`'s `drawing` of the configured tree; a broken configuration
-    exits 1 with file:line: reason, like `check-config`."""
+    """`drawing` of the configured tree (`ivr.graph`, or `cli.ivr_svg` for SVG);
+    a broken configuration exits 1 with file:line: reason, like `check-config`."""
+    from cli import ivr_svg
     from ivr import graph
     from web.config import load_config
 
@@ -318,7 +319,7 @@ def _ivr_render(folder: Path | None, lang: str | None, drawing: str) -> str:
         raise click.BadParameter(
             f"{lang!r} is not one of {', '.join(languages)}", param_hint="--lang"
         )
-    draw = {"outline": graph.outline, "mermaid": graph.mermaid, "svg": graph.svg}
+    draw = {"outline": graph.outline, "mermaid": graph.mermaid, "svg": ivr_svg.svg}
     return draw[drawing](config.ivr, config.kb, lang or languages[0])
 
 

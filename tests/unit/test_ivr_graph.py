@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from cli.ivr_svg import svg
 from cli.main import main
 from ivr.config import IvrTree, MenuNode, MenuOption, QueueNode, SelfHelpNode
-from ivr.graph import mermaid, mermaid_text, outline, reachable, svg, unreachable
+from ivr.graph import mermaid, mermaid_text, outline, reachable, unreachable
 from web.config import HotlineConfig, load_config
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
