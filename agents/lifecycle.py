@@ -47,9 +47,6 @@ MANUAL_MOVES: dict[AgentState, frozenset[AgentState]] = {
     ),
 }
 
-#: States in which a hotliner holds a call and cannot leave by themselves.
-ON_A_CALL = frozenset({AgentState.RESERVED, AgentState.BUSY})
-
 
 def can_request(current: AgentState, requested: AgentState) -> bool:
     """Whether a hotliner in `current` may ask to move to `requested`."""

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from calllog.models import Call, CallEvent, StreamOffset
 from calllog.projection import StreamEvent, UnknownEvent, apply_event
 from core.clock import from_ms
+from core.text import as_text
 from queues.keys import Keys
 
 log = logging.getLogger(__name__)
@@ -35,10 +36,6 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def drain_events(
@@ -69,11 +66,11 @@ def drain_events(
                 rows: dict[str, Call | None] = {}
                 for raw_id, raw_fields in entries:
                     event = StreamEvent.from_fields(
-                        _text(raw_id),
-                        {_text(k): _text(v) for k, v in raw_fields.items()},
+                        as_text(raw_id),
+                        {as_text(k): as_text(v) for k, v in raw_fields.items()},
                     )
                     _apply(session, rows, event)
-                offset.last_id = _text(entries[-1][0])
+                offset.last_id = as_text(entries[-1][0])
                 session.commit()
                 applied += len(entries)
                 client.xtrim(keys.events, minid=offset.last_id, approximate=False)
@@ -111,4 +108,3 @@ def _apply(session: Session, rows: dict[str, Call | None], event: StreamEvent) -
     if updated is not None and row is None:
         session.add(updated)
     rows[event.call_sid] = updated
-

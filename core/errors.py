@@ -5,7 +5,6 @@
     ├── ConfigError            (core.yamlfile / config loaders: file, line, reason)
     ├── ivr.errors.IvrError
     ├── queues.errors.QueueError
-    ├── agents.errors.AgentError
     └── simulator.errors.SimulatorError
 
 Every error the product raises on purpose derives from `HotlineError`, so the

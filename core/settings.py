@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -132,10 +132,6 @@ class Settings:
             secret_key=secret or "simulation-only-secret",
             simulated=simulated,
         )
-
-    def with_changes(self, **changes: object) -> Settings:
-        """A copy with some fields replaced (the CLI fills in embedded services)."""
-        return replace(self, **changes)  # type: ignore[arg-type]
 
     @property
     def sqlite_path(self) -> Path:

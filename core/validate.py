@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from core.yamlfile import Located
@@ -43,8 +44,8 @@ def check_keys(
     mapping: Mapping[str, Any],
     located: Located,
     what: str,
-    required: set[str],
-    optional: set[str],
+    required: AbstractSet[str],
+    optional: AbstractSet[str],
 ) -> None:
     """Refuse unknown keys (typos) and missing required ones."""
     for key in mapping:
@@ -147,16 +148,50 @@ def get_translations(
             mapping,
             key,
         )
-    for lang in languages:
-        text = value.get(lang)
-        if not isinstance(text, str) or not text.strip():
-            raise located.error(f"{what}: {key!r} has no {lang} text", value)
-    for lang in value:
-        if lang not in languages:
+    return require_translations(value, located, f"{what} {key}", languages)
+
+
+def require_translations(
+    texts: Mapping[str, Any], located: Located, what: str, languages: tuple[str, ...]
+) -> dict[str, str]:
+    """One non-empty text per configured language, and no other language."""
+    for language in texts:
+        if language not in languages:
             raise located.error(
-                f"{what}: {key!r} has unknown language {lang!r}", value, lang
+                f"{what}: unknown language {language!r} "
+                f"(expected: {', '.join(languages)})",
+                texts,
+                str(language),
             )
-    return {lang: value[lang].strip() for lang in languages}
+    for language in languages:
+        if language not in texts:
+            raise located.error(f"{what}: missing the {language} text", texts)
+        text = texts[language]
+        if not isinstance(text, str) or not text.strip():
+            raise located.error(
+                f"{what}: the {language} text must be a non-empty string",
+                texts,
+                language,
+            )
+    return {language: texts[language].strip() for language in languages}
+
+
+def get_string_list(
+    mapping: Mapping[str, Any], key: str, located: Located, what: str
+) -> tuple[str, ...]:
+    """A non-empty list of non-empty strings, stripped."""
+    value = mapping[key]
+    if not isinstance(value, list) or not value:
+        raise located.error(f"{what}: {key!r} must be a non-empty list", mapping, key)
+    for item in value:
+        if not isinstance(item, str) or not item.strip():
+            raise located.error(
+                f"{what}: every item of {key!r} must be a non-empty string "
+                f"(got {item!r})",
+                mapping,
+                key,
+            )
+    return tuple(item.strip() for item in value)
 
 
 def get_choice(

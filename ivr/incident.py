@@ -15,6 +15,7 @@ from typing import cast
 import redis
 
 from core.clock import now_ms
+from core.text import as_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,10 +24,6 @@ class Incident:
     messages: dict[str, str]  # language -> text
     since_ms: int
     confirmations: int
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class IncidentStore:
@@ -53,7 +50,7 @@ class IncidentStore:
 
     def current(self) -> Incident | None:
         raw = cast(dict[bytes, bytes], self.redis.hgetall(self.key))
-        data = {_text(k): _text(v) for k, v in raw.items()}
+        data = {as_text(k): as_text(v) for k, v in raw.items()}
         if not data.get("id"):
             return None
         messages = {k.removeprefix("msg:"): v for k, v in data.items()
@@ -66,7 +63,7 @@ class IncidentStore:
         pipe = self.redis.pipeline(transaction=True)
         pipe.hget(self.key, "id")
         result = pipe.execute()
-        if result[0] is None or _text(result[0]) != incident_id:
+        if result[0] is None or as_text(result[0]) != incident_id:
             return False
         # A retried webhook (or the same caller twice) is counted once.
         if number and not self.redis.sadd(self.callers_key(incident_id), number):
@@ -84,4 +81,4 @@ class IncidentStore:
         pipe.delete(self.key)
         pipe.delete(self.callers_key(incident.id))
         pipe.execute()
-        return incident, sorted(_text(m) for m in members)
+        return incident, sorted(as_text(m) for m in members)

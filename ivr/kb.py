@@ -20,6 +20,12 @@ from pathlib import Path
 from typing import Any, NewType
 
 from core.errors import ConfigError
+from core.validate import (
+    check_keys,
+    get_string_list,
+    require_mapping,
+    require_translations,
+)
 from core.yamlfile import Located, load_yaml
 from ivr.errors import MissingTranslationError, UnknownProblemTypeError
 
@@ -171,7 +177,7 @@ def _read_file(
             path=located.path,
             line=located.line_of(data) or 1,
         )
-    _check_keys(data, located, "file", _FILE_KEYS, frozenset())
+    check_keys(data, located, "file", _FILE_KEYS, frozenset())
     raw_type = data["problem_type"]
     if not isinstance(raw_type, str) or raw_type not in PROBLEM_TYPES:
         known = ", ".join(PROBLEM_TYPES)
@@ -201,7 +207,7 @@ def _read_fault(
     problem_type: ProblemType,
     languages: tuple[str, ...],
 ) -> Fault:
-    _check_keys(raw, located, "fault", _FAULT_REQUIRED, _FAULT_OPTIONAL)
+    check_keys(raw, located, "fault", _FAULT_REQUIRED, _FAULT_OPTIONAL)
     fault_id = raw["id"]
     if not isinstance(fault_id, str) or not _FAULT_ID.match(fault_id):
         raise located.error(
@@ -228,88 +234,22 @@ def _read_fault(
                 f"{what}: each self-help step must be a mapping of language to text",
                 raw_steps,
             )
-        texts = _translations(item, located, f"{what} self-help step", languages)
+        texts = require_translations(
+            item, located, f"{what} self-help step", languages
+        )
         steps.append(Step(texts=texts))
     return Fault(
         id=FaultId(fault_id),
         problem_type=problem_type,
-        title=_translations(
-            _mapping(raw, "title", located, what), located, f"{what} title", languages
+        title=require_translations(
+            require_mapping(raw["title"], located, f"{what}: 'title'", raw, "title"),
+            located,
+            f"{what} title",
+            languages,
         ),
-        symptoms=_strings(raw, "symptoms", located, what),
-        keywords=_strings(raw, "keywords", located, what),
+        symptoms=get_string_list(raw, "symptoms", located, what),
+        keywords=get_string_list(raw, "keywords", located, what),
         level=Level(level),
         self_help=tuple(steps),
-        agent_steps=_strings(raw, "agent_steps", located, what),
+        agent_steps=get_string_list(raw, "agent_steps", located, what),
     )
-
-
-def _check_keys(
-    mapping: dict[str, Any],
-    located: Located,
-    what: str,
-    required: frozenset[str],
-    optional: frozenset[str],
-) -> None:
-    """Refuse unknown keys (typos) and missing required ones."""
-    for key in mapping:
-        if key not in required and key not in optional:
-            known = ", ".join(sorted(required | optional))
-            raise located.error(
-                f"{what}: unknown key {key!r} (known: {known})", mapping, str(key)
-            )
-    for key in sorted(required):
-        if key not in mapping:
-            raise located.error(f"{what}: missing required key {key!r}", mapping)
-
-
-def _mapping(
-    raw: dict[str, Any], key: str, located: Located, what: str
-) -> dict[str, Any]:
-    value = raw[key]
-    if not isinstance(value, dict):
-        raise located.error(f"{what}: {key!r} must be a mapping", raw, key)
-    return value
-
-
-def _strings(
-    raw: dict[str, Any], key: str, located: Located, what: str
-) -> tuple[str, ...]:
-    """A non-empty list of non-empty strings."""
-    value = raw[key]
-    if not isinstance(value, list) or not value:
-        raise located.error(f"{what}: {key!r} must be a non-empty list", raw, key)
-    for item in value:
-        if not isinstance(item, str) or not item.strip():
-            raise located.error(
-                f"{what}: every item of {key!r} must be a non-empty string "
-                f"(got {item!r})",
-                raw,
-                key,
-            )
-    return tuple(item.strip() for item in value)
-
-
-def _translations(
-    texts: dict[str, Any], located: Located, what: str, languages: tuple[str, ...]
-) -> dict[str, str]:
-    """One non-empty text per configured language, and no other language."""
-    for language in texts:
-        if language not in languages:
-            raise located.error(
-                f"{what}: unknown language {language!r} "
-                f"(expected: {', '.join(languages)})",
-                texts,
-                str(language),
-            )
-    for language in languages:
-        if language not in texts:
-            raise located.error(f"{what}: missing the {language} text", texts)
-        text = texts[language]
-        if not isinstance(text, str) or not text.strip():
-            raise located.error(
-                f"{what}: the {language} text must be a non-empty string",
-                texts,
-                language,
-            )
-    return {language: texts[language].strip() for language in languages}

@@ -2,8 +2,7 @@
 
 HotlineError
 └── QueueError
-    ├── IllegalCallMove   (the call lifecycle has no such move)
-    └── UnknownQueue      (no queue with that id is configured)
+    └── IllegalCallMove   (the call lifecycle has no such move)
 """
 
 from __future__ import annotations
@@ -21,8 +20,3 @@ class IllegalCallMove(QueueError):
         self.event = event
         super().__init__(f"a call in state {current!r} cannot take event {event!r}")
 
-
-class UnknownQueue(QueueError):
-    def __init__(self, queue_id: str) -> None:
-        self.queue_id = queue_id
-        super().__init__(f"unknown queue {queue_id!r}")

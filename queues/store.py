@@ -16,6 +16,7 @@ import redis
 
 from agents.lifecycle import MANUAL_MOVES, AgentState
 from core.clock import now_ms
+from core.text import as_text
 from queues import scripts
 from queues.keys import Keys
 from queues.routing import QueueRule
@@ -84,10 +85,6 @@ class OutcomeRecorded(Enum):
     REFUSED = 0  # this hotliner did not handle this call
     RECORDED = 1
     AGENT_FREED = 2  # recorded, and the hotliner is free for the next caller
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class RoutingStore:
@@ -202,7 +199,7 @@ class RoutingStore:
         )
         if not result:
             return None
-        verdict, agent, leg = (_text(x) for x in result)
+        verdict, agent, leg = (as_text(x) for x in result)
         return CallbackFailure(
             final=verdict == "failed", agent_id=agent, agent_leg=leg or None
         )
@@ -255,7 +252,7 @@ class RoutingStore:
             pipe.zrangebyscore(key, band, band + cutoff_ms, start=0, num=limit)
         found: list[str] = []
         for members in pipe.execute():
-            found.extend(_text(m) for m in members)
+            found.extend(as_text(m) for m in members)
         return found[:limit]
 
     def bridge(self, call_sid: str) -> str:
@@ -266,7 +263,7 @@ class RoutingStore:
         the state that forbids it ('' for an unknown call).
         """
         k = self.keys
-        return _text(
+        return as_text(
             self._bridge(
                 keys=[k.call(call_sid), k.events], args=[k.base, call_sid, now_ms()]
             )
@@ -309,7 +306,7 @@ class RoutingStore:
         )
         if not result:
             return None
-        final, agent, agent_leg, freed = (_text(x) for x in result)
+        final, agent, agent_leg, freed = (as_text(x) for x in result)
         return Ended(
             final_state=final,
             agent_id=agent or None,
@@ -320,17 +317,17 @@ class RoutingStore:
     def call(self, call_sid: str) -> dict[str, str]:
         """The live record of one call (empty if unknown)."""
         raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.call(call_sid)))
-        return {_text(a): _text(b) for a, b in raw.items()}
+        return {as_text(a): as_text(b) for a, b in raw.items()}
 
     def caller_history(self, number: str) -> dict[str, str]:
         """What the call log remembers of a caller's last calls (or nothing)."""
         raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.caller(number)))
-        return {_text(a): _text(b) for a, b in raw.items()}
+        return {as_text(a): as_text(b) for a, b in raw.items()}
 
     def queue_stats(self, queue_id: str) -> dict[str, float]:
         """Moving averages of talk and wrap-up time (ms) measured for a queue."""
         raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.stats(queue_id)))
-        return {_text(a): float(_text(b)) for a, b in raw.items()}
+        return {as_text(a): float(as_text(b)) for a, b in raw.items()}
 
     def agent_states(self, agent_ids: Iterable[str]) -> dict[str, str]:
         """Current state of several hotliners in one round trip."""
@@ -339,7 +336,7 @@ class RoutingStore:
         for agent_id in ids:
             pipe.hget(self.keys.agent(agent_id), "state")
         return {
-            a: _text(v) if v else "offline"
+            a: as_text(v) if v else "offline"
             for a, v in zip(ids, pipe.execute(), strict=True)
         }
 
@@ -354,7 +351,7 @@ class RoutingStore:
     def waiting(self, queue_id: str, limit: int = 100) -> list[str]:
         """Call sids waiting in a queue, first to be served first."""
         return [
-            _text(x)
+            as_text(x)
             for x in cast(
                 list[bytes], self.redis.zrange(self.keys.queue(queue_id), 0, limit - 1)
             )
@@ -373,7 +370,9 @@ class RoutingStore:
         sids = list(call_sids)
         for sid in sids:
             pipe.hgetall(self.keys.call(sid))
-        return [{_text(a): _text(b) for a, b in raw.items()} for raw in pipe.execute()]
+        return [
+            {as_text(a): as_text(b) for a, b in raw.items()} for raw in pipe.execute()
+        ]
 
     def mark_checked(self, call_sid: str, at_ms: int) -> None:
         """When reconciliation last asked the carrier about this call."""
@@ -381,7 +380,7 @@ class RoutingStore:
 
     def active_calls(self, limit: int = 500) -> list[str]:
         return [
-            _text(x)
+            as_text(x)
             for x in cast(
                 list[bytes], self.redis.zrange(self.keys.active_calls, 0, limit - 1)
             )
@@ -418,7 +417,7 @@ class RoutingStore:
         )
         if not result:
             return None
-        sid, agent, queue = (_text(x) for x in result)
+        sid, agent, queue = (as_text(x) for x in result)
         return Offer(offer_id=offer_id, call_sid=sid, agent_id=agent, queue_id=queue)
 
     def set_offer_leg(self, offer: Offer, leg_sid: str) -> LegRecorded:
@@ -432,7 +431,7 @@ class RoutingStore:
 
     def offer(self, offer_id: str) -> dict[str, str]:
         raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.offer(offer_id)))
-        return {_text(a): _text(b) for a, b in raw.items()}
+        return {as_text(a): as_text(b) for a, b in raw.items()}
 
     def accept(
         self, offer_id: str, leg_sid: str, bridge_retry_ms: int = 5_000
@@ -447,7 +446,7 @@ class RoutingStore:
         )
         if not result:
             return None
-        sid, agent, queued = (_text(x) for x in result)
+        sid, agent, queued = (as_text(x) for x in result)
         return Accepted(
             call_sid=sid, agent_id=agent, queued_at_ms=int(queued) if queued else None
         )
@@ -476,13 +475,13 @@ class RoutingStore:
         )
         if not result:
             return None
-        sid, agent, state, queue = (_text(x) for x in result)
+        sid, agent, state, queue = (as_text(x) for x in result)
         return Rejected(call_sid=sid, agent_id=agent, agent_state=state, queue_id=queue)
 
     def expired_offers(self, at_ms: int | None = None) -> list[str]:
         """Offers whose ring time is over (for the sweeper)."""
         return [
-            _text(x)
+            as_text(x)
             for x in cast(
                 list[bytes],
                 self.redis.zrangebyscore(self.keys.offers, "-inf", at_ms or now_ms()),
@@ -506,7 +505,7 @@ class RoutingStore:
             keys=[k.agent(agent_id), k.agents, k.events],
             args=[k.base, agent_id, now_ms(), state.value, queues, allowed, strategy],
         )
-        return bool(int(ok)), _text(current)
+        return bool(int(ok)), as_text(current)
 
     def send_away(
         self,
@@ -544,7 +543,7 @@ class RoutingStore:
             keys=[k.agent(agent_id), k.events],
             args=[k.base, agent_id, now_ms(), call_sid, why, wrapup_ms],
         )
-        return _text(result) if result else None
+        return as_text(result) if result else None
 
     def agent_leg_ended(
         self,
@@ -563,7 +562,7 @@ class RoutingStore:
         )
         if not result:
             return None
-        caller, call_sid, state = (_text(x) for x in result)
+        caller, call_sid, state = (as_text(x) for x in result)
         return LegEnded(caller=caller, call_sid=call_sid, agent_state=state)
 
     def record_outcome(
@@ -596,7 +595,7 @@ class RoutingStore:
     def due_timers(self, at_ms: int | None = None, limit: int = 100) -> list[str]:
         """Timers due now: 'wrapup:<agent>', 'bridge:<call>', 'alone:<call>'."""
         return [
-            _text(x)
+            as_text(x)
             for x in cast(
                 list[bytes],
                 self.redis.zrangebyscore(
@@ -639,7 +638,7 @@ class RoutingStore:
 
     def agent(self, agent_id: str) -> dict[str, str]:
         raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.agent(agent_id)))
-        return {_text(a): _text(b) for a, b in raw.items()}
+        return {as_text(a): as_text(b) for a, b in raw.items()}
 
     def agents(self, agent_ids: Iterable[str]) -> dict[str, dict[str, str]]:
         ids = list(agent_ids)
@@ -647,6 +646,6 @@ class RoutingStore:
         for agent_id in ids:
             pipe.hgetall(self.keys.agent(agent_id))
         return {
-            agent_id: {_text(a): _text(b) for a, b in raw.items()}
+            agent_id: {as_text(a): as_text(b) for a, b in raw.items()}
             for agent_id, raw in zip(ids, pipe.execute(), strict=True)
         }

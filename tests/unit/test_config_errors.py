@@ -46,7 +46,8 @@ def break_line(path: Path, old: str, new: str) -> int:
     ("hotline.yaml", "ring_seconds: 15", "ring_seconds: fifteen", "whole number"),
     ("ivr.yaml", "queue: printer", "queue: printers", "unknown queue"),
     ("ivr.yaml", "goto: file_reseau", "goto: file_reso", "unknown node"),
-    ("ivr.yaml", '  en-US: "Thank you for calling, goodbye."\n', "", "no en-US text"),
+    ("ivr.yaml", '  en-US: "Thank you for calling, goodbye."\n', "",
+     "missing the en-US text"),
     ("ivr.yaml", '      - key: "6"', '      - key: "5"', "same key"),
 ])
 def test_malformed_file_names_the_line_at_fault(folder: Path, file: str, old: str,
