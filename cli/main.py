@@ -117,7 +117,7 @@ def _masked(url: str) -> str:
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 def worker(burst: bool) -> None:
     """Run an RQ worker with RQ's scheduler and the sweeper clock."""
-    from queues.worker import run_worker
+    from cli.worker import run_worker
 
     settings = _settings()
     if settings.redis_url is None:

@@ -1,7 +1,9 @@
 """The worker process: RQ (with RQ's scheduler), the timer loop, the call-log writer.
 
-Composition root of background work: builds the runtime from settings and
-installs it for job functions. Three loops share the process:
+Composition root of background work: builds the routing runtime and the call
+log's engine from settings (the one place both are wired together: `queues`
+and `calllog` do not import each other's runtime) and installs the runtime for
+job functions. Three loops share the process:
 
 - the **timer loop** (a thread, every `TICK_SECONDS`) fires what is due at a
   precise time: offers rung past their time, wrap-ups that end, callers
@@ -31,7 +33,9 @@ from typing import cast
 import redis
 from rq import Queue, SimpleWorker
 from rq.cron import CronScheduler
+from sqlalchemy import Engine
 
+from calllog.db import create_db_engine
 from calllog.writer import drain_events
 from core.settings import Settings
 from queues import handoff, jobs
@@ -96,9 +100,9 @@ def _timer_step(rt: Runtime) -> float:
     return TICK_SECONDS
 
 
-def _writer_step(rt: Runtime) -> float:
+def _writer_step(rt: Runtime, engine: Engine) -> float:
     """Drain the stream to SQL; when there is nothing, wait for new entries."""
-    if drain_events(rt.redis, rt.engine, rt.keys):
+    if drain_events(rt.redis, engine, rt.keys):
         return 0.0
     last = cast(list[tuple[bytes, object]], rt.redis.xrevrange(rt.keys.events, count=1))
     after = last[0][0] if last else b"0-0"
@@ -131,7 +135,7 @@ def _clock(runtime: Runtime, stop: threading.Event) -> None:
 
 
 def start_background_loops(
-    runtime: Runtime, stop: threading.Event
+    runtime: Runtime, engine: Engine, stop: threading.Event
 ) -> list[threading.Thread]:
     """The timer loop and the call-log writer, as daemon threads."""
     threads = [
@@ -143,7 +147,7 @@ def start_background_loops(
         ),
         threading.Thread(
             target=_loop,
-            args=("call log writer", lambda: _writer_step(runtime), stop),
+            args=("call log writer", lambda: _writer_step(runtime, engine), stop),
             daemon=True,
             name="hotline-writer",
         ),
@@ -156,13 +160,14 @@ def start_background_loops(
 def run_worker(settings: Settings, *, burst: bool = False) -> None:
     """Run until stopped (SIGTERM/SIGINT), or until the queue is empty in burst."""
     runtime = build_runtime(settings)
+    engine = create_db_engine(settings.effective_database_url)
     set_runtime(runtime)
     stop = threading.Event()
     if not burst:
         threading.Thread(
             target=_clock, args=(runtime, stop), daemon=True, name="hotline-clock"
         ).start()
-        start_background_loops(runtime, stop)
+        start_background_loops(runtime, engine, stop)
     # RQ blocks on its queue for minutes at a time: its own connection, without
     # the webhooks' short read timeout.
     assert settings.redis_url is not None
@@ -176,3 +181,4 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
     finally:
         stop.set()
         set_runtime(None)
+        engine.dispose()
