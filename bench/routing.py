@@ -49,8 +49,8 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout
 
 from agents.lifecycle import AgentState  # noqa: E402
 from core.embedded_redis import EmbeddedRedis  # noqa: E402
+from core.keys import Keys  # noqa: E402
 from queues import scripts  # noqa: E402
-from queues.keys import Keys  # noqa: E402
 from queues.routing import QueueRule  # noqa: E402
 from queues.store import RoutingStore  # noqa: E402
 

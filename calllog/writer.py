@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 from calllog.models import Call, CallEvent, StreamOffset
 from calllog.projection import StreamEvent, UnknownEvent, apply_event
 from core.clock import from_ms
+from core.keys import Keys
 from core.text import as_text
-from queues.keys import Keys
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ routing scripts keep a small summary per caller number in Redis, in the same
 atomic step as the call's own changes (`ENQUEUE`, `HANGUP`), and the webhook
 reads that. Pure functions here decide from it.
 
-The summary (a Redis hash, see `queues.keys.Keys.caller`, kept 30 days after
+The summary (a Redis hash, see `core.keys.Keys.caller`, kept 30 days after
 its last change): `last_call`, `last_queue`, `last_started` (ms) of the
 caller's latest call that reached a queue; `agent`, `agent_at` (ms) of the
 hotliner who ended their latest completed call.

@@ -16,11 +16,11 @@ from rq import Queue
 from sqlalchemy import Engine
 
 from calllog.db import create_db_engine
+from core.keys import Keys
 from core.settings import Settings
 from core.telephony import Telephony, TwilioTelephony
 from core.twilio_client import build_twilio_client
 from queues.config import RoutingConfig, load_routing_config
-from queues.keys import Keys
 from queues.store import RoutingStore
 
 RQ_QUEUE = "hotline"

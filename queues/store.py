@@ -16,9 +16,9 @@ import redis
 
 from agents.lifecycle import MANUAL_MOVES, AgentState
 from core.clock import now_ms
+from core.keys import Keys
 from core.text import as_text
 from queues import scripts
-from queues.keys import Keys
 from queues.routing import QueueRule
 
 

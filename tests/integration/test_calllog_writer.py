@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from agents.lifecycle import AgentState
 from calllog.models import Call, CallEvent, StreamOffset
 from calllog.writer import UNPROJECTED, drain_events
-from queues.keys import Keys
+from core.keys import Keys
 from queues.routing import QueueRule
 from queues.store import RoutingStore
 

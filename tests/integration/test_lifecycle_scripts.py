@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from agents.lifecycle import AgentState
-from queues.keys import Keys
+from core.keys import Keys
 from queues.lifecycle import TRANSITIONS, CallEvent, CallState
 from queues.routing import QueueRule
 from queues.store import RoutingStore

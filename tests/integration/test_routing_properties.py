@@ -45,7 +45,7 @@ if str(ROOT) not in sys.path:  # run as a worker script from a checkout
     sys.path.insert(0, str(ROOT))
 
 from agents.lifecycle import MANUAL_MOVES, AgentState  # noqa: E402
-from queues.keys import Keys  # noqa: E402
+from core.keys import Keys  # noqa: E402
 from queues.routing import QueueRule  # noqa: E402
 from queues.store import Offer, OutcomeRecorded, RoutingStore  # noqa: E402
 
