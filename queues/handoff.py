@@ -17,13 +17,13 @@ and sweep re-drive whatever was left undone.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urlencode
 
 from core.clock import now_ms
 from core.telephony import FINAL_CALL_STATUSES, TelephonyError
-from queues import routing
+from queues import routing, webhooks
 from queues.runtime import Runtime
 from queues.store import Accepted, LegRecorded, Offer, OutcomeRecorded
 
@@ -118,11 +118,9 @@ def place_leg(rt: Runtime, offer: Offer) -> str | None:
         return rt.telephony.place_call(
             to=hotliner.endpoint,
             from_=rt.settings.hotline_number,
-            url=rt.public_url(
-                f"/voice/agent/answer?offer={offer.offer_id}&call={offer.call_sid}"
-            ),
+            url=rt.public_url(webhooks.agent_answer(offer.offer_id, offer.call_sid)),
             status_callback=rt.public_url(
-                f"/voice/agent/status?offer={offer.offer_id}&agent={offer.agent_id}"
+                webhooks.agent_status(offer.offer_id, offer.agent_id)
             ),
             timeout=rt.routing.hotline.ring_seconds,
         )
@@ -256,7 +254,7 @@ def connect_caller(rt: Runtime, call_sid: str) -> None:
         call_back(rt, call_sid, call.get("callback_number", ""))
         return
     try:
-        rt.telephony.redirect(call_sid, _caller_url(rt, "connect", call))
+        rt.telephony.redirect(call_sid, _caller_url(rt, webhooks.caller_connect, call))
     except TelephonyError:
         log.warning(
             "could not bridge call_sid=%s (retried by its timer)",
@@ -280,8 +278,8 @@ def call_back(rt: Runtime, call_sid: str, number: str) -> None:
         rt.telephony.place_call(
             to=number,
             from_=rt.settings.hotline_number,
-            url=rt.public_url(f"/voice/callback/answer?call={call_sid}"),
-            status_callback=rt.public_url(f"/voice/callback/status?call={call_sid}"),
+            url=rt.public_url(webhooks.callback_answer(call_sid)),
+            status_callback=rt.public_url(webhooks.callback_status(call_sid)),
             timeout=hotline.callback_ring_seconds,
         )
     except TelephonyError:
@@ -377,7 +375,7 @@ def _bridge_again(rt: Runtime, call_sid: str) -> Next:
 
 def _free_caller_alone(rt: Runtime, call_sid: str) -> None:
     """A bridged caller whose conference did not end when their hotliner left:
-    they are alone in it. Move them out; `/voice/caller/requeue` puts them back
+    they are alone in it. Move them out; `webhooks.CALLER_REQUEUE` puts them back
     in their place (or says goodbye if their conference ended meanwhile)."""
     call = rt.store.call(call_sid)
     if call.get("state") != "talking" or call.get("after") == "1":
@@ -388,19 +386,16 @@ def _free_caller_alone(rt: Runtime, call_sid: str) -> None:
     if agent.get("state") == "busy" and agent.get("call_sid") == call_sid:
         return
     try:
-        rt.telephony.redirect(call_sid, _caller_url(rt, "requeue", call))
+        rt.telephony.redirect(call_sid, _caller_url(rt, webhooks.caller_requeue, call))
     except TelephonyError:
         log.warning("could not free call_sid=%s from its conference", call_sid)
 
 
-def _caller_url(rt: Runtime, step: str, call: dict[str, str]) -> str:
+def _caller_url(
+    rt: Runtime, webhook: Callable[[str, str, str], str], call: dict[str, str]
+) -> str:
     """Where a caller is moved; queue and language ride along, so the webhook
     can hold them in their queue even if live state is unreachable then."""
-    query = urlencode(
-        {
-            "call": call.get("sid", ""),
-            "queue": call.get("queue", ""),
-            "lang": call.get("lang", ""),
-        }
+    return rt.public_url(
+        webhook(call.get("sid", ""), call.get("queue", ""), call.get("lang", ""))
     )
-    return rt.public_url(f"/voice/caller/{step}?{query}")

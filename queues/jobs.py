@@ -16,7 +16,7 @@ from agents.shifts import is_on_shift
 from core.clock import now_ms, utcnow
 from core.telephony import FINAL_CALL_STATUSES, TelephonyError
 from ivr.prompts import phrase
-from queues import handoff, routing
+from queues import handoff, routing, webhooks
 from queues.runtime import Runtime, get_runtime
 
 log = logging.getLogger(__name__)
@@ -123,8 +123,7 @@ def offer_way_out_to_long_waiters(rt: Runtime) -> int:
             lang = call.get("lang") or rt.routing.hotline.default_language
             try:
                 rt.telephony.redirect(
-                    sid,
-                    rt.public_url(f"/voice/too-long?queue={queue.id}&lang={lang}"),
+                    sid, rt.public_url(webhooks.too_long(queue.id, lang))
                 )
                 offered += 1
             except TelephonyError:  # gone callers are reconciled
