@@ -6,6 +6,8 @@ The tree's own prompts live in `ivr.yaml`; these are the system's sentences
 
 from __future__ import annotations
 
+from datetime import datetime, tzinfo
+
 PHRASES: dict[str, dict[str, str]] = {
     "fr-FR": {
         "position_first": "Vous êtes le prochain correspondant.",
@@ -138,3 +140,14 @@ def position_announcement(lang: str, position: int, minutes: int | None) -> str:
             lang, "estimate", minutes=minutes, s="s" if minutes > 1 else ""
         )
     return text
+
+
+def days_ago(lang: str, then: datetime, now: datetime, tz: tzinfo) -> str:
+    """'today', 'yesterday' or '3 days ago': calendar days in the hotline's
+    time zone, so a call last night at 23:50 was "yesterday" this morning."""
+    days = (now.astimezone(tz).date() - then.astimezone(tz).date()).days
+    if days <= 0:
+        return phrase(lang, "today")
+    if days == 1:
+        return phrase(lang, "yesterday")
+    return phrase(lang, "days_ago", n=days)

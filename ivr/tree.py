@@ -1,8 +1,9 @@
-"""What a caller's key press or words mean at a menu.
+"""What a caller's key press or words mean at a menu or a yes/no question.
 
 Pure and total: any Digits/SpeechResult string maps to exactly one
-`MenuInput`, so a webhook can never fail on odd input; the view decides what
-the caller hears next.
+`MenuInput` (or `Answer`), so a webhook can never fail on odd input; the view
+decides what the caller hears next. Words long enough to describe a fault are
+looked up in the knowledge base first (`described_fault`).
 """
 
 from __future__ import annotations
@@ -12,10 +13,22 @@ import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 
-from ivr.config import MenuNode, MenuOption
+from ivr.config import IvrTree, MenuNode, MenuOption, SelfHelpNode
+from ivr.search import KbSearch
 
 #: After this many failed attempts at one menu the caller goes to the general queue.
 MAX_ATTEMPTS = 3
+
+#: A spoken description this long or longer is looked up in the knowledge base
+#: before the menu's keywords ("imprimante" alone is a menu choice, "mon
+#: imprimante est hors ligne" a known fault).
+KB_MIN_WORDS = 3
+#: The best fault must score this much more than the next to be taken alone.
+KB_MARGIN = 1.25
+
+#: Folded words that answer a self-help step's "is it fixed?".
+YES_WORDS = frozenset({"oui", "yes", "c est regle", "ca marche"})
+NO_WORDS = frozenset({"non", "no"})
 
 
 class InputKind(StrEnum):
@@ -105,3 +118,65 @@ def match_speech(menu: MenuNode, spoken: str, language: str) -> MenuOption | Non
             if key is not None and len(key) == 1:
                 return menu.option_for_key(key)
     return None
+
+
+# -- words describing a known fault --------------------------------------------
+
+
+def is_description(digits: str | None, speech: str) -> bool:
+    """Words alone, enough of them to describe a fault rather than name a choice."""
+    return not digits and len(speech.split()) >= KB_MIN_WORDS
+
+
+def described_fault(search: KbSearch, speech: str) -> str | None:
+    """The known fault the caller's words clearly describe, if one does.
+
+    None when the knowledge base finds nothing it would classify, or when no
+    fault stands out from the next (then the menu asks).
+    """
+    hits = search.search(speech, limit=3)
+    if not hits or search.classify(speech) is None:
+        return None
+    best = hits[0]
+    if len(hits) > 1 and best.score < KB_MARGIN * hits[1].score:
+        return None  # no clear winner: let the menu ask
+    return best.fault_id
+
+
+def selfhelp_for(tree: IvrTree, fault_id: str) -> str | None:
+    """The self-help node that reads `fault_id`'s steps, if the tree has one."""
+    for node in tree.nodes.values():
+        if isinstance(node, SelfHelpNode) and node.fault == fault_id:
+            return node.id
+    return None
+
+
+def option_for_problem(menu: MenuNode, search: KbSearch, speech: str) -> str | None:
+    """Where words no keyword matched lead, if the knowledge base says which
+    kind of problem they describe and one of the menu's options is for it."""
+    problem = search.classify(speech)
+    option = next((o for o in menu.options if o.problem_type == problem), None)
+    if problem is not None and option is not None and option.goto:
+        return option.goto
+    return None
+
+
+# -- yes or no -----------------------------------------------------------------
+
+
+class Answer(StrEnum):
+    YES = "yes"  # key 1, or a word of `YES_WORDS`
+    NO = "no"  # key 2, or a word of `NO_WORDS`
+    INVALID = "invalid"  # another key, or other words
+    NO_INPUT = "no_input"  # silence
+
+
+def yes_or_no(digits: str | None, speech: str | None) -> Answer:
+    """What the caller answered to a yes (1) / no (2) question."""
+    key = (digits or "")[:1]
+    spoken = fold(speech or "")
+    if key == "1" or spoken in YES_WORDS:
+        return Answer.YES
+    if key == "2" or spoken in NO_WORDS:
+        return Answer.NO
+    return Answer.INVALID if key or spoken else Answer.NO_INPUT
