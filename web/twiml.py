@@ -14,10 +14,6 @@ from ivr.config import MenuNode
 GATHER_TIMEOUT = 6
 
 
-def _voice_language(lang: str) -> str:
-    return lang
-
-
 def menu(
     node: MenuNode,
     lang: str,
@@ -33,10 +29,10 @@ def menu(
     )[:900]
     gather = _listen(action_url, lang, hints)
     if preamble:
-        gather.say(preamble, language=_voice_language(lang))
+        gather.say(preamble, language=lang)
     gather.say(
         node.help[lang] if use_help else node.prompt[lang],
-        language=_voice_language(lang),
+        language=lang,
     )
     response.append(gather)
     return response
@@ -55,7 +51,7 @@ def _listen(action_url: str, lang: str, hints: str) -> Gather:
         speech_timeout="auto",
         action=action_url,
         method="POST",
-        language=_voice_language(lang),
+        language=lang,
         hints=hints or None,
         action_on_empty_result=True,
         finish_on_key="",
@@ -68,7 +64,7 @@ def join_queue(
     """Tell the caller they are being put through, then hold them in Twilio's queue."""
     response = VoiceResponse()
     if announce:
-        response.say(announce, language=_voice_language(lang))
+        response.say(announce, language=lang)
     response.enqueue(
         queue_name,
         wait_url=wait_url,
@@ -92,7 +88,7 @@ def hold(
         input="dtmf", num_digits=1, timeout=1, action=key_url, method="POST"
     )
     if announcement:
-        gather.say(announcement, language=_voice_language(lang))
+        gather.say(announcement, language=lang)
     gather.play(music_url, loop=max(1, music_loops))
     response.append(gather)
     return response
@@ -102,7 +98,7 @@ def keep_waiting(text: str, lang: str, wait_url: str) -> VoiceResponse:
     """Back to the queue's hold loop (inside a waitUrl, after a key press)."""
     response = VoiceResponse()
     if text:
-        response.say(text, language=_voice_language(lang))
+        response.say(text, language=lang)
     response.redirect(wait_url, method="POST")
     return response
 
@@ -111,15 +107,8 @@ def whisper_and_join(whisper: str, conference: str, lang: str) -> VoiceResponse:
     """The hotliner hears who is calling and why, then joins the caller's conference."""
     response = VoiceResponse()
     if whisper:
-        response.say(whisper, language=_voice_language(lang))
-    dial = Dial()
-    dial.conference(
-        conference,
-        start_conference_on_enter=True,
-        end_conference_on_exit=True,
-        beep=False,
-    )
-    response.append(dial)
+        response.say(whisper, language=lang)
+    response.append(_conference(Dial(), conference))
     return response
 
 
@@ -129,22 +118,27 @@ def connect_to_hotliner(
     """Put the caller into the conference where their hotliner waits."""
     response = VoiceResponse()
     if intro:
-        response.say(intro, language=_voice_language(lang))
-    dial = Dial(action=after_url, method="POST")
+        response.say(intro, language=lang)
+    response.append(_conference(Dial(action=after_url, method="POST"), conference))
+    return response
+
+
+def _conference(dial: Dial, conference: str) -> Dial:
+    """`dial` into the caller's conference; either side leaving ends it, so
+    nobody is left alone on the line."""
     dial.conference(
         conference,
         start_conference_on_enter=True,
         end_conference_on_exit=True,
         beep=False,
     )
-    response.append(dial)
-    return response
+    return dial
 
 
 def offer_gone(lang: str, text: str) -> VoiceResponse:
     """The hotliner answered too late: the caller is no longer there for them."""
     response = VoiceResponse()
-    response.say(text, language=_voice_language(lang))
+    response.say(text, language=lang)
     response.hangup()
     return response
 
@@ -152,7 +146,7 @@ def offer_gone(lang: str, text: str) -> VoiceResponse:
 def goodbye(text: str, lang: str) -> VoiceResponse:
     response = VoiceResponse()
     if text:
-        response.say(text, language=_voice_language(lang))
+        response.say(text, language=lang)
     response.hangup()
     return response
 
@@ -186,7 +180,7 @@ def choose_callback_or_message(
         method="POST",
         action_on_empty_result=True,
     )
-    gather.say(f"{notice} {question}".strip(), language=_voice_language(lang))
+    gather.say(f"{notice} {question}".strip(), language=lang)
     response.append(gather)
     return response
 
@@ -194,7 +188,7 @@ def choose_callback_or_message(
 def record_message(prompt: str, lang: str, action_url: str) -> VoiceResponse:
     """Voicemail: a beep, up to two minutes, '#' or hanging up ends it."""
     response = VoiceResponse()
-    response.say(prompt, language=_voice_language(lang))
+    response.say(prompt, language=lang)
     response.record(
         action=action_url,
         method="POST",
@@ -210,6 +204,6 @@ def question(preamble: str, text: str, lang: str, action_url: str) -> VoiceRespo
     """A yes/no or short question answered by a key or a word."""
     response = VoiceResponse()
     gather = _listen(action_url, lang, "oui, non, yes, no")
-    gather.say(f"{preamble} {text}".strip(), language=_voice_language(lang))
+    gather.say(f"{preamble} {text}".strip(), language=lang)
     response.append(gather)
     return response
