@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from core.errors import ConfigError
 from core.settings import Settings
 from ivr.config import IvrTree
+from ivr.incident import IncidentStore
 from queues.outage import LiveState, replay_when_back
 from queues.runtime import Runtime, build_runtime
 from queues.spool import Spool
@@ -42,6 +43,7 @@ class WebServices:
     runtime: Runtime
     config_dir: Path
     live: LiveState
+    incidents: IncidentStore
     stop: threading.Event = field(default_factory=threading.Event)
     trees: dict[int, HotlineConfig] = field(default_factory=dict)
     version: int = 0
@@ -142,7 +144,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     live = LiveState(runtime, Spool(settings.instance_dir / "spool.sqlite3"))
     web_services = WebServices(
-        runtime=runtime, config_dir=settings.config_dir, live=live
+        runtime=runtime,
+        config_dir=settings.config_dir,
+        live=live,
+        incidents=IncidentStore(runtime.redis, runtime.keys.base),
     )
     web_services.install(config, file_stamp(settings.config_dir))
     web_services.checked_at = time.monotonic()

@@ -14,7 +14,7 @@ from flask.typing import ResponseReturnValue
 from agents.lifecycle import AgentState
 from agents.shifts import is_on_shift
 from core.clock import utcnow
-from ivr.incident import Incident, IncidentStore
+from ivr.incident import Incident
 from queues import handoff, jobs, routing
 from queues.outage import Unreachable
 from web import services
@@ -119,11 +119,6 @@ def outcome(call_sid: str) -> ResponseReturnValue:
     return jsonify({"call_sid": call_sid, "outcome": result})
 
 
-def _incidents() -> IncidentStore:
-    rt = services().runtime
-    return IncidentStore(rt.redis, rt.keys.base)
-
-
 def _incident_json(incident: Incident | None) -> dict[str, Any]:
     if incident is None:
         return {"incident": None}
@@ -139,7 +134,7 @@ def _incident_json(incident: Incident | None) -> dict[str, Any]:
 
 @bp.get("/incident")
 def current_incident() -> ResponseReturnValue:
-    return jsonify(_incident_json(_incidents().current()))
+    return jsonify(_incident_json(services().incidents.current()))
 
 
 @bp.post("/incident")
@@ -158,7 +153,7 @@ def publish_incident() -> ResponseReturnValue:
         )
     if any(len(text) > 500 for text in messages.values()):
         return _error(400, "each message must be at most 500 characters")
-    incident = _incidents().publish(
+    incident = services().incidents.publish(
         {lang: messages[lang].strip() for lang in languages}
     )
     return jsonify(_incident_json(incident)), 201
@@ -168,7 +163,7 @@ def publish_incident() -> ResponseReturnValue:
 def resolve_incident() -> ResponseReturnValue:
     """The incident is over: callers who confirmed it get an SMS."""
     rt = services().runtime
-    incident, numbers = _incidents().resolve()
+    incident, numbers = services().incidents.resolve()
     if incident is None:
         return _error(404, "no incident is announced")
     for number in numbers:

@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 
 from calllog.models import Call
 from core.clock import now_ms
-from ivr.incident import IncidentStore
 from web import services
 
 bp = Blueprint("status", __name__)
@@ -57,7 +56,8 @@ def healthz() -> ResponseReturnValue:
 
 @bp.get("/status")
 def page() -> ResponseReturnValue:
-    rt = services().runtime
+    svc = services()
+    rt = svc.runtime
     lang = rt.routing.hotline.default_language
     now = now_ms()
     queues = []
@@ -84,7 +84,7 @@ def page() -> ResponseReturnValue:
         }
         for h in rt.routing.hotliners.values()
     ]
-    incident = IncidentStore(rt.redis, rt.keys.base).current()
+    incident = svc.incidents.current()
     with Session(rt.engine) as session:
         calls = session.scalars(
             select(Call).order_by(Call.started_at.desc()).limit(25)
