@@ -22,7 +22,8 @@ from core.errors import HotlineError
 #: Connect + read timeout of one REST request (seconds).
 REST_TIMEOUT_SECONDS = 5.0
 
-#: Call statuses after which a call can no longer be changed.
+#: Twilio's final CallStatus values: the call is over and can no longer be
+#: changed (status callbacks, and what `status` reports).
 FINAL_CALL_STATUSES = frozenset(
     {"completed", "canceled", "failed", "busy", "no-answer"}
 )

@@ -1,0 +1,179 @@
+"""The caller's call and the hotliner's leg: final statuses, the hotliner
+answering, and the caller's move into (and out of) their conference.
+
+Each decision is taken in Redis by `queues.handoff` before the answer; what
+it leaves to do at the carrier runs right after it (`web.effects`).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+
+from core.telephony import FINAL_CALL_STATUSES
+from ivr.prompts import phrase
+from queues import handoff, webhooks
+from queues.outage import Unreachable
+from web import services, twiml
+from web.effects import after_response
+from web.twilio_auth import validate_twilio_request
+from web.voice.common import (
+    absolute_url,
+    caller_gone,
+    conference_name,
+    hold_in_queue,
+    language,
+    live,
+    queue_arg,
+    xml_response,
+)
+
+bp = Blueprint("legs", __name__)
+
+
+@bp.post(webhooks.STATUS)
+@validate_twilio_request
+def status() -> Response:
+    """Status callback of a caller's call; a final status ends it (once)."""
+    call_status = request.form.get("CallStatus", "")
+    if call_status in FINAL_CALL_STATUSES:
+        caller_gone(request.form.get("CallSid", ""), call_status)
+    return xml_response(twiml.empty())
+
+
+@bp.post(webhooks.AGENT_ANSWER)
+@validate_twilio_request
+def agent_answer() -> Response:
+    """The hotliner picked up: if the caller is still there, join them."""
+    svc = services()
+    rt = svc.runtime
+    offer_id = request.args.get("offer", "")
+    lang = svc.ivr.languages[0]
+    live_state = live()
+    try:
+        accepted = live_state.call(
+            lambda: handoff.hotliner_answered(
+                rt, offer_id, request.form.get("CallSid", "")
+            )
+        )
+        call = (
+            live_state.call(lambda: rt.store.call(accepted.call_sid))
+            if accepted
+            else {}
+        )
+    except Unreachable:
+        # Nothing can be decided: the hotliner is told and hangs up, the caller
+        # keeps waiting in Twilio's queue, and the miss is not theirs.
+        live_state.journal("unanswerable", offer_id)
+        return xml_response(twiml.offer_gone(lang, phrase(lang, "offer_unavailable")))
+    if accepted is None:
+        return xml_response(twiml.offer_gone(lang, phrase(lang, "offer_gone")))
+    queue = rt.routing.queue(call.get("queue", ""))
+    queue_name = queue.names[lang] if queue else call.get("queue", "")
+    if call.get("callback") == "1":
+        whisper = phrase(lang, "callback_whisper", queue=queue_name)
+    else:
+        whisper = phrase(lang, "whisper", queue=queue_name, choice="")
+    after_response(rt, handoff.Next(connect=accepted.call_sid))
+    return xml_response(
+        twiml.whisper_and_join(
+            whisper.strip(), conference_name(accepted.call_sid), lang
+        )
+    )
+
+
+@bp.post(webhooks.AGENT_STATUS)
+@validate_twilio_request
+def agent_status() -> Response:
+    """Status callback of a hotliner's leg: no answer hands the caller on."""
+    rt = services().runtime
+    call_status = request.form.get("CallStatus", "")
+    if call_status in FINAL_CALL_STATUSES:
+        offer = request.args.get("offer", "")
+        agent = request.args.get("agent", "")
+        leg = request.form.get("CallSid", "")
+        todo = live().run(
+            lambda: handoff.hotliner_leg_ended(rt, offer, agent, leg, call_status),
+            handoff.NOTHING,
+            ("leg_ended", [offer, agent, leg, call_status]),
+        )
+        after_response(rt, todo)
+    return xml_response(twiml.empty())
+
+
+@bp.post(webhooks.CALLER_CONNECT)
+@validate_twilio_request
+def caller_connect() -> Response:
+    """The caller, redirected out of the queue, joins their hotliner.
+
+    If the hotliner left before the caller got here, the caller is back in
+    their place (never alone in a conference) and holds in the queue again.
+    So do they while live state is unreachable: their `bridge:` timer moves
+    them to the conference again once it is back.
+    """
+    rt = services().runtime
+    sid = request.form.get("CallSid", "")
+    live_state = live()
+    try:
+        call_state = live_state.call(lambda: rt.store.bridge(sid))
+        call = live_state.call(lambda: rt.store.call(sid))
+    except Unreachable:
+        lang = language(request.args.get("lang"))
+        queue_id = queue_arg()
+        return xml_response(
+            hold_in_queue(queue_id, lang, phrase(lang, "still_waiting"))
+        )
+    lang = language(call.get("lang"))
+    if call_state in handoff.HOLDING:
+        # Their hotliner left first; they may be offered to another already.
+        after_response(rt, handoff.Next(dispatch=True))
+        return xml_response(
+            hold_in_queue(call.get("queue", ""), lang, phrase(lang, "hotliner_left"))
+        )
+    if call_state != "talking":
+        return xml_response(twiml.goodbye(phrase(lang, "goodbye"), lang))
+    return xml_response(
+        twiml.connect_to_hotliner(
+            conference_name(sid), absolute_url(webhooks.caller_after(sid, lang))
+        )
+    )
+
+
+@bp.post(webhooks.CALLER_AFTER)
+@validate_twilio_request
+def caller_after() -> Response:
+    """The caller's conference ended (the hotliner hung up): say goodbye."""
+    store = services().runtime.store
+    sid = request.args.get("call") or request.form.get("CallSid", "")
+    live().run(lambda: store.conference_over(sid), False, ("conference_over", [sid]))
+    known: dict[str, str] = {}
+    lang = language(
+        request.args.get("lang")
+        or live().run(lambda: store.call(sid), known).get("lang")
+    )
+    return xml_response(twiml.goodbye(phrase(lang, "goodbye"), lang))
+
+
+@bp.post(webhooks.CALLER_REQUEUE)
+@validate_twilio_request
+def caller_requeue() -> Response:
+    """A caller alone in a conference their hotliner left (timer `alone:`):
+    back to their place in the queue, or goodbye if their call is over."""
+    rt = services().runtime
+    sid = request.form.get("CallSid", "")
+    live_state = live()
+    try:
+        requeued = live_state.call(lambda: rt.store.requeue_alone(sid))
+        call = live_state.call(lambda: rt.store.call(sid))
+    except Unreachable:
+        live_state.journal("requeue_alone", sid)
+        lang = language(request.args.get("lang"))
+        return xml_response(
+            hold_in_queue(queue_arg(), lang, phrase(lang, "hotliner_left"))
+        )
+    lang = language(call.get("lang"))
+    if not requeued and call.get("state") not in handoff.HOLDING:
+        return xml_response(twiml.goodbye(phrase(lang, "goodbye"), lang))
+    after_response(rt, handoff.Next(dispatch=True))
+    return xml_response(
+        hold_in_queue(call.get("queue", ""), lang, phrase(lang, "hotliner_left"))
+    )
