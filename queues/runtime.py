@@ -13,9 +13,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from rq import Queue
-from sqlalchemy import Engine
 
-from calllog.db import create_db_engine
 from core.keys import Keys
 from core.settings import Settings
 from core.telephony import Telephony, TwilioTelephony
@@ -39,7 +37,6 @@ class Runtime:
     keys: Keys
     store: RoutingStore
     routing: RoutingConfig
-    engine: Engine
     jobs: Queue
     _telephony: Telephony | None = field(default=None, repr=False)
 
@@ -63,7 +60,8 @@ def build_runtime(
     routing: RoutingConfig | None = None,
     telephony: Telephony | None = None,
 ) -> Runtime:
-    """Connect to Redis and SQL and load the routing configuration."""
+    """Connect to Redis and load the routing configuration (SQL is the call
+    log's: the composition roots connect it)."""
     if settings.redis_url is None:
         raise ValueError(
             "build_runtime needs a Redis URL (start the embedded one first)"
@@ -82,7 +80,6 @@ def build_runtime(
         keys=keys,
         store=RoutingStore(client, keys),
         routing=routing or load_routing_config(settings.config_dir),
-        engine=create_db_engine(settings.effective_database_url),
         jobs=Queue(RQ_QUEUE, connection=client),
         _telephony=telephony,
     )

@@ -18,8 +18,10 @@ from typing import Any
 
 import redis
 from flask import Flask, current_app
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from calllog.db import create_db_engine
 from core.errors import ConfigError
 from core.settings import Settings
 from ivr.config import IvrTree
@@ -44,6 +46,7 @@ class WebServices:
     config_dir: Path
     live: LiveState
     incidents: IncidentStore
+    engine: Engine  # the call log (pages read it; webhooks never do)
     stop: threading.Event = field(default_factory=threading.Event)
     trees: dict[int, HotlineConfig] = field(default_factory=dict)
     version: int = 0
@@ -148,6 +151,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         config_dir=settings.config_dir,
         live=live,
         incidents=IncidentStore(runtime.redis, runtime.keys.base),
+        engine=create_db_engine(settings.effective_database_url),
     )
     web_services.install(config, file_stamp(settings.config_dir))
     web_services.checked_at = time.monotonic()

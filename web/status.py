@@ -42,7 +42,7 @@ def healthz() -> ResponseReturnValue:
     except redis.RedisError as exc:
         parts["redis"] = f"down: {exc}"
     try:
-        with rt.engine.connect() as conn:
+        with svc.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         parts["sql"] = "ok"
     except SQLAlchemyError as exc:
@@ -85,7 +85,7 @@ def page() -> ResponseReturnValue:
         for h in rt.routing.hotliners.values()
     ]
     incident = svc.incidents.current()
-    with Session(rt.engine) as session:
+    with Session(services().engine) as session:
         calls = session.scalars(
             select(Call).order_by(Call.started_at.desc()).limit(25)
         ).all()

@@ -41,26 +41,37 @@ def telephony() -> RecordingTelephony:
 
 
 @pytest.fixture
-def app(redis_client: redis.Redis, redis_url: str, migrated_database: str,
-        tmp_path: Path, telephony: RecordingTelephony) -> Iterator[Flask]:
+def app(
+    redis_client: redis.Redis,
+    redis_url: str,
+    migrated_database: str,
+    tmp_path: Path,
+    telephony: RecordingTelephony,
+) -> Iterator[Flask]:
     config_dir = tmp_path / "config"
     shutil.copytree(DEFAULT_CONFIG_DIR, config_dir)
     (config_dir / "hotliners.yaml").write_text(
         ROUND_THE_CLOCK + off_shift_hotliner("dan"), encoding="utf-8"
     )
-    flask_app = create_app({"SETTINGS": make_settings(redis_url, migrated_database,
-                                                      tmp_path, config_dir),
-                            "TELEPHONY": telephony})
+    flask_app = create_app(
+        {
+            "SETTINGS": make_settings(
+                redis_url, migrated_database, tmp_path, config_dir
+            ),
+            "TELEPHONY": telephony,
+        }
+    )
     flask_app.testing = True
     rt = flask_app.extensions["hotline"].runtime
     # Logged in but on a break: queues are staffed, nobody is offered a call
     # (tests of the hand-off make her available themselves).
     for state in (AgentState.AVAILABLE, AgentState.BREAK):
         rt.store.set_agent_state(
-            "nina", state, memberships(rt.routing.hotliners["nina"], rt.routing))
+            "nina", state, memberships(rt.routing.hotliners["nina"], rt.routing)
+        )
     yield flask_app
     flask_app.extensions["hotline"].stop.set()
-    flask_app.extensions["hotline"].runtime.engine.dispose()
+    flask_app.extensions["hotline"].engine.dispose()
     flask_app.extensions["hotline"].runtime.redis.close()
 
 
@@ -74,8 +85,9 @@ def signed_post(client: FlaskClient) -> SignedPost:
     """POST a form as Twilio would, signed for the public URL."""
 
     def post(path: str, form: dict[str, Any]) -> TestResponse:
-        response = client.post(path, data=form,
-                               headers={"X-Twilio-Signature": sign(path, form)})
+        response = client.post(
+            path, data=form, headers={"X-Twilio-Signature": sign(path, form)}
+        )
         response.get_data()
         response.close()  # as a WSGI server does: what runs after the answer runs
         return response

@@ -141,13 +141,16 @@ class World:
 
     def end(self, call_sid: str) -> None:
         leg = self.leg(call_sid)
-        if leg is not None and leg.state in ("whisper", "conference") and (
-            self.caller != "gone"
+        if (
+            leg is not None
+            and leg.state in ("whisper", "conference")
+            and (self.caller != "gone")
         ):
             self.faults.append(f"hung up on {leg.sid}, who answered a waiting caller")
         if leg is not None:
-            self.hang_up_leg(call_sid, "canceled" if leg.state == "ringing" else
-                             "completed")
+            self.hang_up_leg(
+                call_sid, "canceled" if leg.state == "ringing" else "completed"
+            )
 
     def status(self, call_sid: str) -> str | None:
         if call_sid == CALLER:
@@ -323,8 +326,9 @@ class Scenario:
         call = rt.store.call(CALLER)
         agent = rt.store.agent(AGENT)
         timers = set(rt.store.due_timers(at_ms=2**50))
-        where = f"{w.caller} conf={w.conference} call={call} agent={agent} " \
-                f"timers={timers}"
+        where = (
+            f"{w.caller} conf={w.conference} call={call} agent={agent} timers={timers}"
+        )
         legs_in_conf = [s for s in w.conference if s != "caller"]
         if w.caller == "conference" and not legs_in_conf:
             assert f"alone:{CALLER}" in timers, f"caller alone for good: {where}"
@@ -370,8 +374,11 @@ def _expire(rt: Runtime) -> handoff.Next:
 
 
 def run_path(
-    rt: Runtime, wrapup_seconds: int, choose: Callable[[list[Step]], int],
-    max_offers: int = 1, max_steps: int = 80,
+    rt: Runtime,
+    wrapup_seconds: int,
+    choose: Callable[[list[Step]], int],
+    max_offers: int = 1,
+    max_steps: int = 80,
 ) -> Scenario:
     scenario = Scenario(rt, wrapup_seconds, max_offers)
     for _ in range(max_steps):
@@ -389,22 +396,24 @@ def run_path(
 
 
 @pytest.fixture
-def runtime(redis_client: redis.Redis, redis_url: str,
-            tmp_path: Path) -> Iterator[Runtime]:
+def runtime(
+    redis_client: redis.Redis, redis_url: str, tmp_path: Path
+) -> Iterator[Runtime]:
     config_dir = tmp_path / "config"
     shutil.copytree(DEFAULT_CONFIG_DIR, config_dir)
     (config_dir / "hotliners.yaml").write_text(ROUND_THE_CLOCK, encoding="utf-8")
-    settings = Settings.from_env({
-        "REDIS_URL": redis_url,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'unused.sqlite3'}",
-        "HOTLINE_CONFIG": str(config_dir),
-        "HOTLINE_INSTANCE": str(tmp_path / "instance"),
-    })
+    settings = Settings.from_env(
+        {
+            "REDIS_URL": redis_url,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'unused.sqlite3'}",
+            "HOTLINE_CONFIG": str(config_dir),
+            "HOTLINE_INSTANCE": str(tmp_path / "instance"),
+        }
+    )
     rt = build_runtime(settings, telephony=World())
     try:
         yield rt
     finally:
-        rt.engine.dispose()
         rt.redis.close()
 
 
@@ -454,8 +463,10 @@ def test_every_interleaving_of_ring_answer_set_leg_and_hang_ups(
             seen_alone_recovered += 1
         if not explorer.next_path():
             break
-    print(f"{paths} paths, answer before set-leg in {seen_answer_before_set_leg}, "
-          f"alone timer fired in {seen_alone_recovered}")
+    print(
+        f"{paths} paths, answer before set-leg in {seen_answer_before_set_leg}, "
+        f"alone timer fired in {seen_alone_recovered}"
+    )
     assert paths > 1000
     assert seen_answer_before_set_leg > 100
     assert seen_alone_recovered > 0
@@ -465,7 +476,11 @@ def test_random_long_interleavings_with_re_offers(runtime: Runtime) -> None:
     rng = random.Random(int(os.environ.get("HOTLINE_SEED", "20261202")))
     for n in range(int(os.environ.get("HOTLINE_PATHS", "400"))):
         try:
-            run_path(runtime, rng.choice((0, 30)),
-                     lambda options: rng.randrange(len(options)), MAX_OFFERS)
+            run_path(
+                runtime,
+                rng.choice((0, 30)),
+                lambda options: rng.randrange(len(options)),
+                MAX_OFFERS,
+            )
         except AssertionError as exc:
             raise AssertionError(f"random path {n}: {exc}") from exc

@@ -55,22 +55,30 @@ def valkey(tmp_path: Path) -> Iterator[EmbeddedRedis]:
 
 
 @pytest.fixture
-def outage_app(valkey: EmbeddedRedis, migrated_database: str, tmp_path: Path,
-               telephony: RecordingTelephony) -> Iterator[Flask]:
+def outage_app(
+    valkey: EmbeddedRedis,
+    migrated_database: str,
+    tmp_path: Path,
+    telephony: RecordingTelephony,
+) -> Iterator[Flask]:
     config_dir = tmp_path / "config"
     shutil.copytree(DEFAULT_CONFIG_DIR, config_dir)
     (config_dir / "hotliners.yaml").write_text(ROUND_THE_CLOCK, encoding="utf-8")
-    app = create_app({
-        "SETTINGS": make_settings(valkey.url, migrated_database, tmp_path, config_dir),
-        "TELEPHONY": telephony,
-    })
+    app = create_app(
+        {
+            "SETTINGS": make_settings(
+                valkey.url, migrated_database, tmp_path, config_dir
+            ),
+            "TELEPHONY": telephony,
+        }
+    )
     rt = runtime(app)
     nina = memberships(rt.routing.hotliners["nina"], rt.routing)  # type: ignore[index]
     for state in (AgentState.AVAILABLE, AgentState.BREAK):  # staffed, not offered
         rt.store.set_agent_state("nina", state, nina)
     yield app
     app.extensions["hotline"].stop.set()
-    rt.engine.dispose()
+    app.extensions["hotline"].engine.dispose()
     rt.redis.close()
 
 
@@ -78,12 +86,14 @@ def runtime(app: Flask) -> Runtime:
     return app.extensions["hotline"].runtime  # type: ignore[no-any-return]
 
 
-def timed_post(client: FlaskClient, path: str, form: dict[str, str],
-               limit: float = 1.0) -> TestResponse:
+def timed_post(
+    client: FlaskClient, path: str, form: dict[str, str], limit: float = 1.0
+) -> TestResponse:
     """A signed webhook that must be answered within `limit` seconds."""
     started = time.monotonic()
-    response = client.post(path, data=form,
-                           headers={"X-Twilio-Signature": sign(path, form)})
+    response = client.post(
+        path, data=form, headers={"X-Twilio-Signature": sign(path, form)}
+    )
     response.get_data()
     response.close()
     took = time.monotonic() - started
@@ -108,8 +118,8 @@ def kill(server: EmbeddedRedis) -> None:
 
 
 def test_callers_are_held_and_every_change_replayed_when_redis_comes_back(
-        outage_app: Flask, valkey: EmbeddedRedis,
-        telephony: RecordingTelephony) -> None:
+    outage_app: Flask, valkey: EmbeddedRedis, telephony: RecordingTelephony
+) -> None:
     client = outage_app.test_client()
     rt = runtime(outage_app)
     live = outage_app.extensions["hotline"].live
@@ -157,8 +167,8 @@ def test_callers_are_held_and_every_change_replayed_when_redis_comes_back(
 
 
 def test_a_hotliner_answering_during_the_outage_is_not_counted_as_missing(
-        outage_app: Flask, valkey: EmbeddedRedis,
-        telephony: RecordingTelephony) -> None:
+    outage_app: Flask, valkey: EmbeddedRedis, telephony: RecordingTelephony
+) -> None:
     client = outage_app.test_client()
     rt = runtime(outage_app)
     timed_post(client, "/voice/incoming", call_form("CAoutD"))
@@ -173,8 +183,9 @@ def test_a_hotliner_answering_during_the_outage_is_not_counted_as_missing(
     status_path = leg["status_callback"].removeprefix("https://hotline.test")
     timed_post(client, status_path, call_form(leg["sid"], CallStatus="completed"))
     # The hotliner posts the outcome of an earlier call: journaled, not lost.
-    response = client.post("/api/calls/CAoutD/outcome",
-                           json={"agent_id": "nina", "outcome": "resolved"})
+    response = client.post(
+        "/api/calls/CAoutD/outcome", json={"agent_id": "nina", "outcome": "resolved"}
+    )
     response.close()
     assert response.status_code == 202
     valkey.restart()
@@ -187,7 +198,8 @@ def test_a_hotliner_answering_during_the_outage_is_not_counted_as_missing(
 
 
 def test_a_stalled_redis_costs_a_webhook_at_most_its_timeout(
-        outage_app: Flask, valkey: EmbeddedRedis) -> None:
+    outage_app: Flask, valkey: EmbeddedRedis
+) -> None:
     client = outage_app.test_client()
     rt = runtime(outage_app)
     assert valkey.pid is not None

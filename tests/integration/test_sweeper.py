@@ -28,29 +28,38 @@ from simulator.carrier import Carrier, CarrierConfig
 
 
 @pytest.fixture
-def runtime(redis_client: redis.Redis, redis_url: str, database_url: str,
-            tmp_path: Path) -> Iterator[Runtime]:
+def runtime(
+    redis_client: redis.Redis, redis_url: str, database_url: str, tmp_path: Path
+) -> Iterator[Runtime]:
     upgrade(database_url)
-    carrier = Carrier(CarrierConfig(
-        account_sid=SIMULATOR_ACCOUNT_SID, auth_token=SIMULATOR_AUTH_TOKEN,
-        voice_url="http://127.0.0.1:9/voice/incoming",
-        status_callback_url="http://127.0.0.1:9/voice/status", time_scale=0.01))
+    carrier = Carrier(
+        CarrierConfig(
+            account_sid=SIMULATOR_ACCOUNT_SID,
+            auth_token=SIMULATOR_AUTH_TOKEN,
+            voice_url="http://127.0.0.1:9/voice/incoming",
+            status_callback_url="http://127.0.0.1:9/voice/status",
+            time_scale=0.01,
+        )
+    )
     carrier.start(host="127.0.0.1", port=0)
     config_dir = tmp_path / "config"
     shutil.copytree(DEFAULT_CONFIG_DIR, config_dir)
-    (config_dir / "hotliners.yaml").write_text(ROUND_THE_CLOCK + DAY_SHIFT,
-                                               encoding="utf-8")
-    settings = Settings.from_env({
-        "REDIS_URL": redis_url, "DATABASE_URL": database_url,
-        "TWILIO_API_BASE_URL": carrier.api_base_url,
-        "HOTLINE_INSTANCE": str(tmp_path / "instance"),
-        "HOTLINE_CONFIG": str(config_dir),
-    })
+    (config_dir / "hotliners.yaml").write_text(
+        ROUND_THE_CLOCK + DAY_SHIFT, encoding="utf-8"
+    )
+    settings = Settings.from_env(
+        {
+            "REDIS_URL": redis_url,
+            "DATABASE_URL": database_url,
+            "TWILIO_API_BASE_URL": carrier.api_base_url,
+            "HOTLINE_INSTANCE": str(tmp_path / "instance"),
+            "HOTLINE_CONFIG": str(config_dir),
+        }
+    )
     rt = build_runtime(settings)
     try:
         yield rt
     finally:
-        rt.engine.dispose()
         rt.redis.close()
         carrier.stop()
 
@@ -66,8 +75,9 @@ DAY_SHIFT = """  - id: dan
 
 def login(rt: Runtime, agent_id: str) -> None:
     hotliner = rt.routing.hotliners[agent_id]  # type: ignore[index]
-    ok, _ = rt.store.set_agent_state(agent_id, AgentState.AVAILABLE,
-                                     memberships(hotliner, rt.routing))
+    ok, _ = rt.store.set_agent_state(
+        agent_id, AgentState.AVAILABLE, memberships(hotliner, rt.routing)
+    )
     assert ok
 
 
@@ -100,14 +110,16 @@ def test_hotliner_stuck_on_an_ended_call_is_released(runtime: Runtime) -> None:
     # The caller's final status callback was handled, but pretend the hotliner
     # missed the change (a lost update): busy on a call that is over.
     rt.store.hang_up("CAswp2", "completed")
-    rt.redis.hset(rt.keys.agent("nina"),
-                  mapping={"state": "busy", "call_sid": "CAswp2"})
+    rt.redis.hset(
+        rt.keys.agent("nina"), mapping={"state": "busy", "call_sid": "CAswp2"}
+    )
     assert jobs.release_stuck_agents(rt) == 1
     assert rt.store.agent("nina")["state"] == "wrapup"
 
 
 def test_waiting_caller_whose_call_twilio_no_longer_knows_is_hung_up(
-        runtime: Runtime) -> None:
+    runtime: Runtime,
+) -> None:
     rt = runtime
     rt.store.start_call("CAgone", "+33633333333", "+33180000000", "fr-FR")
     rt.store.enqueue("CAgone", "email", 0)
@@ -116,8 +128,7 @@ def test_waiting_caller_whose_call_twilio_no_longer_knows_is_hung_up(
     assert rt.store.waiting("email") == []
 
 
-def test_embedded_server_keeps_waiting_callers_across_a_restart(
-        tmp_path: Path) -> None:
+def test_embedded_server_keeps_waiting_callers_across_a_restart(tmp_path: Path) -> None:
     from queues.store import RoutingStore
 
     server = EmbeddedRedis(tmp_path / "redis", persistent=True)

@@ -20,11 +20,13 @@ from calllog.writer import drain_events
 
 
 def test_forged_signature_gets_403_and_changes_nothing(
-        app: Flask, client: FlaskClient) -> None:
+    app: Flask, client: FlaskClient
+) -> None:
     form = call_form("CAforged")
     wrong = sign("/voice/incoming", {**form, "From": "+33699999999"})
-    response = client.post("/voice/incoming", data=form,
-                           headers={"X-Twilio-Signature": wrong})
+    response = client.post(
+        "/voice/incoming", data=form, headers={"X-Twilio-Signature": wrong}
+    )
     assert response.status_code == 403
     assert app.extensions["hotline"].runtime.store.call("CAforged") == {}
 
@@ -38,13 +40,15 @@ def test_missing_signature_gets_403(app: Flask, client: FlaskClient) -> None:
 def test_signature_for_another_host_is_refused(client: FlaskClient) -> None:
     form = call_form("CAhost")
     other = sign("/voice/incoming", form, base="https://evil.test")
-    response = client.post("/voice/incoming", data=form,
-                           headers={"X-Twilio-Signature": other})
+    response = client.post(
+        "/voice/incoming", data=form, headers={"X-Twilio-Signature": other}
+    )
     assert response.status_code == 403
 
 
 def test_incoming_call_is_greeted_with_the_menu(
-        app: Flask, signed_post: SignedPost) -> None:
+    app: Flask, signed_post: SignedPost
+) -> None:
     response = signed_post("/voice/incoming", call_form("CA1"))
     assert response.status_code == 200
     root = twiml(response.data)
@@ -59,7 +63,8 @@ def test_incoming_call_is_greeted_with_the_menu(
 
 
 def test_unknown_keypress_gets_the_menu_again_with_help(
-        signed_post: SignedPost) -> None:
+    signed_post: SignedPost,
+) -> None:
     signed_post("/voice/incoming", call_form("CA2"))
     path = "/voice/menu?node=accueil&attempt=1&lang=fr-FR"
     root = twiml(signed_post(path, call_form("CA2", Digits="7")).data)
@@ -73,13 +78,21 @@ def test_unknown_keypress_gets_the_menu_again_with_help(
 
 
 def test_silence_repeats_the_menu_then_third_failure_goes_to_general_queue(
-        app: Flask, signed_post: SignedPost) -> None:
+    app: Flask, signed_post: SignedPost
+) -> None:
     signed_post("/voice/incoming", call_form("CA3"))
-    root = twiml(signed_post("/voice/menu?node=accueil&attempt=1&lang=fr-FR",
-                             call_form("CA3")).data)
+    root = twiml(
+        signed_post(
+            "/voice/menu?node=accueil&attempt=1&lang=fr-FR", call_form("CA3")
+        ).data
+    )
     assert "rien entendu" in spoken(root)
-    root = twiml(signed_post("/voice/menu?node=accueil&attempt=3&lang=fr-FR",
-                             call_form("CA3", Digits="0")).data)
+    root = twiml(
+        signed_post(
+            "/voice/menu?node=accueil&attempt=3&lang=fr-FR",
+            call_form("CA3", Digits="0"),
+        ).data
+    )
     assert verbs(root) == ["Say", "Enqueue"]
     enqueue = root.find("Enqueue")
     assert enqueue is not None
@@ -90,16 +103,25 @@ def test_silence_repeats_the_menu_then_third_failure_goes_to_general_queue(
 
 
 def test_key_choice_enqueues_the_caller_in_that_skill_queue(
-        app: Flask, signed_post: SignedPost) -> None:
+    app: Flask, signed_post: SignedPost
+) -> None:
     signed_post("/voice/incoming", call_form("CA4"))
-    root = twiml(signed_post("/voice/menu?node=accueil&attempt=1&lang=fr-FR",
-                             call_form("CA4", Digits="2")).data)
+    root = twiml(
+        signed_post(
+            "/voice/menu?node=accueil&attempt=1&lang=fr-FR",
+            call_form("CA4", Digits="2"),
+        ).data
+    )
     gather = root.find("Gather")
     assert gather is not None
     assert "node=menu_imprimante" in gather.get("action", "")
     assert "Bourrage" in spoken(root)
-    root = twiml(signed_post("/voice/menu?node=menu_imprimante&attempt=1&lang=fr-FR",
-                             call_form("CA4", Digits="4")).data)
+    root = twiml(
+        signed_post(
+            "/voice/menu?node=menu_imprimante&attempt=1&lang=fr-FR",
+            call_form("CA4", Digits="4"),
+        ).data
+    )
     enqueue = root.find("Enqueue")
     assert enqueue is not None
     assert enqueue.text == "printer"
@@ -110,26 +132,35 @@ def test_key_choice_enqueues_the_caller_in_that_skill_queue(
 
 
 def test_spoken_known_fault_goes_straight_to_its_self_help(
-        app: Flask, signed_post: SignedPost) -> None:
+    app: Flask, signed_post: SignedPost
+) -> None:
     signed_post("/voice/incoming", call_form("CA5"))
-    root = twiml(signed_post(
-        "/voice/menu?node=accueil&attempt=1&lang=fr-FR",
-        call_form("CA5", SpeechResult="mon imprimante est hors ligne",
-                  Confidence="0.9")).data)
+    root = twiml(
+        signed_post(
+            "/voice/menu?node=accueil&attempt=1&lang=fr-FR",
+            call_form(
+                "CA5", SpeechResult="mon imprimante est hors ligne", Confidence="0.9"
+            ),
+        ).data
+    )
     gather = root.find("Gather")
     assert gather is not None
     assert "/voice/selfhelp?node=aide_imprimante_hors_ligne&step=0" in gather.get(
-        "action", "")
+        "action", ""
+    )
     assert "tapez 1" in spoken(root)
     store = app.extensions["hotline"].runtime.store
     assert store.call("CA5")["kb_fault"] == "printer-offline"
 
 
-def test_language_switch_replays_the_menu_in_english(
-        signed_post: SignedPost) -> None:
+def test_language_switch_replays_the_menu_in_english(signed_post: SignedPost) -> None:
     signed_post("/voice/incoming", call_form("CA6"))
-    root = twiml(signed_post("/voice/menu?node=accueil&attempt=1&lang=fr-FR",
-                             call_form("CA6", Digits="9")).data)
+    root = twiml(
+        signed_post(
+            "/voice/menu?node=accueil&attempt=1&lang=fr-FR",
+            call_form("CA6", Digits="9"),
+        ).data
+    )
     gather = root.find("Gather")
     assert gather is not None
     assert gather.get("language") == "en-US"
@@ -140,10 +171,15 @@ def test_language_switch_replays_the_menu_in_english(
 def test_wait_announces_the_callers_position(signed_post: SignedPost) -> None:
     for sid in ("CA7", "CA8"):
         signed_post("/voice/incoming", call_form(sid))
-        signed_post("/voice/menu?node=menu_reseau&attempt=1&lang=fr-FR",
-                    call_form(sid, Digits="4"))
-    root = twiml(signed_post("/voice/wait?queue=network&lang=fr-FR",
-                             call_form("CA8", QueuePosition="2")).data)
+        signed_post(
+            "/voice/menu?node=menu_reseau&attempt=1&lang=fr-FR",
+            call_form(sid, Digits="4"),
+        )
+    root = twiml(
+        signed_post(
+            "/voice/wait?queue=network&lang=fr-FR", call_form("CA8", QueuePosition="2")
+        ).data
+    )
     assert verbs(root) == ["Gather"]
     gather = root.find("Gather")
     assert gather is not None
@@ -154,30 +190,45 @@ def test_wait_announces_the_callers_position(signed_post: SignedPost) -> None:
 
 
 def test_callback_key_keeps_the_place_and_the_hang_up_is_no_abandon(
-        app: Flask, signed_post: SignedPost) -> None:
+    app: Flask, signed_post: SignedPost
+) -> None:
     for sid in ("CA10", "CA11"):
         signed_post("/voice/incoming", call_form(sid))
-        signed_post("/voice/menu?node=menu_compte&attempt=1&lang=fr-FR",
-                    call_form(sid, Digits="3"))
-    root = twiml(signed_post("/voice/wait-key?queue=account&lang=fr-FR",
-                             call_form("CA10", Digits="1")).data)
+        signed_post(
+            "/voice/menu?node=menu_compte&attempt=1&lang=fr-FR",
+            call_form(sid, Digits="3"),
+        )
+    root = twiml(
+        signed_post(
+            "/voice/wait-key?queue=account&lang=fr-FR", call_form("CA10", Digits="1")
+        ).data
+    )
     assert verbs(root) == ["Say", "Hangup"]
     assert "nous vous rappellerons" in spoken(root)
     signed_post("/voice/status", call_form("CA10", CallStatus="completed"))
     store = app.extensions["hotline"].runtime.store
     call = store.call("CA10")
     assert (call["state"], call["callback"], call["callback_number"]) == (
-        "queued", "1", caller_number("CA10"))
+        "queued",
+        "1",
+        caller_number("CA10"),
+    )
     assert store.waiting("account") == ["CA10", "CA11"]
 
 
 def test_other_key_while_waiting_goes_back_to_the_hold_loop(
-        signed_post: SignedPost) -> None:
+    signed_post: SignedPost,
+) -> None:
     signed_post("/voice/incoming", call_form("CA12"))
-    signed_post("/voice/menu?node=menu_compte&attempt=1&lang=fr-FR",
-                call_form("CA12", Digits="3"))
-    root = twiml(signed_post("/voice/wait-key?queue=account&lang=fr-FR",
-                             call_form("CA12", Digits="7")).data)
+    signed_post(
+        "/voice/menu?node=menu_compte&attempt=1&lang=fr-FR",
+        call_form("CA12", Digits="3"),
+    )
+    root = twiml(
+        signed_post(
+            "/voice/wait-key?queue=account&lang=fr-FR", call_form("CA12", Digits="7")
+        ).data
+    )
     assert verbs(root) == ["Say", "Redirect"]
     redirect = root.find("Redirect")
     assert redirect is not None
@@ -185,12 +236,16 @@ def test_other_key_while_waiting_goes_back_to_the_hold_loop(
 
 
 def test_caller_hanging_up_in_queue_is_removed_and_abandoned(
-        app: Flask, signed_post: SignedPost) -> None:
+    app: Flask, signed_post: SignedPost
+) -> None:
     signed_post("/voice/incoming", call_form("CA9"))
-    signed_post("/voice/menu?node=accueil&attempt=1&lang=fr-FR",
-                call_form("CA9", Digits="6"))
-    signed_post("/voice/queue-result?lang=fr-FR",
-                call_form("CA9", QueueResult="hangup", CallStatus="completed"))
+    signed_post(
+        "/voice/menu?node=accueil&attempt=1&lang=fr-FR", call_form("CA9", Digits="6")
+    )
+    signed_post(
+        "/voice/queue-result?lang=fr-FR",
+        call_form("CA9", QueueResult="hangup", CallStatus="completed"),
+    )
     response = signed_post("/voice/status", call_form("CA9", CallStatus="completed"))
     assert response.status_code == 200
     store = app.extensions["hotline"].runtime.store
@@ -199,29 +254,39 @@ def test_caller_hanging_up_in_queue_is_removed_and_abandoned(
 
 
 def test_status_callback_for_an_unknown_call_is_a_harmless_no_op(
-        signed_post: SignedPost) -> None:
-    response = signed_post("/voice/status", call_form("CAunknown",
-                                                      CallStatus="completed"))
+    signed_post: SignedPost,
+) -> None:
+    response = signed_post(
+        "/voice/status", call_form("CAunknown", CallStatus="completed")
+    )
     assert response.status_code == 200
     assert verbs(twiml(response.data)) == []
 
 
 def test_late_answer_by_a_hotliner_hears_the_offer_is_gone(
-        signed_post: SignedPost) -> None:
-    response = signed_post("/voice/agent/answer?offer=nosuchoffer",
-                           call_form("CAleg", Direction="outbound-api"))
+    signed_post: SignedPost,
+) -> None:
+    response = signed_post(
+        "/voice/agent/answer?offer=nosuchoffer",
+        call_form("CAleg", Direction="outbound-api"),
+    )
     root = twiml(response.data)
     assert verbs(root) == ["Say", "Hangup"]
 
 
 def test_queue_nobody_serves_offers_callback_or_message_at_once(
-        app: Flask, signed_post: SignedPost) -> None:
+    app: Flask, signed_post: SignedPost
+) -> None:
     rt = app.extensions["hotline"].runtime
     ok, _ = rt.store.set_agent_state("nina", AgentState.OFFLINE, [])
     assert ok
     signed_post("/voice/incoming", call_form("CA20"))
-    root = twiml(signed_post("/voice/menu?node=menu_imprimante&attempt=1&lang=fr-FR",
-                             call_form("CA20", Digits="4")).data)
+    root = twiml(
+        signed_post(
+            "/voice/menu?node=menu_imprimante&attempt=1&lang=fr-FR",
+            call_form("CA20", Digits="4"),
+        ).data
+    )
     assert verbs(root) == ["Gather"]
     assert "Aucun technicien imprimantes" in spoken(root)
     assert rt.store.call("CA20")["state"] == "ivr"
@@ -233,76 +298,105 @@ def test_queue_nobody_serves_offers_callback_or_message_at_once(
     record = root.find("Record")
     assert record is not None
     done = record.get("action", "").removeprefix(PUBLIC)
-    root = twiml(signed_post(done, call_form(
-        "CA20", RecordingUrl="https://api.twilio.test/RE1", RecordingDuration="12",
-        Digits="#")).data)
+    root = twiml(
+        signed_post(
+            done,
+            call_form(
+                "CA20",
+                RecordingUrl="https://api.twilio.test/RE1",
+                RecordingDuration="12",
+                Digits="#",
+            ),
+        ).data
+    )
     assert "message est enregistré" in spoken(root)
     assert rt.store.call("CA20")["state"] == "voicemail"
 
 
 def test_unstaffed_queue_callback_choice_queues_the_caller_for_a_call_back(
-        app: Flask, signed_post: SignedPost) -> None:
+    app: Flask, signed_post: SignedPost
+) -> None:
     rt = app.extensions["hotline"].runtime
     rt.store.set_agent_state("nina", AgentState.OFFLINE, [])
     signed_post("/voice/incoming", call_form("CA21"))
-    signed_post("/voice/menu?node=menu_imprimante&attempt=1&lang=fr-FR",
-                call_form("CA21", Digits="4"))
-    root = twiml(signed_post(
-        "/voice/choose?queue=printer&priority=0&lang=fr-FR&why=unstaffed",
-        call_form("CA21", Digits="1")).data)
+    signed_post(
+        "/voice/menu?node=menu_imprimante&attempt=1&lang=fr-FR",
+        call_form("CA21", Digits="4"),
+    )
+    root = twiml(
+        signed_post(
+            "/voice/choose?queue=printer&priority=0&lang=fr-FR&why=unstaffed",
+            call_form("CA21", Digits="1"),
+        ).data
+    )
     assert "nous vous rappellerons" in spoken(root)
     call = rt.store.call("CA21")
     assert (call["state"], call["callback"]) == ("queued", "1")
 
 
-def test_hotliner_cannot_go_available_outside_their_shift(
-        client: FlaskClient) -> None:
+def test_hotliner_cannot_go_available_outside_their_shift(client: FlaskClient) -> None:
     response = client.post("/api/agents/dan/state", json={"state": "available"})
     assert response.status_code == 409
     assert response.get_json()["state"] == "off_shift"
     assert client.get("/api/agents/dan").get_json()["state"] == "offline"
-    assert client.post("/api/agents/nina/state",
-                       json={"state": "break"}).status_code == 200
+    assert (
+        client.post("/api/agents/nina/state", json={"state": "break"}).status_code
+        == 200
+    )
 
 
 def test_agent_api_refuses_bad_input_clearly(client: FlaskClient) -> None:
-    assert client.post("/api/agents/ghost/state",
-                       json={"state": "available"}).status_code == 404
+    assert (
+        client.post("/api/agents/ghost/state", json={"state": "available"}).status_code
+        == 404
+    )
     bad_state = client.post("/api/agents/nina/state", json={"state": "asleep"})
     assert bad_state.status_code == 400
     assert "state must be one of" in bad_state.get_json()["error"]
     assert client.post("/api/agents/nina/state", data="x").status_code == 400
-    outcome = client.post("/api/calls/CAx/outcome",
-                          json={"agent_id": "nina", "outcome": "magic"})
+    outcome = client.post(
+        "/api/calls/CAx/outcome", json={"agent_id": "nina", "outcome": "magic"}
+    )
     assert outcome.status_code == 400
-    assert client.post("/api/calls/CAx/outcome", json={
-        "agent_id": "nina", "outcome": "resolved"}).status_code == 409
+    assert (
+        client.post(
+            "/api/calls/CAx/outcome", json={"agent_id": "nina", "outcome": "resolved"}
+        ).status_code
+        == 409
+    )
 
 
 def test_status_page_shows_queues_hotliners_calls_and_the_incident(
-        app: Flask, client: FlaskClient, signed_post: SignedPost) -> None:
+    app: Flask, client: FlaskClient, signed_post: SignedPost
+) -> None:
     signed_post("/voice/incoming", call_form("CA30"))
-    signed_post("/voice/menu?node=menu_compte&attempt=1&lang=fr-FR",
-                call_form("CA30", Digits="3"))
-    client.post("/api/incident", json={"messages": {
-        "fr-FR": "VPN indisponible", "en-US": "VPN down"}})
+    signed_post(
+        "/voice/menu?node=menu_compte&attempt=1&lang=fr-FR",
+        call_form("CA30", Digits="3"),
+    )
+    client.post(
+        "/api/incident",
+        json={"messages": {"fr-FR": "VPN indisponible", "en-US": "VPN down"}},
+    )
     page = client.get("/status")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "VPN indisponible" in html
-    waiting_row = ('data-queue="account"><td>mot de passe et compte</td>'
-                   '<td class="waiting">1')
+    waiting_row = (
+        'data-queue="account"><td>mot de passe et compte</td><td class="waiting">1'
+    )
     assert waiting_row in html
     assert "Nina Nuit-et-Jour" in html
     rt = app.extensions["hotline"].runtime
-    drain_events(rt.redis, rt.engine, rt.keys)
+    drain_events(rt.redis, app.extensions["hotline"].engine, rt.keys)
     html = client.get("/status").get_data(as_text=True)
     assert 'data-call="CA30"' in html
     assert "file_compte" in html
 
 
 def test_an_empty_or_malformed_call_sid_is_refused_and_nothing_stored(
-        app: Flask, signed_post: SignedPost) -> None:
+    app: Flask, signed_post: SignedPost
+) -> None:
     rt = app.extensions["hotline"].runtime
     for sid in ("", "CA", "XY123", "CA1}x", "CA1:queue:printer", "CA" + "0" * 65):
         response = signed_post("/voice/incoming", call_form(sid))
@@ -313,20 +407,27 @@ def test_an_empty_or_malformed_call_sid_is_refused_and_nothing_stored(
     assert rt.redis.xlen(rt.keys.events) == 2  # nina's log-in and break only
 
 
-def test_a_retried_webhook_logs_one_event(
-        app: Flask, signed_post: SignedPost) -> None:
+def test_a_retried_webhook_logs_one_event(app: Flask, signed_post: SignedPost) -> None:
     """Twilio retries a webhook whose connection failed; it may have run."""
     rt = app.extensions["hotline"].runtime
     for _ in range(3):
         signed_post("/voice/incoming", call_form("CA30"))
     for _ in range(3):
-        signed_post("/voice/menu?node=menu_compte&attempt=1&lang=fr-FR",
-                    call_form("CA30", Digits="3"))
+        signed_post(
+            "/voice/menu?node=menu_compte&attempt=1&lang=fr-FR",
+            call_form("CA30", Digits="3"),
+        )
     for _ in range(3):
-        root = twiml(signed_post("/voice/wait-key?queue=account&lang=fr-FR",
-                                 call_form("CA30", Digits="1")).data)
+        root = twiml(
+            signed_post(
+                "/voice/wait-key?queue=account&lang=fr-FR",
+                call_form("CA30", Digits="1"),
+            ).data
+        )
         assert verbs(root) == ["Say", "Hangup"]
-    kinds = [fields[b"type"].decode()
-             for _, fields in rt.redis.xrange(rt.keys.events)
-             if fields.get(b"call") == b"CA30"]
+    kinds = [
+        fields[b"type"].decode()
+        for _, fields in rt.redis.xrange(rt.keys.events)
+        if fields.get(b"call") == b"CA30"
+    ]
     assert kinds == ["call_started", "ivr_choice", "enqueued", "callback_requested"]
