@@ -35,6 +35,4 @@ class MissingTranslationError(IvrError):
     def __init__(self, language: str, *, available: tuple[str, ...]) -> None:
         self.language = language
         self.available = available
-        super().__init__(
-            f"no text in {language!r} (available: {', '.join(available)})"
-        )
+        super().__init__(f"no text in {language!r} (available: {', '.join(available)})")

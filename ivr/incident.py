@@ -53,10 +53,15 @@ class IncidentStore:
         data = {as_text(k): as_text(v) for k, v in raw.items()}
         if not data.get("id"):
             return None
-        messages = {k.removeprefix("msg:"): v for k, v in data.items()
-                    if k.startswith("msg:")}
-        return Incident(data["id"], messages, int(data.get("since", "0")),
-                        int(data.get("confirmations", "0")))
+        messages = {
+            k.removeprefix("msg:"): v for k, v in data.items() if k.startswith("msg:")
+        }
+        return Incident(
+            data["id"],
+            messages,
+            int(data.get("since", "0")),
+            int(data.get("confirmations", "0")),
+        )
 
     def confirm(self, incident_id: str, number: str) -> bool:
         """A caller says their call is about it; False if it was resolved since."""

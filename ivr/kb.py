@@ -234,9 +234,7 @@ def _read_fault(
                 f"{what}: each self-help step must be a mapping of language to text",
                 raw_steps,
             )
-        texts = require_translations(
-            item, located, f"{what} self-help step", languages
-        )
+        texts = require_translations(item, located, f"{what} self-help step", languages)
         steps.append(Step(texts=texts))
     return Fault(
         id=FaultId(fault_id),

@@ -56,8 +56,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "prendre le relais, il saura ce que vous avez déjà essayé.",
         "closed": "La hotline est fermée en ce moment.",
         "nobody_on_duty": "Aucun technicien {queue} n'est disponible pour le moment.",
-        "too_long": "Votre attente est plus longue que prévu, nous en sommes "
-        "désolés.",
+        "too_long": "Votre attente est plus longue que prévu, nous en sommes désolés.",
         "callback_or_message": "Pour être rappelé dès qu'un technicien sera "
         "disponible, tapez 1. Pour laisser un message, tapez 2.",
         "leave_message": "Laissez votre message après le bip, puis raccrochez ou "

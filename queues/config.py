@@ -161,8 +161,14 @@ def load_hotline_settings(path: Path) -> HotlineSettings:
             "preferred_agent_hours",
         },
     )
-    strategy = get_choice(routing, "strategy", located, "routing",
-                          ROUTING_STRATEGIES, default="longest-idle")
+    strategy = get_choice(
+        routing,
+        "strategy",
+        located,
+        "routing",
+        ROUTING_STRATEGIES,
+        default="longest-idle",
+    )
     assert strategy is not None
     callback = require_mapping(
         root.get("callback", {}), located, "callback", root, "callback"
@@ -345,4 +351,3 @@ def load_routing_config(folder: Path) -> RoutingConfig:
         folder / "hotliners.yaml", {q.skill for q in queues.values()}, hotline.languages
     )
     return RoutingConfig(hotline=hotline, queues=queues, hotliners=hotliners)
-

@@ -19,4 +19,3 @@ class IllegalCallMove(QueueError):
         self.current = current
         self.event = event
         super().__init__(f"a call in state {current!r} cannot take event {event!r}")
-

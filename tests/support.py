@@ -23,8 +23,9 @@ ACCOUNT = "AC" + "a" * 32
 SignedPost = Callable[..., TestResponse]
 
 
-def sign(path: str, form: dict[str, Any], token: str = TOKEN,
-         base: str = PUBLIC) -> str:
+def sign(
+    path: str, form: dict[str, Any], token: str = TOKEN, base: str = PUBLIC
+) -> str:
     """X-Twilio-Signature for a POST of `form` to `base + path`."""
     return RequestValidator(token).compute_signature(base + path, form)
 
@@ -38,9 +39,16 @@ def caller_number(sid: str) -> str:
 
 def call_form(sid: str, **extra: str) -> dict[str, str]:
     """The parameters Twilio sends with every voice webhook of an inbound call."""
-    return {"CallSid": sid, "AccountSid": ACCOUNT, "From": caller_number(sid),
-            "To": "+33180000000", "CallStatus": "in-progress",
-            "Direction": "inbound", "ApiVersion": "2010-04-01", **extra}
+    return {
+        "CallSid": sid,
+        "AccountSid": ACCOUNT,
+        "From": caller_number(sid),
+        "To": "+33180000000",
+        "CallStatus": "in-progress",
+        "Direction": "inbound",
+        "ApiVersion": "2010-04-01",
+        **extra,
+    }
 
 
 def twiml(body: bytes | str) -> ET.Element:
@@ -99,11 +107,20 @@ class RecordingTelephony:
         self.texts: list[dict[str, str]] = []
         self.statuses: dict[str, str] = {}
 
-    def place_call(self, *, to: str, from_: str, url: str, status_callback: str,
-                   timeout: int) -> str:
+    def place_call(
+        self, *, to: str, from_: str, url: str, status_callback: str, timeout: int
+    ) -> str:
         sid = f"CAplaced{len(self.placed) + 1}"
-        self.placed.append({"sid": sid, "to": to, "from": from_, "url": url,
-                            "status_callback": status_callback, "timeout": timeout})
+        self.placed.append(
+            {
+                "sid": sid,
+                "to": to,
+                "from": from_,
+                "url": url,
+                "status_callback": status_callback,
+                "timeout": timeout,
+            }
+        )
         self.statuses[sid] = "ringing"
         return sid
 
@@ -121,17 +138,23 @@ class RecordingTelephony:
         self.texts.append({"to": to, "from": from_, "body": body})
 
 
-def make_settings(redis_url: str, database_url: str, tmp_path: Path,
-                  config_dir: Path = DEFAULT_CONFIG_DIR) -> Settings:
+def make_settings(
+    redis_url: str,
+    database_url: str,
+    tmp_path: Path,
+    config_dir: Path = DEFAULT_CONFIG_DIR,
+) -> Settings:
     """Settings of an app under test: a real Twilio-like account, signed for
     `PUBLIC`, its instance folder in `tmp_path`."""
-    return Settings.from_env({
-        "REDIS_URL": redis_url,
-        "DATABASE_URL": database_url,
-        "TWILIO_ACCOUNT_SID": ACCOUNT,
-        "TWILIO_AUTH_TOKEN": TOKEN,
-        "SECRET_KEY": "test",
-        "PUBLIC_BASE_URL": PUBLIC,
-        "HOTLINE_CONFIG": str(config_dir),
-        "HOTLINE_INSTANCE": str(tmp_path / "instance"),
-    })
+    return Settings.from_env(
+        {
+            "REDIS_URL": redis_url,
+            "DATABASE_URL": database_url,
+            "TWILIO_ACCOUNT_SID": ACCOUNT,
+            "TWILIO_AUTH_TOKEN": TOKEN,
+            "SECRET_KEY": "test",
+            "PUBLIC_BASE_URL": PUBLIC,
+            "HOTLINE_CONFIG": str(config_dir),
+            "HOTLINE_INSTANCE": str(tmp_path / "instance"),
+        }
+    )

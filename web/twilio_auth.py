@@ -63,9 +63,7 @@ def validate_twilio_request(view: F) -> F:
             )
             abort(403)
         if not has_valid_call_sids():
-            log.warning(
-                "refused webhook without a valid CallSid path=%s", request.path
-            )
+            log.warning("refused webhook without a valid CallSid path=%s", request.path)
             abort(400, description="CallSid must be CA followed by letters and digits")
         return view(*args, **kwargs)
 

@@ -40,15 +40,20 @@ class RunningHotline:
 HotlineFactory = Callable[..., "contextmanager[RunningHotline]"]
 
 
-def write_config(folder: Path, hotliners_yaml: str, routing: str,
-                 queues_patch: tuple[str, str] | None = None) -> Path:
+def write_config(
+    folder: Path,
+    hotliners_yaml: str,
+    routing: str,
+    queues_patch: tuple[str, str] | None = None,
+) -> Path:
     shutil.copytree(DEFAULT_CONFIG_DIR, folder)
     (folder / "hotliners.yaml").write_text(hotliners_yaml, encoding="utf-8")
     if queues_patch is not None:
         queues = (folder / "queues.yaml").read_text(encoding="utf-8")
         assert queues_patch[0] in queues
-        (folder / "queues.yaml").write_text(queues.replace(*queues_patch),
-                                            encoding="utf-8")
+        (folder / "queues.yaml").write_text(
+            queues.replace(*queues_patch), encoding="utf-8"
+        )
     hotline = (folder / "hotline.yaml").read_text(encoding="utf-8")
     head = hotline[: hotline.index("routing:")]
     (folder / "hotline.yaml").write_text(head + routing, encoding="utf-8")
@@ -56,27 +61,35 @@ def write_config(folder: Path, hotliners_yaml: str, routing: str,
 
 
 @pytest.fixture
-def running_hotline(redis_client: redis.Redis, redis_url: str, fresh_database_url: str,
-                    tmp_path: Path) -> Iterator[Callable[..., RunningHotline]]:
+def running_hotline(
+    redis_client: redis.Redis, redis_url: str, fresh_database_url: str, tmp_path: Path
+) -> Iterator[Callable[..., RunningHotline]]:
     """Start the hotline with given hotliners; returns a starter function."""
     started: list[tuple[Stack, Carrier]] = []
     database_url = fresh_database_url
     upgrade(database_url)
 
-    def start(hotliners_yaml: str, routing: str, time_scale: float,
-              queues_patch: tuple[str, str] | None = None) -> RunningHotline:
-        config_dir = write_config(tmp_path / "config", hotliners_yaml, routing,
-                                  queues_patch)
+    def start(
+        hotliners_yaml: str,
+        routing: str,
+        time_scale: float,
+        queues_patch: tuple[str, str] | None = None,
+    ) -> RunningHotline:
+        config_dir = write_config(
+            tmp_path / "config", hotliners_yaml, routing, queues_patch
+        )
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        carrier = Carrier(CarrierConfig(
-            account_sid=SIMULATOR_ACCOUNT_SID,
-            auth_token=SIMULATOR_AUTH_TOKEN,
-            voice_url=f"{url}/voice/incoming",
-            status_callback_url=f"{url}/voice/status",
-            hotline_number="+33180000000",
-            time_scale=time_scale,
-        ))
+        carrier = Carrier(
+            CarrierConfig(
+                account_sid=SIMULATOR_ACCOUNT_SID,
+                auth_token=SIMULATOR_AUTH_TOKEN,
+                voice_url=f"{url}/voice/incoming",
+                status_callback_url=f"{url}/voice/status",
+                hotline_number="+33180000000",
+                time_scale=time_scale,
+            )
+        )
         carrier.start(host="127.0.0.1", port=0)
         env = {
             "REDIS_URL": redis_url,
@@ -92,8 +105,13 @@ def running_hotline(redis_client: redis.Redis, redis_url: str, fresh_database_ur
         stack = Stack(env, port, tmp_path / "logs")
         started.append((stack, carrier))
         stack.start()
-        return RunningHotline(url=url, carrier=carrier, stack=stack,
-                              database_url=database_url, config_dir=config_dir)
+        return RunningHotline(
+            url=url,
+            carrier=carrier,
+            stack=stack,
+            database_url=database_url,
+            config_dir=config_dir,
+        )
 
     yield start
     for stack, carrier in started:

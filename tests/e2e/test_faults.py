@@ -57,7 +57,9 @@ hotliners:
     endpoint: "client:h{n}"
     skills: {{email: 3, general: 3}}
     shifts: ["daily 00:00-00:00"]
-""" for n in range(3))
+"""
+    for n in range(3)
+)
 
 ROUTING = """routing:
   strategy: longest-idle
@@ -85,15 +87,19 @@ class Hotline:
         return self.call_from(f"+336300{n:05d}", [Digits("4")])
 
     def call_from(self, number: str, inputs: list[Digits]) -> str:
-        handle = self.carrier.place_call(CallerScript(
-            from_number=number, inputs=list(inputs), patience_seconds=36_000.0))
+        handle = self.carrier.place_call(
+            CallerScript(
+                from_number=number, inputs=list(inputs), patience_seconds=36_000.0
+            )
+        )
         self.placed.append(handle.sid)
         return handle.sid
 
 
 @pytest.fixture
-def hotline(tmp_path: Path, fresh_database_url: str) -> Iterator[
-        Callable[[str], Hotline]]:
+def hotline(
+    tmp_path: Path, fresh_database_url: str
+) -> Iterator[Callable[[str], Hotline]]:
     """Starts the hotline on its own Valkey and the given call log URL."""
     started: list[Hotline] = []
 
@@ -104,31 +110,51 @@ def hotline(tmp_path: Path, fresh_database_url: str) -> Iterator[
         (config_dir / "hotliners.yaml").write_text(HOTLINERS, encoding="utf-8")
         hotline_yaml = (config_dir / "hotline.yaml").read_text(encoding="utf-8")
         (config_dir / "hotline.yaml").write_text(
-            hotline_yaml[: hotline_yaml.index("routing:")] + ROUTING, encoding="utf-8")
+            hotline_yaml[: hotline_yaml.index("routing:")] + ROUTING, encoding="utf-8"
+        )
         valkey = EmbeddedRedis(tmp_path / "valkey", persistent=True)
         valkey.start()
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        carrier = Carrier(CarrierConfig(
-            account_sid=SIMULATOR_ACCOUNT_SID, auth_token=SIMULATOR_AUTH_TOKEN,
-            voice_url=f"{url}/voice/incoming",
-            status_callback_url=f"{url}/voice/status", time_scale=TIME_SCALE))
+        carrier = Carrier(
+            CarrierConfig(
+                account_sid=SIMULATOR_ACCOUNT_SID,
+                auth_token=SIMULATOR_AUTH_TOKEN,
+                voice_url=f"{url}/voice/incoming",
+                status_callback_url=f"{url}/voice/status",
+                time_scale=TIME_SCALE,
+            )
+        )
         carrier.start(host="127.0.0.1", port=0)
-        stack = Stack({
-            "REDIS_URL": valkey.url, "DATABASE_URL": database_url,
-            "TWILIO_ACCOUNT_SID": "", "TWILIO_AUTH_TOKEN": "", "SECRET_KEY": "",
-            "TWILIO_API_BASE_URL": carrier.api_base_url, "PUBLIC_BASE_URL": url,
-            "HOTLINE_CONFIG": str(config_dir),
-            "HOTLINE_INSTANCE": str(tmp_path / "instance"),
-        }, port, tmp_path / "logs")
+        stack = Stack(
+            {
+                "REDIS_URL": valkey.url,
+                "DATABASE_URL": database_url,
+                "TWILIO_ACCOUNT_SID": "",
+                "TWILIO_AUTH_TOKEN": "",
+                "SECRET_KEY": "",
+                "TWILIO_API_BASE_URL": carrier.api_base_url,
+                "PUBLIC_BASE_URL": url,
+                "HOTLINE_CONFIG": str(config_dir),
+                "HOTLINE_INSTANCE": str(tmp_path / "instance"),
+            },
+            port,
+            tmp_path / "logs",
+        )
         running = Hotline(url, carrier, stack, valkey, database_url, [])
         started.append(running)
         stack.start()
         console = AgentConsoleClient(url)
         for n in range(3):
-            carrier.add_hotliner(HotlinerProfile(
-                agent_id=f"h{n}", endpoint=f"client:h{n}", answer_after_seconds=1.0,
-                talk_seconds=25.0, console=console))
+            carrier.add_hotliner(
+                HotlinerProfile(
+                    agent_id=f"h{n}",
+                    endpoint=f"client:h{n}",
+                    answer_after_seconds=1.0,
+                    talk_seconds=25.0,
+                    console=console,
+                )
+            )
         return running
 
     yield start
@@ -161,15 +187,18 @@ def check_nobody_dropped(hotline: Hotline) -> None:
         heard = " ".join(e.detail for e in call.transcript if e.kind == "say")
         assert APOLOGY not in heard, (sid, heard)
         assert any(e.kind == "connected" for e in call.transcript), (
-            sid, [f"{e.kind}:{e.detail}"[:80] for e in call.transcript])
+            sid,
+            [f"{e.kind}:{e.detail}"[:80] for e in call.transcript],
+        )
     engine = sa.create_engine(normalise_url(hotline.database_url))
     deadline = time.monotonic() + 45.0
     rows: dict[str, Call] = {}
     while time.monotonic() < deadline:
         with Session(engine) as session:
             rows = {r.call_sid: r for r in session.scalars(sa.select(Call))}
-        if all(sid in rows and rows[sid].status == "completed"
-               for sid in hotline.placed):
+        if all(
+            sid in rows and rows[sid].status == "completed" for sid in hotline.placed
+        ):
             break
         time.sleep(0.5)
     engine.dispose()
@@ -188,7 +217,8 @@ def replayed(hotline: Hotline) -> int:
 
 
 def test_redis_killed_and_restarted_during_calls_drops_nobody(
-        hotline: Callable[[str], Hotline], fresh_database_url: str) -> None:
+    hotline: Callable[[str], Hotline], fresh_database_url: str
+) -> None:
     running = hotline(fresh_database_url)
     place(running, 6, 0.2)  # some talk, some wait
     time.sleep(0.5)
@@ -203,7 +233,8 @@ def test_redis_killed_and_restarted_during_calls_drops_nobody(
 
 
 def test_redis_frozen_for_three_seconds_during_calls_drops_nobody(
-        hotline: Callable[[str], Hotline], fresh_database_url: str) -> None:
+    hotline: Callable[[str], Hotline], fresh_database_url: str
+) -> None:
     running = hotline(fresh_database_url)
     place(running, 6, 0.2)
     time.sleep(0.5)
@@ -293,8 +324,9 @@ class SqlSwitch:
         self.url = database_url
         if self.real.get_backend_name() != "sqlite":
             self.gate = TcpGate((self.real.host or "127.0.0.1", self.real.port or 5432))
-            self.url = self.real.set(host="127.0.0.1", port=self.gate.port
-                                     ).render_as_string(hide_password=False)
+            self.url = self.real.set(
+                host="127.0.0.1", port=self.gate.port
+            ).render_as_string(hide_password=False)
 
     def stop(self) -> None:
         if self.gate is not None:
@@ -318,7 +350,8 @@ class SqlSwitch:
 
 
 def test_sql_stopped_for_thirty_seconds_changes_nothing_callers_hear(
-        hotline: Callable[[str], Hotline], fresh_database_url: str) -> None:
+    hotline: Callable[[str], Hotline], fresh_database_url: str
+) -> None:
     """Callers while the call log is stopped hear word for word what callers
     heard before (a first call, then a returning caller's "same problem as
     today?"), and the log catches up once SQL is back."""
@@ -359,5 +392,8 @@ def test_sql_stopped_for_thirty_seconds_changes_nothing_callers_hear(
 def words(hotline: Hotline, sid: str) -> list[str]:
     """What a caller heard outside the queue (hold announcements depend on
     timing, not on SQL)."""
-    return [e.detail for e in hotline.carrier.calls[sid].transcript
-            if e.kind == "say" and e.queue is None]
+    return [
+        e.detail
+        for e in hotline.carrier.calls[sid].transcript
+        if e.kind == "say" and e.queue is None
+    ]

@@ -66,20 +66,30 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 def test_thirty_callers_reach_three_hotliners_and_every_call_is_logged(
-        running_hotline: Callable[..., object]) -> None:
+    running_hotline: Callable[..., object],
+) -> None:
     hotline = running_hotline(HOTLINERS, ROUTING, TIME_SCALE)
     carrier = hotline.carrier  # type: ignore[attr-defined]
     url = hotline.url  # type: ignore[attr-defined]
     console = AgentConsoleClient(url)
     # Dora logs in first (longest idle, so first offered) but never answers.
-    carrier.add_hotliner(HotlinerProfile(agent_id="dora", endpoint="client:dora",
-                                         answers=False, console=console))
+    carrier.add_hotliner(
+        HotlinerProfile(
+            agent_id="dora", endpoint="client:dora", answers=False, console=console
+        )
+    )
     time.sleep(0.05)
     for agent_id, outcome in OUTCOMES.items():
-        carrier.add_hotliner(HotlinerProfile(
-            agent_id=agent_id, endpoint=f"client:{agent_id}",
-            answer_after_seconds=2.0, talk_seconds=15.0, outcome=outcome,
-            console=console))
+        carrier.add_hotliner(
+            HotlinerProfile(
+                agent_id=agent_id,
+                endpoint=f"client:{agent_id}",
+                answer_after_seconds=2.0,
+                talk_seconds=15.0,
+                outcome=outcome,
+                console=console,
+            )
+        )
     handles = {}
     impatient: set[str] = set()
     for n in range(30):
@@ -88,13 +98,27 @@ def test_thirty_callers_reach_three_hotliners_and_every_call_is_logged(
         # callers say their problem (the network menu follows), pick "no internet",
         # go through its three self-help steps, say it is not fixed, and are
         # queued all the same.
-        choices = [Digits("2"), Digits("4")] if printer else (
-            [Speech("je n'ai plus internet"), Digits("1"), Digits("2"), Digits("2"),
-             Digits("2")]
-            if n % 4 == 1 else [Digits("3"), Digits("4")])
+        choices = (
+            [Digits("2"), Digits("4")]
+            if printer
+            else (
+                [
+                    Speech("je n'ai plus internet"),
+                    Digits("1"),
+                    Digits("2"),
+                    Digits("2"),
+                    Digits("2"),
+                ]
+                if n % 4 == 1
+                else [Digits("3"), Digits("4")]
+            )
+        )
         patient = n not in {12, 14, 16, 18}
-        script = CallerScript(from_number=f"+3361000{n:04d}", inputs=choices,
-                              patience_seconds=600.0 if patient else 3.0)
+        script = CallerScript(
+            from_number=f"+3361000{n:04d}",
+            inputs=choices,
+            patience_seconds=600.0 if patient else 3.0,
+        )
         handle = carrier.place_call(script)
         handles[handle.sid] = ("printer" if printer else "network", patient)
         if not patient:
@@ -109,8 +133,12 @@ def test_thirty_callers_reach_three_hotliners_and_every_call_is_logged(
     def all_logged() -> bool:
         with Session(engine) as session:
             rows = session.scalars(select(Call)).all()
-            done = [r for r in rows if r.status == "abandoned"
-                    or (r.status == "completed" and r.outcome is not None)]
+            done = [
+                r
+                for r in rows
+                if r.status == "abandoned"
+                or (r.status == "completed" and r.outcome is not None)
+            ]
             return len(done) == 30
 
     wait_for(all_logged, 30.0, "30 finished calls in the call log")
@@ -120,8 +148,9 @@ def test_thirty_callers_reach_three_hotliners_and_every_call_is_logged(
         for sid, (queue, patient) in handles.items():
             row = rows[sid]
             assert row.queue == queue, sid
-            assert row.ivr_choice == ("file_imprimante" if queue == "printer"
-                                      else "file_reseau")
+            assert row.ivr_choice == (
+                "file_imprimante" if queue == "printer" else "file_reseau"
+            )
             assert row.started_at is not None
             assert row.queued_at is not None
             assert row.ended_at is not None
@@ -139,8 +168,11 @@ def test_thirty_callers_reach_three_hotliners_and_every_call_is_logged(
                 assert row.wait_seconds >= 0.25
         served_by = {r.agent_id for r in rows.values() if r.status == "completed"}
         assert served_by == set(OUTCOMES)
-        missed = session.scalars(select(CallEvent).where(
-            CallEvent.type == "offer_rejected", CallEvent.agent_id == "dora")).all()
+        missed = session.scalars(
+            select(CallEvent).where(
+                CallEvent.type == "offer_rejected", CallEvent.agent_id == "dora"
+            )
+        ).all()
         assert missed, "dora was never offered a call"
         assert all(e.data["reason"] == "no-answer" for e in missed)
     engine.dispose()

@@ -268,9 +268,8 @@ class PhoneCall:
 
         def ready() -> bool:
             state = self.poll()
-            return (
-                state["listening"] is not None
-                and self.count("gather") > self.count("input")
+            return state["listening"] is not None and self.count("gather") > self.count(
+                "input"
             )
 
         wait_for(ready, 10, f"a Gather for {keys} on {self.sid}: {self.events}")
@@ -288,8 +287,9 @@ def test_killed_valkey_worker_and_web_are_restarted_and_calls_go_on(
     timings: dict[str, float] = {}
     wait_for(lambda: "demo: 2 simulated hotliners" in run.output, 40, "the start")
     timings["started"] = time.monotonic() - t0
-    valkey_port = int(re.findall(r"embedded Valkey on redis://127.0.0.1:(\d+)/0",
-                                 run.output)[0])
+    valkey_port = int(
+        re.findall(r"embedded Valkey on redis://127.0.0.1:(\d+)/0", run.output)[0]
+    )
     phone = re.findall(r"try the voice menu: (\S+)/phone", run.output)[0]
     first = run.children()
     assert set(first) == {"valkey", "web", "worker"}, first
@@ -298,8 +298,10 @@ def test_killed_valkey_worker_and_web_are_restarted_and_calls_go_on(
     t = time.monotonic()
     os.kill(first["valkey"], signal.SIGKILL)
     valkey = wait_for(
-        lambda: (k := run.children()).get("valkey") not in (None, first["valkey"])
-        and k["valkey"],
+        lambda: (
+            (k := run.children()).get("valkey") not in (None, first["valkey"])
+            and k["valkey"]
+        ),
         15,
         "a new Valkey",
     )
@@ -316,12 +318,17 @@ def test_killed_valkey_worker_and_web_are_restarted_and_calls_go_on(
             return False
 
     # The append-only file gave the live state back: the hotliners are still in.
-    assert wait_for(lambda: logged_in("nina") and logged_in("omar"), 10,
-                    "the hotliners still logged in")
-    wait_for(lambda: f"valkey restarted (pid {valkey}, restart 1)" in run.output, 5,
-             "the restart line")
-    assert (f"valkey (pid {first['valkey']}) was killed by SIGKILL"
-            in run.output)
+    assert wait_for(
+        lambda: logged_in("nina") and logged_in("omar"),
+        10,
+        "the hotliners still logged in",
+    )
+    wait_for(
+        lambda: f"valkey restarted (pid {valkey}, restart 1)" in run.output,
+        5,
+        "the restart line",
+    )
+    assert f"valkey (pid {first['valkey']}) was killed by SIGKILL" in run.output
     timings["valkey back"] = time.monotonic() - t
 
     # The worker: same. (It may already have been restarted once if losing
@@ -330,14 +337,18 @@ def test_killed_valkey_worker_and_web_are_restarted_and_calls_go_on(
     worker = run.children()["worker"]
     os.kill(worker, signal.SIGKILL)
     new_worker = wait_for(
-        lambda: (k := run.children()).get("worker") not in (None, worker)
-        and k["worker"],
+        lambda: (
+            (k := run.children()).get("worker") not in (None, worker) and k["worker"]
+        ),
         15,
         "a new worker",
     )
     assert gone(worker)
-    wait_for(lambda: f"worker-0 restarted (pid {new_worker}" in run.output, 5,
-             "the restart line")
+    wait_for(
+        lambda: f"worker-0 restarted (pid {new_worker}" in run.output,
+        5,
+        "the restart line",
+    )
     assert f"worker-0 (pid {worker}) was killed by SIGKILL" in run.output
     timings["worker back"] = time.monotonic() - t
 
@@ -360,16 +371,20 @@ def test_killed_valkey_worker_and_web_are_restarted_and_calls_go_on(
             return False
 
     wait_for(healthy, 20, "the web answering again")
-    wait_for(lambda: all(gone(p) for p in web_workers | {web}), 10,
-             "the old gunicorn processes reaped")
+    wait_for(
+        lambda: all(gone(p) for p in web_workers | {web}),
+        10,
+        "the old gunicorn processes reaped",
+    )
     assert f"web (pid {web}) was killed by SIGKILL" in run.output
     assert f"web restarted (pid {new_web}, restart 1)" in run.output
     timings["web back"] = time.monotonic() - t
 
     # Calls go on: printer problem ("2"), "other" ("4"), to the printer queue.
     t = time.monotonic()
-    calls = [PhoneCall(f"{phone}/phone/api/calls", f"+3361999{n:04d}")
-             for n in range(2)]
+    calls = [
+        PhoneCall(f"{phone}/phone/api/calls", f"+3361999{n:04d}") for n in range(2)
+    ]
     for call in calls:
         call.press("2")
     for call in calls:

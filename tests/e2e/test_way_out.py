@@ -31,24 +31,42 @@ ROUTING = """routing:
 
 
 def test_too_long_a_wait_ends_in_a_voicemail_and_an_empty_queue_asks_at_once(
-        running_hotline: Callable[..., object]) -> None:
-    hotline = running_hotline(HOTLINERS, ROUTING, 0.1, queues_patch=(
-        "    name: {fr-FR: \"imprimantes\", en-US: \"printers\"}\n",
-        "    name: {fr-FR: \"imprimantes\", en-US: \"printers\"}\n"
-        "    max_wait_seconds: 2\n"))
+    running_hotline: Callable[..., object],
+) -> None:
+    hotline = running_hotline(
+        HOTLINERS,
+        ROUTING,
+        0.1,
+        queues_patch=(
+            '    name: {fr-FR: "imprimantes", en-US: "printers"}\n',
+            '    name: {fr-FR: "imprimantes", en-US: "printers"}\n'
+            "    max_wait_seconds: 2\n",
+        ),
+    )
     carrier = hotline.carrier  # type: ignore[attr-defined]
     url = hotline.url  # type: ignore[attr-defined]
     # Paul is logged in but on a break: the printer queue is staffed, nobody answers.
-    assert requests.post(f"{url}/api/agents/paul/state", json={"state": "available"},
-                         timeout=5).ok
-    assert requests.post(f"{url}/api/agents/paul/state", json={"state": "break"},
-                         timeout=5).ok
-    waiter = carrier.place_call(CallerScript(
-        from_number="+33630000001", inputs=[Digits("2"), Digits("4"), Digits("2")],
-        voicemail_seconds=40.0, voicemail_finish_key="#"))
-    nobody = carrier.place_call(CallerScript(
-        from_number="+33630000002", inputs=[Digits("3"), Digits("4"), Digits("2")],
-        voicemail_seconds=20.0))
+    assert requests.post(
+        f"{url}/api/agents/paul/state", json={"state": "available"}, timeout=5
+    ).ok
+    assert requests.post(
+        f"{url}/api/agents/paul/state", json={"state": "break"}, timeout=5
+    ).ok
+    waiter = carrier.place_call(
+        CallerScript(
+            from_number="+33630000001",
+            inputs=[Digits("2"), Digits("4"), Digits("2")],
+            voicemail_seconds=40.0,
+            voicemail_finish_key="#",
+        )
+    )
+    nobody = carrier.place_call(
+        CallerScript(
+            from_number="+33630000002",
+            inputs=[Digits("3"), Digits("4"), Digits("2")],
+            voicemail_seconds=20.0,
+        )
+    )
     assert carrier.wait_idle(timeout=90.0)
     assert carrier.errors == []
     engine = create_engine(hotline.database_url)  # type: ignore[attr-defined]
@@ -63,7 +81,10 @@ def test_too_long_a_wait_ends_in_a_voicemail_and_an_empty_queue_asks_at_once(
     engine.dispose()
     waited = rows[waiter.sid]
     assert (waited.status, waited.outcome, waited.queue) == (
-        "voicemail", "voicemail", "printer")
+        "voicemail",
+        "voicemail",
+        "printer",
+    )
     assert waited.recording_url
     assert waited.wait_seconds is not None
     assert waited.wait_seconds >= 2.0

@@ -35,8 +35,7 @@ def test_an_unknown_call_is_refused_by_name(app: Flask) -> None:
     assert admit(services.live, "CAnobody", "printer", 0) is Admission.UNKNOWN_CALL
 
 
-def test_a_closed_queue_turns_the_caller_away_without_queueing_them(
-        app: Flask) -> None:
+def test_a_closed_queue_turns_the_caller_away_without_queueing_them(app: Flask) -> None:
     services = app.extensions["hotline"]
     rt = services.runtime
     rt.store.start_call("CAad2", "+33622222222", "+33180000000", "fr-FR")

@@ -18,7 +18,8 @@ from queues.store import RoutingStore
 
 
 def test_whole_call_is_logged_with_wait_talk_agent_and_outcome(
-        redis_client: redis.Redis, migrated_database: str) -> None:
+    redis_client: redis.Redis, migrated_database: str
+) -> None:
     keys = Keys(prefix="writer-test")
     store = RoutingStore(redis_client, keys)
     engine = create_engine(migrated_database)
@@ -41,14 +42,22 @@ def test_whole_call_is_logged_with_wait_talk_agent_and_outcome(
         row = session.get(Call, "CAlog1")
         assert row is not None
         assert (row.status, row.queue, row.agent_id, row.outcome, row.ivr_choice) == (
-            "completed", "printer", "alice", "remote_takeover", "file_imprimante")
+            "completed",
+            "printer",
+            "alice",
+            "remote_takeover",
+            "file_imprimante",
+        )
         assert row.wait_seconds is not None
         assert row.wait_seconds >= 0.05
         assert row.talk_seconds is not None
         assert row.talk_seconds >= 0.05
         assert row.offers == 1
-        count = session.scalar(select(func.count()).select_from(CallEvent).where(
-            CallEvent.call_sid == "CAlog1"))
+        count = session.scalar(
+            select(func.count())
+            .select_from(CallEvent)
+            .where(CallEvent.call_sid == "CAlog1")
+        )
         assert count == 10  # all but the first "available" of the hotliner
     # applied entries are trimmed from the stream
     assert redis_client.xlen(keys.events) <= 1
@@ -56,7 +65,8 @@ def test_whole_call_is_logged_with_wait_talk_agent_and_outcome(
 
 
 def test_abandoned_caller_is_logged_with_the_wait_before_hanging_up(
-        redis_client: redis.Redis, migrated_database: str) -> None:
+    redis_client: redis.Redis, migrated_database: str
+) -> None:
     keys = Keys(prefix="writer-test2")
     store = RoutingStore(redis_client, keys)
     engine = create_engine(migrated_database)
@@ -75,7 +85,8 @@ def test_abandoned_caller_is_logged_with_the_wait_before_hanging_up(
 
 
 def test_writer_resumes_after_the_committed_offset(
-        redis_client: redis.Redis, migrated_database: str) -> None:
+    redis_client: redis.Redis, migrated_database: str
+) -> None:
     keys = Keys(prefix="writer-test3")
     store = RoutingStore(redis_client, keys)
     engine = create_engine(migrated_database)
@@ -95,7 +106,8 @@ def test_writer_resumes_after_the_committed_offset(
 
 
 def test_only_one_writer_drains_at_a_time(
-        redis_client: redis.Redis, migrated_database: str) -> None:
+    redis_client: redis.Redis, migrated_database: str
+) -> None:
     keys = Keys(prefix="writer-test4")
     store = RoutingStore(redis_client, keys)
     engine = create_engine(migrated_database)
@@ -108,22 +120,24 @@ def test_only_one_writer_drains_at_a_time(
 
 
 def test_an_event_of_unknown_type_is_kept_raw_counted_and_said(
-        redis_client: redis.Redis, migrated_database: str,
-        caplog: pytest.LogCaptureFixture) -> None:
+    redis_client: redis.Redis, migrated_database: str, caplog: pytest.LogCaptureFixture
+) -> None:
     keys = Keys(prefix="writer-test5")
     store = RoutingStore(redis_client, keys)
     engine = create_engine(migrated_database)
     store.start_call("CAlog5", "+33655555555", "+33180000000", "fr-FR")
-    redis_client.xadd(keys.events, {"type": "mystery", "call": "CAlog5",
-                                    "agent": "", "at": "1"})
+    redis_client.xadd(
+        keys.events, {"type": "mystery", "call": "CAlog5", "agent": "", "at": "1"}
+    )
     store.hang_up("CAlog5", "completed")
     before = UNPROJECTED["mystery"]
     assert drain_events(redis_client, engine, keys) == 3
     assert UNPROJECTED["mystery"] == before + 1
     assert "no projection for event type 'mystery'" in caplog.text
     with Session(engine) as session:
-        kinds = session.scalars(select(CallEvent.type).where(
-            CallEvent.call_sid == "CAlog5")).all()
+        kinds = session.scalars(
+            select(CallEvent.type).where(CallEvent.call_sid == "CAlog5")
+        ).all()
         assert sorted(kinds) == ["call_ended", "call_started", "mystery"]
         row = session.get(Call, "CAlog5")
         assert row is not None

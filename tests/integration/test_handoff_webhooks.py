@@ -50,16 +50,19 @@ def answer(signed_post: SignedPost, telephony: RecordingTelephony, n: int) -> st
     return str(leg["sid"])
 
 
-def leg_status(signed_post: SignedPost, telephony: RecordingTelephony, n: int,
-               status: str) -> None:
+def leg_status(
+    signed_post: SignedPost, telephony: RecordingTelephony, n: int, status: str
+) -> None:
     leg = telephony.placed[n - 1]
     path = leg["status_callback"].removeprefix("https://hotline.test")
-    signed_post(path, call_form(leg["sid"], CallStatus=status,
-                                Direction="outbound-api"))
+    signed_post(
+        path, call_form(leg["sid"], CallStatus=status, Direction="outbound-api")
+    )
 
 
 def test_a_caller_joining_a_queue_rings_a_free_hotliner_in_the_same_request(
-        app: Flask, signed_post: SignedPost, telephony: RecordingTelephony) -> None:
+    app: Flask, signed_post: SignedPost, telephony: RecordingTelephony
+) -> None:
     queue_caller(signed_post, "CAho1")
     assert [leg["to"] for leg in telephony.placed] == ["client:nina"]
     assert "call=CAho1" in telephony.placed[0]["url"]
@@ -69,34 +72,43 @@ def test_a_caller_joining_a_queue_rings_a_free_hotliner_in_the_same_request(
 
 
 def test_an_answer_arriving_before_the_leg_is_recorded_keeps_the_call(
-        app: Flask, signed_post: SignedPost, telephony: RecordingTelephony) -> None:
+    app: Flask, signed_post: SignedPost, telephony: RecordingTelephony
+) -> None:
     """The race of the issue: the hotliner's phone answers before the REST
     answer that placed the leg is back, so ACCEPT runs before set-leg."""
     rt = runtime(app)
     rt.store.set_agent_state("nina", AgentState.BREAK, [])  # no ring yet
     queue_caller(signed_post, "CAho2")
     rt.store.set_agent_state(
-        "nina", AgentState.AVAILABLE,
-        memberships(rt.routing.hotliners["nina"], rt.routing))  # type: ignore[index]
+        "nina",
+        AgentState.AVAILABLE,
+        memberships(rt.routing.hotliners["nina"], rt.routing),
+    )  # type: ignore[index]
     offer = rt.store.match(rules(rt.routing), 15_000)
     assert offer is not None
-    root = twiml(signed_post(
-        f"/voice/agent/answer?offer={offer.offer_id}&call=CAho2",
-        call_form("CAlegfast", Direction="outbound-api")).data)
+    root = twiml(
+        signed_post(
+            f"/voice/agent/answer?offer={offer.offer_id}&call=CAho2",
+            call_form("CAlegfast", Direction="outbound-api"),
+        ).data
+    )
     assert "Conference" in [el.tag for el in root.iter()]
     handoff.leg_placed(rt, offer, "CAlegfast")  # the REST answer, late
     assert telephony.ended == []  # the hotliner who answered is not cut off
     assert rt.store.agent("nina")["state"] == "busy"
     assert rt.store.agent("nina")["leg"] == "CAlegfast"
     assert rt.store.call("CAho2")["state"] == "connected"
-    assert telephony.redirects == [(
-        "CAho2",
-        "https://hotline.test/voice/caller/connect?call=CAho2&queue=email&lang=fr-FR",
-    )]
+    assert telephony.redirects == [
+        (
+            "CAho2",
+            "https://hotline.test/voice/caller/connect?call=CAho2&queue=email&lang=fr-FR",
+        )
+    ]
 
 
 def test_a_posted_outcome_offers_the_next_caller_in_the_same_request(
-        app: Flask, signed_post: SignedPost, telephony: RecordingTelephony) -> None:
+    app: Flask, signed_post: SignedPost, telephony: RecordingTelephony
+) -> None:
     queue_caller(signed_post, "CAho3")
     queue_caller(signed_post, "CAho4")  # waits: nina is ringing for CAho3
     answer(signed_post, telephony, 1)
@@ -106,8 +118,9 @@ def test_a_posted_outcome_offers_the_next_caller_in_the_same_request(
     assert rt.store.agent("nina")["state"] == "wrapup"  # 60 s in hotline.yaml
     assert len(telephony.placed) == 1
     client = app.test_client()
-    response = client.post("/api/calls/CAho3/outcome",
-                           json={"agent_id": "nina", "outcome": "resolved"})
+    response = client.post(
+        "/api/calls/CAho3/outcome", json={"agent_id": "nina", "outcome": "resolved"}
+    )
     assert response.status_code == 200
     response.close()
     assert len(telephony.placed) == 2
@@ -116,7 +129,8 @@ def test_a_posted_outcome_offers_the_next_caller_in_the_same_request(
 
 
 def test_with_no_wrapup_the_hang_up_itself_offers_the_next_caller(
-        app: Flask, signed_post: SignedPost, telephony: RecordingTelephony) -> None:
+    app: Flask, signed_post: SignedPost, telephony: RecordingTelephony
+) -> None:
     rt = runtime(app)
     object.__setattr__(rt.routing.hotline, "wrapup_seconds", 0)
     queue_caller(signed_post, "CAho5")
@@ -129,7 +143,8 @@ def test_with_no_wrapup_the_hang_up_itself_offers_the_next_caller(
 
 
 def test_a_hotliner_leaving_before_the_bridge_puts_the_caller_back_in_place(
-        app: Flask, signed_post: SignedPost, telephony: RecordingTelephony) -> None:
+    app: Flask, signed_post: SignedPost, telephony: RecordingTelephony
+) -> None:
     rt = runtime(app)
     queue_caller(signed_post, "CAho7")
     score = rt.store.call("CAho7")["score"]
@@ -141,21 +156,24 @@ def test_a_hotliner_leaving_before_the_bridge_puts_the_caller_back_in_place(
     assert call["state"] == "offered"
     assert len(telephony.placed) == 2
     # the first redirect reaches the caller only now: they hold in the queue
-    root = twiml(signed_post("/voice/caller/connect?call=CAho7",
-                             call_form("CAho7")).data)
+    root = twiml(
+        signed_post("/voice/caller/connect?call=CAho7", call_form("CAho7")).data
+    )
     assert verbs(root) == ["Say", "Enqueue"]
     assert "déconnecté" in spoken(root)
     assert rt.store.call("CAho7")["state"] == "offered"
 
 
 def test_a_caller_alone_in_a_conference_goes_back_to_their_place(
-        app: Flask, signed_post: SignedPost, telephony: RecordingTelephony) -> None:
+    app: Flask, signed_post: SignedPost, telephony: RecordingTelephony
+) -> None:
     rt = runtime(app)
     queue_caller(signed_post, "CAho8")
     score = rt.store.call("CAho8")["score"]
     answer(signed_post, telephony, 1)
-    root = twiml(signed_post("/voice/caller/connect?call=CAho8",
-                             call_form("CAho8")).data)
+    root = twiml(
+        signed_post("/voice/caller/connect?call=CAho8", call_form("CAho8")).data
+    )
     assert verbs(root) == ["Dial"]
     leg_status(signed_post, telephony, 1, "completed")  # never joined: alone
     assert "alone:CAho8" in rt.store.due_timers(at_ms=2**50)
@@ -164,8 +182,9 @@ def test_a_caller_alone_in_a_conference_goes_back_to_their_place(
         "CAho8",
         "https://hotline.test/voice/caller/requeue?call=CAho8&queue=email&lang=fr-FR",
     )
-    root = twiml(signed_post("/voice/caller/requeue?call=CAho8",
-                             call_form("CAho8")).data)
+    root = twiml(
+        signed_post("/voice/caller/requeue?call=CAho8", call_form("CAho8")).data
+    )
     assert verbs(root) == ["Say", "Enqueue"]
     call = rt.store.call("CAho8")
     assert call["score"] == score
@@ -173,14 +192,14 @@ def test_a_caller_alone_in_a_conference_goes_back_to_their_place(
 
 
 def test_a_conference_that_ended_normally_is_not_taken_for_alone(
-        app: Flask, signed_post: SignedPost, telephony: RecordingTelephony) -> None:
+    app: Flask, signed_post: SignedPost, telephony: RecordingTelephony
+) -> None:
     rt = runtime(app)
     queue_caller(signed_post, "CAho9")
     answer(signed_post, telephony, 1)
     signed_post("/voice/caller/connect?call=CAho9", call_form("CAho9"))
     leg_status(signed_post, telephony, 1, "completed")
-    root = twiml(signed_post("/voice/caller/after?call=CAho9",
-                             call_form("CAho9")).data)
+    root = twiml(signed_post("/voice/caller/after?call=CAho9", call_form("CAho9")).data)
     assert verbs(root) == ["Say", "Hangup"]
     assert rt.store.due_timers(at_ms=2**50) == ["wrapup:nina"]
     redirects = len(telephony.redirects)
@@ -190,7 +209,8 @@ def test_a_conference_that_ended_normally_is_not_taken_for_alone(
 
 
 def test_a_caller_hanging_up_as_the_hotliner_answers_ends_the_hotliners_leg(
-        app: Flask, signed_post: SignedPost, telephony: RecordingTelephony) -> None:
+    app: Flask, signed_post: SignedPost, telephony: RecordingTelephony
+) -> None:
     rt = runtime(app)
     queue_caller(signed_post, "CAho10")
     leg = answer(signed_post, telephony, 1)

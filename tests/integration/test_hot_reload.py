@@ -27,15 +27,22 @@ def menu_action(body: bytes) -> str:
 
 
 def test_edited_tree_applies_to_new_calls_and_never_breaks_a_call_in_progress(
-        app: Flask, signed_post: SignedPost) -> None:
+    app: Flask, signed_post: SignedPost
+) -> None:
     before = signed_post("/voice/incoming", call_form("CAold"))
     old_action = menu_action(before.data)
     assert "v=1" in old_action
 
-    edit(app, "Bienvenue à la hotline informatique.",
-         "Bienvenue au support informatique.")
-    edit(app, "problem_type: printer\n        goto: menu_imprimante",
-         "problem_type: printer\n        goto: file_imprimante")
+    edit(
+        app,
+        "Bienvenue à la hotline informatique.",
+        "Bienvenue au support informatique.",
+    )
+    edit(
+        app,
+        "problem_type: printer\n        goto: menu_imprimante",
+        "problem_type: printer\n        goto: file_imprimante",
+    )
 
     after = signed_post("/voice/incoming", call_form("CAnew"))
     assert "Bienvenue au support informatique." in spoken(twiml(after.data))
@@ -52,7 +59,8 @@ def test_edited_tree_applies_to_new_calls_and_never_breaks_a_call_in_progress(
 
 
 def test_broken_edit_is_refused_and_the_last_good_tree_keeps_serving(
-        app: Flask, signed_post: SignedPost) -> None:
+    app: Flask, signed_post: SignedPost
+) -> None:
     edit(app, "start: accueil", "start: accueil\nstart: twice")
     response = signed_post("/voice/incoming", call_form("CAbroken"))
     assert response.status_code == 200

@@ -110,13 +110,18 @@ CASES: list[tuple[CallState, CallEvent, bool]] = [
 ]
 
 
-@pytest.mark.parametrize(("state", "event", "callback"), CASES,
-                         ids=[f"{s}-{e}" for s, e, _ in CASES])
+@pytest.mark.parametrize(
+    ("state", "event", "callback"), CASES, ids=[f"{s}-{e}" for s, e, _ in CASES]
+)
 def test_each_script_moves_a_call_as_the_table_says(
-        redis_client: redis.Redis, state: CallState, event: CallEvent,
-        callback: bool) -> None:
-    if callback and state in (CallState.IVR, CallState.SELF_SERVED,
-                              CallState.VOICEMAIL, CallState.ABANDONED):
+    redis_client: redis.Redis, state: CallState, event: CallEvent, callback: bool
+) -> None:
+    if callback and state in (
+        CallState.IVR,
+        CallState.SELF_SERVED,
+        CallState.VOICEMAIL,
+        CallState.ABANDONED,
+    ):
         pytest.skip("no callback before the caller is queued")
     store = RoutingStore(redis_client, Keys(prefix="life"))
     reach(store, state, callback=callback)
@@ -129,5 +134,3 @@ def test_each_script_moves_a_call_as_the_table_says(
 def test_every_move_of_the_table_is_exercised() -> None:
     exercised = {(s, e) for s, e, _ in CASES}
     assert set(TRANSITIONS) <= exercised
-
-

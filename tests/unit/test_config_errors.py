@@ -34,24 +34,49 @@ def break_line(path: Path, old: str, new: str) -> int:
     return line
 
 
-@pytest.mark.parametrize(("file", "old", "new", "reason"), [
-    ("hotliners.yaml", "skills: {network: 5,", "skills: {netwrk: 5,", "unknown skill"),
-    ("hotliners.yaml", '"mon-fri 07:00-15:00"]\n  - id: bruno',
-     '"mon-fri 7h-15h"]\n  - id: bruno', "must look like"),
-    ("hotliners.yaml", 'endpoint: "client:chloe"', 'endpoint: "chloe"', "endpoint"),
-    ("queues.yaml", "    skill: printer\n", "    skil: printer\n",
-     "unknown key 'skil'"),
-    ("hotline.yaml", "timezone: Europe/Paris", "timezone: Europe/Pariss",
-     "unknown timezone"),
-    ("hotline.yaml", "ring_seconds: 15", "ring_seconds: fifteen", "whole number"),
-    ("ivr.yaml", "queue: printer", "queue: printers", "unknown queue"),
-    ("ivr.yaml", "goto: file_reseau", "goto: file_reso", "unknown node"),
-    ("ivr.yaml", '  en-US: "Thank you for calling, goodbye."\n', "",
-     "missing the en-US text"),
-    ("ivr.yaml", '      - key: "6"', '      - key: "5"', "same key"),
-])
-def test_malformed_file_names_the_line_at_fault(folder: Path, file: str, old: str,
-                                                new: str, reason: str) -> None:
+@pytest.mark.parametrize(
+    ("file", "old", "new", "reason"),
+    [
+        (
+            "hotliners.yaml",
+            "skills: {network: 5,",
+            "skills: {netwrk: 5,",
+            "unknown skill",
+        ),
+        (
+            "hotliners.yaml",
+            '"mon-fri 07:00-15:00"]\n  - id: bruno',
+            '"mon-fri 7h-15h"]\n  - id: bruno',
+            "must look like",
+        ),
+        ("hotliners.yaml", 'endpoint: "client:chloe"', 'endpoint: "chloe"', "endpoint"),
+        (
+            "queues.yaml",
+            "    skill: printer\n",
+            "    skil: printer\n",
+            "unknown key 'skil'",
+        ),
+        (
+            "hotline.yaml",
+            "timezone: Europe/Paris",
+            "timezone: Europe/Pariss",
+            "unknown timezone",
+        ),
+        ("hotline.yaml", "ring_seconds: 15", "ring_seconds: fifteen", "whole number"),
+        ("ivr.yaml", "queue: printer", "queue: printers", "unknown queue"),
+        ("ivr.yaml", "goto: file_reseau", "goto: file_reso", "unknown node"),
+        (
+            "ivr.yaml",
+            '  en-US: "Thank you for calling, goodbye."\n',
+            "",
+            "missing the en-US text",
+        ),
+        ("ivr.yaml", '      - key: "6"', '      - key: "5"', "same key"),
+    ],
+)
+def test_malformed_file_names_the_line_at_fault(
+    folder: Path, file: str, old: str, new: str, reason: str
+) -> None:
     line = break_line(folder / file, old, new)
     with pytest.raises(ConfigError) as caught:
         load_config(folder)
@@ -72,7 +97,8 @@ def test_yaml_syntax_error_names_the_line(folder: Path) -> None:
 
 def test_duplicate_key_is_refused(folder: Path) -> None:
     path = folder / "hotline.yaml"
-    path.write_text(path.read_text(encoding="utf-8") + "name: again\n",
-                    encoding="utf-8")
+    path.write_text(
+        path.read_text(encoding="utf-8") + "name: again\n", encoding="utf-8"
+    )
     with pytest.raises(ConfigError, match="duplicate key 'name'"):
         load_config(folder)

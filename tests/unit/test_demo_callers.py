@@ -21,8 +21,12 @@ def end_of_walk(inputs: list[Digits | Speech]) -> str:
     while pending:
         step = pending.pop(0)
         if isinstance(node, MenuNode):
-            heard = interpret(node, step.keys if isinstance(step, Digits) else None,
-                              step.text if isinstance(step, Speech) else None, "fr-FR")
+            heard = interpret(
+                node,
+                step.keys if isinstance(step, Digits) else None,
+                step.text if isinstance(step, Speech) else None,
+                "fr-FR",
+            )
             assert heard.kind is InputKind.CHOSEN, (inputs, node.id, step)
             assert heard.option is not None
             assert heard.option.goto is not None
@@ -41,7 +45,9 @@ def end_of_walk(inputs: list[Digits | Speech]) -> str:
 
 def test_demo_callers_reach_a_queue_or_are_fixed_by_self_help() -> None:
     rng = random.Random(11)
-    ends = {end_of_walk(random_caller(CONFIG, rng).inputs)  # type: ignore[arg-type]
-            for _ in range(300)}
+    ends = {
+        end_of_walk(random_caller(CONFIG, rng).inputs)  # type: ignore[arg-type]
+        for _ in range(300)
+    }
     assert "fixed" in ends
     assert {"printer", "network", "email", "account", "hardware", "software"} <= ends

@@ -42,8 +42,14 @@ def test_facts_noted_from_python_are_known_event_types() -> None:
 
 @pytest.mark.parametrize("kind", list(EventType))
 def test_every_event_type_has_a_projection(kind: EventType) -> None:
-    event = StreamEvent("1-0", kind.value, "CAev", "alice", 1_800_000_000_000,
-                        {"state": "completed", "queue": "printer"})
+    event = StreamEvent(
+        "1-0",
+        kind.value,
+        "CAev",
+        "alice",
+        1_800_000_000_000,
+        {"state": "completed", "queue": "printer"},
+    )
     apply_event(None, event)  # refuses (raises) only what it does not know
 
 

@@ -43,17 +43,21 @@ def test_silence_is_no_input(menu: MenuNode) -> None:
     assert interpret(menu, "", "   ", "fr-FR").kind is InputKind.NO_INPUT
 
 
-@pytest.mark.parametrize(("speech", "goto"), [
-    ("mon imprimante n'imprime plus", "menu_imprimante"),
-    ("J'AI PLUS INTERNET", "menu_reseau"),
-    ("je n'arrive pas à installer un logiciel", "file_logiciel"),
-    ("mon mot de passe est bloqué", "menu_compte"),
-    ("Outlook ne s'ouvre plus", "file_messagerie"),
-    ("l'écran reste noir", "file_materiel"),
-    ("deux", "menu_imprimante"),
-])
-def test_spoken_problems_reach_the_right_option(menu: MenuNode, speech: str,
-                                                goto: str) -> None:
+@pytest.mark.parametrize(
+    ("speech", "goto"),
+    [
+        ("mon imprimante n'imprime plus", "menu_imprimante"),
+        ("J'AI PLUS INTERNET", "menu_reseau"),
+        ("je n'arrive pas à installer un logiciel", "file_logiciel"),
+        ("mon mot de passe est bloqué", "menu_compte"),
+        ("Outlook ne s'ouvre plus", "file_messagerie"),
+        ("l'écran reste noir", "file_materiel"),
+        ("deux", "menu_imprimante"),
+    ],
+)
+def test_spoken_problems_reach_the_right_option(
+    menu: MenuNode, speech: str, goto: str
+) -> None:
     heard = interpret(menu, None, speech, "fr-FR")
     assert heard.option is not None, speech
     assert heard.option.goto == goto
@@ -61,4 +65,5 @@ def test_spoken_problems_reach_the_right_option(menu: MenuNode, speech: str,
 
 def test_unrelated_words_are_invalid(menu: MenuNode) -> None:
     assert interpret(menu, None, "quelle heure est-il", "fr-FR").kind is (
-        InputKind.INVALID)
+        InputKind.INVALID
+    )

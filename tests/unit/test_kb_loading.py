@@ -129,8 +129,12 @@ def test_step_in_a_language_not_loaded_is_refused(tmp_path: Path) -> None:
         ("id: printer-offline", "id: Printer_Offline", 3, "fault id must be"),
         ("    level: L1\n", "    level: L1\n    severity: high\n", 8, "unknown key"),
         ("    level: L1\n", "    level: L1\n    level: L2\n", 8, "duplicate key"),
-        (VALID[VALID.index("    self_help") : VALID.index("    agent_steps")],
-         "    self_help: yes\n", 8, "'self_help' must be a list"),
+        (
+            VALID[VALID.index("    self_help") : VALID.index("    agent_steps")],
+            "    self_help: yes\n",
+            8,
+            "'self_help' must be a list",
+        ),
         ("agent_steps: [", "agent_steps: 'a' #", 11, "'agent_steps' must be"),
     ],
 )

@@ -17,8 +17,7 @@ from queues.lifecycle import (
 )
 
 
-def test_no_move_leaves_a_terminal_state_but_a_message_left_after_the_hangup(
-) -> None:
+def test_no_move_leaves_a_terminal_state_but_a_message_left_after_the_hangup() -> None:
     leaving = {(state, event) for state, event in TRANSITIONS if state in TERMINAL}
     assert leaving == {(CallState.ABANDONED, CallEvent.LEAVE_MESSAGE)}
 

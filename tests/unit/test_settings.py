@@ -20,18 +20,27 @@ def test_empty_environment_means_embedded_services_and_the_simulator() -> None:
 
 def test_every_bad_value_is_reported_at_once() -> None:
     with pytest.raises(SettingsError) as caught:
-        Settings.from_env({
-            "REDIS_URL": "http://localhost:6379",
-            "DATABASE_URL": "mysql://x",
-            "TWILIO_ACCOUNT_SID": "ACnothex",
-            "PUBLIC_BASE_URL": "hotline.example.org",
-            "HOTLINE_CONFIG": "/no/such/folder",
-            "HOTLINE_NUMBER": "0180000000",
-        })
+        Settings.from_env(
+            {
+                "REDIS_URL": "http://localhost:6379",
+                "DATABASE_URL": "mysql://x",
+                "TWILIO_ACCOUNT_SID": "ACnothex",
+                "PUBLIC_BASE_URL": "hotline.example.org",
+                "HOTLINE_CONFIG": "/no/such/folder",
+                "HOTLINE_NUMBER": "0180000000",
+            }
+        )
     text = str(caught.value)
-    for name in ("REDIS_URL", "DATABASE_URL", "TWILIO_ACCOUNT_SID",
-                 "TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL", "HOTLINE_CONFIG",
-                 "HOTLINE_NUMBER", "SECRET_KEY"):
+    for name in (
+        "REDIS_URL",
+        "DATABASE_URL",
+        "TWILIO_ACCOUNT_SID",
+        "TWILIO_AUTH_TOKEN",
+        "PUBLIC_BASE_URL",
+        "HOTLINE_CONFIG",
+        "HOTLINE_NUMBER",
+        "SECRET_KEY",
+    ):
         assert name in text
     assert len(caught.value.problems) == 8
 

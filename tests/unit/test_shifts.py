@@ -40,8 +40,7 @@ def test_shift_ending_when_it_starts_lasts_24_hours() -> None:
     assert is_on_shift((shift,), datetime(2026, 11, 24, 23, 59, tzinfo=PARIS), PARIS)
     monday = parse_shift("mon 08:00-08:00")
     assert is_on_shift((monday,), datetime(2026, 11, 24, 7, 59, tzinfo=PARIS), PARIS)
-    assert not is_on_shift((monday,), datetime(2026, 11, 24, 8, 0, tzinfo=PARIS),
-                           PARIS)
+    assert not is_on_shift((monday,), datetime(2026, 11, 24, 8, 0, tzinfo=PARIS), PARIS)
 
 
 def test_night_shift_belongs_to_the_day_it_starts() -> None:
@@ -66,7 +65,6 @@ def test_example_roster_covers_every_hour_of_the_week() -> None:
     uncovered = []
     for hour in range(7 * 24):
         at = monday.replace(day=23 + hour // 24, hour=hour % 24, minute=30)
-        if not any(is_on_shift(h.shifts, at, PARIS)
-                   for h in config.hotliners.values()):
+        if not any(is_on_shift(h.shifts, at, PARIS) for h in config.hotliners.values()):
             uncovered.append(at.isoformat())
     assert uncovered == []

@@ -13,8 +13,7 @@ class Down(Exception):
     """Stands for Redis failing again in the middle of a replay."""
 
 
-def test_entries_replay_in_time_order_then_the_journal_is_empty(
-        tmp_path: Path) -> None:
+def test_entries_replay_in_time_order_then_the_journal_is_empty(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "spool.sqlite3")
     assert not spool.pending()
     spool.append("enqueue", ["CA2", "email", 0], 2_000)
@@ -23,17 +22,25 @@ def test_entries_replay_in_time_order_then_the_journal_is_empty(
     assert spool.pending()
     assert Spool(tmp_path / "spool.sqlite3").count() == 3  # on disk, for all
     seen: list[tuple[str, Args, int]] = []
-    assert spool.replay(lambda op, args, at: seen.append((op, args, at)),
-                        lambda exc: isinstance(exc, Down)) == 3
+    assert (
+        spool.replay(
+            lambda op, args, at: seen.append((op, args, at)),
+            lambda exc: isinstance(exc, Down),
+        )
+        == 3
+    )
     assert [(op, args[0], at) for op, args, at in seen] == [
-        ("start_call", "CA1", 1_000), ("enqueue", "CA1", 1_500),
-        ("enqueue", "CA2", 2_000)]
+        ("start_call", "CA1", 1_000),
+        ("enqueue", "CA1", 1_500),
+        ("enqueue", "CA2", 2_000),
+    ]
     assert not spool.pending()
     assert spool.count() == 0
 
 
 def test_a_replay_interrupted_by_an_outage_keeps_the_rest_in_order(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     spool = Spool(tmp_path / "spool.sqlite3")
     for n in range(4):
         spool.append("note_call", [f"CA{n}"], 1_000 + n)
@@ -50,7 +57,8 @@ def test_a_replay_interrupted_by_an_outage_keeps_the_rest_in_order(
 
 
 def test_an_entry_that_cannot_be_applied_is_dropped_not_blocking(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     spool = Spool(tmp_path / "spool.sqlite3")
     spool.append("enqueue", ["CAbad"], 1)
     spool.append("enqueue", ["CAgood"], 2)

@@ -24,11 +24,15 @@ def test_hotliner_and_caller_join_the_same_conference_that_ends_with_either() ->
         twiml.connect_to_hotliner("hotline-CA1", "https://h.test/voice/caller/after")
     )
     assert hotliner.text == caller.text == "hotline-CA1"
-    assert hotliner.attrib == caller.attrib == {
-        "startConferenceOnEnter": "true",
-        "endConferenceOnExit": "true",
-        "beep": "false",
-    }
+    assert (
+        hotliner.attrib
+        == caller.attrib
+        == {
+            "startConferenceOnEnter": "true",
+            "endConferenceOnExit": "true",
+            "beep": "false",
+        }
+    )
     # Only the caller's side says goodbye when the conference ends.
     assert hotliner_dial.attrib == {}
     assert caller_dial.attrib == {

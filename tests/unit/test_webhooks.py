@@ -79,8 +79,7 @@ def test_menu_urls_carry_the_tree_version_the_call_started_with() -> None:
 def test_hold_loop_urls() -> None:
     assert webhooks.wait("email", "fr-FR") == "/voice/wait?queue=email&lang=fr-FR"
     assert (
-        webhooks.wait_key("email", "fr-FR")
-        == "/voice/wait-key?queue=email&lang=fr-FR"
+        webhooks.wait_key("email", "fr-FR") == "/voice/wait-key?queue=email&lang=fr-FR"
     )
     assert webhooks.queue_result("fr-FR") == "/voice/queue-result?lang=fr-FR"
     assert webhooks.message_left("fr-FR") == "/voice/message-left?lang=fr-FR"
