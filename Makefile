@@ -31,9 +31,11 @@ test: $(VENV)/.installed-dev  ## install and run the whole test suite
 test-only:  ## run the test suite without (re)installing
 	$(BIN)/python -m pytest
 
-lint: $(VENV)/.installed-dev  ## ruff and mypy
+lint: $(VENV)/.installed-dev  ## ruff (lint and format), mypy, import contracts
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(VENV)/.installed-dev  ## benchmarks (print figures and ratios)
 	$(BIN)/python bench/kb_accuracy.py
