@@ -166,13 +166,13 @@ class Bench:
         """Exactly `agents` hotliners available, in every queue, levels 1-5."""
         while self.logged_in < agents:
             memberships = [(q, 1 + self.logged_in % 5) for q in QUEUES]
-            self.store.set_agent_state(
+            self.store.agents.set_state(
                 f"ag{self.logged_in:04d}", AgentState.AVAILABLE, memberships
             )
             self.logged_in += 1
         while self.logged_in > agents:
             self.logged_in -= 1
-            self.store.set_agent_state(
+            self.store.agents.set_state(
                 f"ag{self.logged_in:04d}", AgentState.OFFLINE, []
             )
 

@@ -348,7 +348,7 @@ def fire_timer(rt: Runtime, member: str) -> Next:
     """One due timer: 'wrapup:<agent>', 'bridge:<call>' or 'alone:<call>'."""
     kind, _, ident = member.partition(":")
     if kind == "wrapup":
-        return Next(dispatch=rt.store.end_wrapup_now(ident))
+        return Next(dispatch=rt.store.agents.end_wrapup_now(ident))
     if kind == "bridge":
         return _bridge_again(rt, ident)
     if kind == "alone":
@@ -382,7 +382,7 @@ def _free_caller_alone(rt: Runtime, call_sid: str) -> None:
         return
     if call.get("callback") == "1":
         return  # on our call back's leg: its own status callback settles it
-    agent = rt.store.agent(call.get("agent", ""))
+    agent = rt.store.agents.get(call.get("agent", ""))
     if agent.get("state") == "busy" and agent.get("call_sid") == call_sid:
         return
     try:

@@ -40,7 +40,7 @@ def sweep_with(rt: Runtime) -> dict[str, int]:
     wrapped = 0
     wrapup_ms = rt.routing.hotline.wrapup_seconds * 1000
     for agent_id in rt.routing.hotliners:
-        if rt.store.end_wrapup(agent_id, wrapup_ms):
+        if rt.store.agents.end_wrapup(agent_id, wrapup_ms):
             wrapped += 1
     released = release_stuck_agents(rt)
     off_shift = end_shifts(rt)
@@ -64,7 +64,7 @@ def end_shifts(rt: Runtime, at: datetime | None = None) -> int:
     """Available hotliners whose shift is over are no longer offered calls."""
     when = at or utcnow()
     tz = rt.routing.hotline.timezone
-    states = rt.store.agent_states(rt.routing.hotliners)
+    states = rt.store.agents.states(rt.routing.hotliners)
     ended = 0
     for agent_id, state in states.items():
         hotliner = rt.routing.hotliner(agent_id)
@@ -73,7 +73,7 @@ def end_shifts(rt: Runtime, at: datetime | None = None) -> int:
             and hotliner is not None
             and not is_on_shift(hotliner.shifts, when, tz)
         ):
-            if rt.store.send_away(
+            if rt.store.agents.send_away(
                 agent_id,
                 routing.memberships(hotliner, rt.routing),
                 rt.routing.hotline.strategy,
@@ -85,7 +85,7 @@ def end_shifts(rt: Runtime, at: datetime | None = None) -> int:
 
 def release_stuck_agents(rt: Runtime) -> int:
     """Hotliners reserved or busy on a call that already ended (a lost webhook)."""
-    live = rt.store.agents(rt.routing.hotliners)
+    live = rt.store.agents.get_many(rt.routing.hotliners)
     stuck = {
         a: s["call_sid"]
         for a, s in live.items()
@@ -97,7 +97,7 @@ def release_stuck_agents(rt: Runtime) -> int:
     for agent_id, call_sid in stuck.items():
         call = calls[agent_id]
         if not call or call.get("state") in ENDED:
-            if rt.store.release_agent(agent_id, call_sid, "call_over", wrapup_ms):
+            if rt.store.agents.release(agent_id, call_sid, "call_over", wrapup_ms):
                 log.warning(
                     "released hotliner agent_id=%s from ended call_sid=%s",
                     agent_id,
@@ -145,7 +145,7 @@ def reconcile_with_carrier(
     closed = 0
     todo = handoff.NOTHING
     wrapup_ms = rt.routing.hotline.wrapup_seconds * 1000
-    for agent_id, agent in rt.store.agents(rt.routing.hotliners).items():
+    for agent_id, agent in rt.store.agents.get_many(rt.routing.hotliners).items():
         leg = agent.get("leg")
         if agent.get("state") == "busy" and leg and _is_over(rt, leg):
             ended = rt.store.agent_leg_ended(

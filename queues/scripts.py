@@ -15,43 +15,13 @@ Times are epoch milliseconds. Scores are written with `%.0f`: Lua's
 
 from __future__ import annotations
 
+from agents.scripts import PRELUDE as AGENT_PRELUDE
 from queues.lifecycle import lua_tables
 
 PRELUDE = (
     lua_tables()
+    + AGENT_PRELUDE
     + """
-local function emit(stream, kind, call, agent, now, extra)
-  local args = {stream, '*', 'type', kind, 'call', call, 'agent', agent, 'at', now}
-  if extra then
-    for i = 1, #extra do args[#args + 1] = extra[i] end
-  end
-  return redis.call('XADD', unpack(args))
-end
-
-local function field(hash, name)
-  local v = redis.call('HGET', hash, name)
-  if not v then return '' end
-  return v
-end
-
--- An agent's queue memberships, stored as 'queue:level,queue:level'.
-local function memberships(akey)
-  local t = {}
-  for q, l in string.gmatch(field(akey, 'queues'), '([^,:]+):(%d)') do
-    t[#t + 1] = {q, l}
-  end
-  return t
-end
-
--- Score in the available sets: smallest is offered first.
-local function idle_score(akey, idle)
-  if field(akey, 'strategy') == 'fewest-calls' then
-    local calls = tonumber(field(akey, 'calls')) or 0
-    return string.format('%.0f', calls * 1e13 + tonumber(idle))
-  end
-  return string.format('%.0f', tonumber(idle))
-end
-
 -- Exponential moving average of a duration (ms) in a queue's stats hash; the
 -- estimated wait announced to callers is built on it.
 local function observe(base, qid, name, value)
@@ -61,43 +31,6 @@ local function observe(base, qid, name, value)
   local new = value
   if old then new = old * 0.8 + value * 0.2 end
   redis.call('HSET', skey, name, string.format('%.0f', new))
-end
-
--- A hotliner ready for the next call: no offer, no leg, no call held; any
--- pending wrap-up timer is void.
-local function make_available(base, agent, akey, now)
-  redis.call('HSET', akey, 'state', 'available', 'state_since', now,
-             'idle_since', now, 'offer', '', 'leg', '', 'call_sid', '')
-  redis.call('ZREM', base .. 'timers', 'wrapup:' .. agent)
-  local score = idle_score(akey, now)
-  for _, m in ipairs(memberships(akey)) do
-    redis.call('ZADD', base .. 'available:' .. m[1] .. ':' .. m[2], score, agent)
-  end
-end
-
-local function make_unavailable(base, agent, akey)
-  for _, m in ipairs(memberships(akey)) do
-    redis.call('ZREM', base .. 'available:' .. m[1] .. ':' .. m[2], agent)
-  end
-end
-
--- A hotliner whose conversation is over: wrap-up until `now + wrapup_ms`
--- (a timer the worker fires on time), or available at once when wrap-up is
--- 0. Returns the state entered.
-local function after_call(base, agent, akey, now, wrapup_ms, stream, call, reason)
-  if tonumber(wrapup_ms) <= 0 then
-    make_available(base, agent, akey, now)
-    emit(stream, 'agent_state', call, agent, now,
-         {'state', 'available', 'from', 'busy', 'reason', reason})
-    return 'available'
-  end
-  redis.call('HSET', akey, 'state', 'wrapup', 'state_since', now)
-  redis.call('ZADD', base .. 'timers',
-             string.format('%.0f', tonumber(now) + tonumber(wrapup_ms)),
-             'wrapup:' .. agent)
-  emit(stream, 'agent_state', call, agent, now,
-       {'state', 'wrapup', 'from', 'busy', 'reason', reason})
-  return 'wrapup'
 end
 
 -- The summary of a caller number's last calls (queues.history), or nil for
@@ -579,43 +512,6 @@ return 1
 """
 )
 
-# KEYS[1] agent hash, KEYS[2] agents set, KEYS[3] events
-# ARGV[1] base, ARGV[2] agent id, ARGV[3] now, ARGV[4] requested state,
-# ARGV[5] queue memberships 'queue:level,...', ARGV[6] comma-separated states
-# allowed to move to the requested one (from agents.lifecycle.MANUAL_MOVES),
-# ARGV[7] routing strategy (decides the score in the available sets)
-# -> {1, state} moved, {0, current state} refused
-SET_AGENT_STATE = (
-    PRELUDE
-    + """
-local base, agent, now, wanted = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local current = field(KEYS[1], 'state')
-if current == '' then current = 'offline' end
-local allowed = false
-for s in string.gmatch(ARGV[6], '[^,]+') do
-  if s == current then allowed = true end
-end
-if not allowed then return {0, current} end
-redis.call('SADD', KEYS[2], agent)
-make_unavailable(base, agent, KEYS[1])
-redis.call('HSET', KEYS[1], 'id', agent, 'queues', ARGV[5], 'strategy', ARGV[7])
-if current == 'offline' then redis.call('HSET', KEYS[1], 'calls', 0) end
-if wanted == 'available' then
-  if current ~= 'available' then
-    make_available(base, agent, KEYS[1], now)
-  else
-    make_available(base, agent, KEYS[1], field(KEYS[1], 'idle_since'))
-  end
-  redis.call('HSET', KEYS[1], 'missed', 0)
-else
-  redis.call('HSET', KEYS[1], 'state', wanted, 'state_since', now, 'offer', '')
-end
-if current ~= wanted then
-  emit(KEYS[3], 'agent_state', '', agent, now, {'state', wanted, 'from', current})
-end
-return {1, wanted}
-"""
-)
 
 # KEYS[1] call hash, KEYS[2] agent hash, KEYS[3] events
 # ARGV[1] base, ARGV[2] sid, ARGV[3] agent id, ARGV[4] now, ARGV[5] outcome,
@@ -646,22 +542,6 @@ return 1
 """
 )
 
-# KEYS[1] agent hash, KEYS[2] events
-# ARGV[1] base, ARGV[2] agent id, ARGV[3] now, ARGV[4] wrap-up deadline
-# (state_since at or before it means the wrap-up time is over)
-# -> 1 available again, 0 not in an expired wrap-up
-END_WRAPUP = (
-    PRELUDE
-    + """
-if field(KEYS[1], 'state') ~= 'wrapup' then return 0 end
-if tonumber(field(KEYS[1], 'state_since')) > tonumber(ARGV[4]) then return 0 end
-local call = field(KEYS[1], 'call_sid')
-make_available(ARGV[1], ARGV[2], KEYS[1], ARGV[3])
-emit(KEYS[2], 'agent_state', call, ARGV[2], ARGV[3],
-     {'state', 'available', 'from', 'wrapup', 'reason', 'wrapup_timeout'})
-return 1
-"""
-)
 
 # KEYS[1] call hash, KEYS[2] events
 # ARGV[1] base, ARGV[2] sid, ARGV[3] now, ARGV[4] number to call back
@@ -753,31 +633,6 @@ return 1
 """
 )
 
-# KEYS[1] agent hash, KEYS[2] events
-# ARGV[1] base, ARGV[2] agent id, ARGV[3] now, ARGV[4] the call the hotliner is
-# stuck on, ARGV[5] why (for the event), ARGV[6] wrap-up ms
-# -> the state the hotliner was freed into, or false if not stuck on that call
-RELEASE_AGENT = (
-    PRELUDE
-    + """
-local state = field(KEYS[1], 'state')
-if field(KEYS[1], 'call_sid') ~= ARGV[4] then return false end
-local to
-if state == 'busy' then
-  return after_call(ARGV[1], ARGV[2], KEYS[1], ARGV[3], ARGV[6], KEYS[2], ARGV[4],
-                    ARGV[5])
-elseif state == 'reserved' then
-  redis.call('HSET', KEYS[1], 'call_sid', '', 'leg', '')
-  make_available(ARGV[1], ARGV[2], KEYS[1], ARGV[3])
-  to = 'available'
-else
-  return false
-end
-emit(KEYS[2], 'agent_state', ARGV[4], ARGV[2], ARGV[3],
-     {'state', to, 'from', state, 'reason', ARGV[5]})
-return to
-"""
-)
 
 # KEYS[1] call hash, KEYS[2] active calls zset, KEYS[3] events
 # ARGV[1] base, ARGV[2] sid, ARGV[3] now, ARGV[4] outcome

@@ -14,7 +14,7 @@ from typing import Any, cast
 
 import redis
 
-from agents.lifecycle import MANUAL_MOVES, AgentState
+from agents.store import AgentStore
 from core.clock import now_ms
 from core.keys import Keys
 from core.text import as_text
@@ -93,6 +93,8 @@ class RoutingStore:
     def __init__(self, client: redis.Redis, keys: Keys | None = None) -> None:
         self.redis = client
         self.keys = keys or Keys()
+        #: The hotliners' side of live state (their requests, repairs, reads).
+        self.agents = AgentStore(client, self.keys)
         register = client.register_script
         self._start_call = register(scripts.START_CALL)
         self._note_call = register(scripts.NOTE_CALL)
@@ -104,14 +106,11 @@ class RoutingStore:
         self._bridge = register(scripts.BRIDGE)
         self._hangup = register(scripts.HANGUP)
         self._agent_leg_ended = register(scripts.AGENT_LEG_ENDED)
-        self._set_agent_state = register(scripts.SET_AGENT_STATE)
         self._record_outcome = register(scripts.RECORD_OUTCOME)
-        self._end_wrapup = register(scripts.END_WRAPUP)
         self._request_callback = register(scripts.REQUEST_CALLBACK)
         self._callback_failed = register(scripts.CALLBACK_FAILED)
         self._requeue_callback = register(scripts.REQUEUE_CALLBACK)
         self._leave_voicemail = register(scripts.LEAVE_VOICEMAIL)
-        self._release_agent = register(scripts.RELEASE_AGENT)
         self._requeue_alone = register(scripts.REQUEUE_ALONE)
         self._conference_over = register(scripts.CONFERENCE_OVER)
         self._self_serve = register(scripts.SELF_SERVE)
@@ -329,17 +328,6 @@ class RoutingStore:
         raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.stats(queue_id)))
         return {as_text(a): float(as_text(b)) for a, b in raw.items()}
 
-    def agent_states(self, agent_ids: Iterable[str]) -> dict[str, str]:
-        """Current state of several hotliners in one round trip."""
-        ids = list(agent_ids)
-        pipe = self.redis.pipeline(transaction=False)
-        for agent_id in ids:
-            pipe.hget(self.keys.agent(agent_id), "state")
-        return {
-            a: as_text(v) if v else "offline"
-            for a, v in zip(ids, pipe.execute(), strict=True)
-        }
-
     def queue_length(self, queue_id: str) -> int:
         return int(cast(int, self.redis.zcard(self.keys.queue(queue_id))))
 
@@ -490,61 +478,6 @@ class RoutingStore:
 
     # -- hotliners -------------------------------------------------------------
 
-    def set_agent_state(
-        self,
-        agent_id: str,
-        state: AgentState,
-        memberships: Iterable[tuple[str, int]],
-        strategy: str = "longest-idle",
-    ) -> tuple[bool, str]:
-        """A console request to change state; (done, state now)."""
-        k = self.keys
-        allowed = ",".join(sorted(MANUAL_MOVES.get(state, frozenset())))
-        queues = ",".join(f"{q}:{level}" for q, level in memberships)
-        ok, current = self._set_agent_state(
-            keys=[k.agent(agent_id), k.agents, k.events],
-            args=[k.base, agent_id, now_ms(), state.value, queues, allowed, strategy],
-        )
-        return bool(int(ok)), as_text(current)
-
-    def send_away(
-        self,
-        agent_id: str,
-        memberships: Iterable[tuple[str, int]],
-        strategy: str = "longest-idle",
-    ) -> bool:
-        """An available hotliner whose shift is over stops being offered calls.
-
-        Not logged out (they may be finishing something): set away, which the
-        status page shows, until they log in again or their next shift.
-        """
-        k = self.keys
-        queues = ",".join(f"{q}:{level}" for q, level in memberships)
-        ok, _ = self._set_agent_state(
-            keys=[k.agent(agent_id), k.agents, k.events],
-            args=[
-                k.base,
-                agent_id,
-                now_ms(),
-                AgentState.AWAY.value,
-                queues,
-                AgentState.AVAILABLE.value,
-                strategy,
-            ],
-        )
-        return bool(int(ok))
-
-    def release_agent(
-        self, agent_id: str, call_sid: str, why: str, wrapup_ms: int = 0
-    ) -> str | None:
-        """Free a hotliner stuck on a call that is over (drift repair)."""
-        k = self.keys
-        result = self._release_agent(
-            keys=[k.agent(agent_id), k.events],
-            args=[k.base, agent_id, now_ms(), call_sid, why, wrapup_ms],
-        )
-        return as_text(result) if result else None
-
     def agent_leg_ended(
         self,
         agent_id: str,
@@ -610,42 +543,3 @@ class RoutingStore:
 
     def set_timer(self, member: str, due_ms: int) -> None:
         self.redis.zadd(self.keys.timers, {member: due_ms})
-
-    def end_wrapup_now(self, agent_id: str) -> bool:
-        """The hotliner's wrap-up timer is due: available again (if in wrap-up).
-
-        The timer is the deadline (one per hotliner, replaced by each new
-        wrap-up, removed when they become available), so no clock is compared
-        here: clocks of two hosts may differ by a few milliseconds.
-        """
-        k = self.keys
-        return bool(
-            self._end_wrapup(
-                keys=[k.agent(agent_id), k.events],
-                args=[k.base, agent_id, now_ms(), 2**53],
-            )
-        )
-
-    def end_wrapup(self, agent_id: str, wrapup_ms: int) -> bool:
-        k = self.keys
-        now = now_ms()
-        return bool(
-            self._end_wrapup(
-                keys=[k.agent(agent_id), k.events],
-                args=[k.base, agent_id, now, now - wrapup_ms],
-            )
-        )
-
-    def agent(self, agent_id: str) -> dict[str, str]:
-        raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.agent(agent_id)))
-        return {as_text(a): as_text(b) for a, b in raw.items()}
-
-    def agents(self, agent_ids: Iterable[str]) -> dict[str, dict[str, str]]:
-        ids = list(agent_ids)
-        pipe = self.redis.pipeline(transaction=False)
-        for agent_id in ids:
-            pipe.hgetall(self.keys.agent(agent_id))
-        return {
-            agent_id: {as_text(a): as_text(b) for a, b in raw.items()}
-            for agent_id, raw in zip(ids, pipe.execute(), strict=True)
-        }

@@ -42,7 +42,7 @@ def estimate(
     store: RoutingStore, routing: RoutingConfig, queue_id: str, call_sid: str
 ) -> WaitEstimate:
     position = store.position(queue_id, call_sid)
-    states = store.agent_states(serving(routing, queue_id))
+    states = store.agents.states(serving(routing, queue_id))
     logged_in = sum(1 for s in states.values() if s in LOGGED_IN)
     idle = sum(1 for s in states.values() if s == AgentState.AVAILABLE)
     if position is None:
@@ -75,5 +75,5 @@ def is_staffed(
             tz,
         )
     ]
-    states = store.agent_states(candidates)
+    states = store.agents.states(candidates)
     return any(state != AgentState.OFFLINE for state in states.values())

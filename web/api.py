@@ -41,7 +41,7 @@ def agent(agent_id: str) -> ResponseReturnValue:
     hotliner = rt.routing.hotliner(agent_id)
     if hotliner is None:
         return _error(404, f"unknown hotliner {agent_id!r}")
-    live = rt.store.agent(agent_id)
+    live = rt.store.agents.get(agent_id)
     return jsonify(
         {
             "id": hotliner.id,
@@ -75,7 +75,7 @@ def set_state(agent_id: str) -> ResponseReturnValue:
             "changes the roster in hotliners.yaml",
             state="off_shift",
         )
-    ok, current = rt.store.set_agent_state(
+    ok, current = rt.store.agents.set_state(
         agent_id,
         AgentState(wanted),
         routing.memberships(hotliner, rt.routing),

@@ -71,7 +71,7 @@ def page() -> ResponseReturnValue:
                 "longest_wait": round((now - oldest) / 1000) if oldest else 0,
             }
         )
-    live = rt.store.agents(rt.routing.hotliners)
+    live = rt.store.agents.get_many(rt.routing.hotliners)
     hotliners = [
         {
             "id": h.id,

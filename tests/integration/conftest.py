@@ -66,7 +66,7 @@ def app(
     # Logged in but on a break: queues are staffed, nobody is offered a call
     # (tests of the hand-off make her available themselves).
     for state in (AgentState.AVAILABLE, AgentState.BREAK):
-        rt.store.set_agent_state(
+        rt.store.agents.set_state(
             "nina", state, memberships(rt.routing.hotliners["nina"], rt.routing)
         )
     yield flask_app

@@ -50,7 +50,7 @@ def test_a_closed_queue_turns_the_caller_away_without_queueing_them(app: Flask) 
 def test_a_queue_nobody_serves_turns_the_caller_away(app: Flask) -> None:
     services = app.extensions["hotline"]
     rt = services.runtime
-    ok, _ = rt.store.set_agent_state("nina", AgentState.OFFLINE, [])
+    ok, _ = rt.store.agents.set_state("nina", AgentState.OFFLINE, [])
     assert ok
     rt.store.start_call("CAad3", "+33633333333", "+33180000000", "fr-FR")
     assert admit(services.live, "CAad3", "printer", 0) is Admission.UNSTAFFED

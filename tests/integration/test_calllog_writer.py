@@ -23,7 +23,7 @@ def test_whole_call_is_logged_with_wait_talk_agent_and_outcome(
     keys = Keys(prefix="writer-test")
     store = RoutingStore(redis_client, keys)
     engine = create_engine(migrated_database)
-    store.set_agent_state("alice", AgentState.AVAILABLE, [("printer", 3)])
+    store.agents.set_state("alice", AgentState.AVAILABLE, [("printer", 3)])
     store.start_call("CAlog1", "+33611111111", "+33180000000", "fr-FR")
     store.note_call("CAlog1", "ivr_choice", ivr_choice="file_imprimante", lang="fr-FR")
     store.enqueue("CAlog1", "printer", 0)

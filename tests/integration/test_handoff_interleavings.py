@@ -178,7 +178,7 @@ class Scenario:
         object.__setattr__(hotline, "wrapup_seconds", wrapup_seconds)
         object.__setattr__(hotline, "max_missed_offers", 1000)  # never away here
         nina = rt.routing.hotliners[AGENT]  # type: ignore[index]
-        rt.store.set_agent_state(
+        rt.store.agents.set_state(
             AGENT, AgentState.AVAILABLE, routing.memberships(nina, rt.routing)
         )
         rt.store.start_call(CALLER, "+33611111111", "+33180000000", "fr-FR")
@@ -324,7 +324,7 @@ class Scenario:
         """Nothing in flight: no caller lost, alone for good, no hotliner stuck."""
         w, rt = self.world, self.rt
         call = rt.store.call(CALLER)
-        agent = rt.store.agent(AGENT)
+        agent = rt.store.agents.get(AGENT)
         timers = set(rt.store.due_timers(at_ms=2**50))
         where = (
             f"{w.caller} conf={w.conference} call={call} agent={agent} timers={timers}"
@@ -353,7 +353,7 @@ class Scenario:
         assert self.world.faults == [], f"{self.world.faults} after {self.world.log}"
         rt = self.rt
         call = rt.store.call(CALLER)
-        agent = rt.store.agent(AGENT)
+        agent = rt.store.agents.get(AGENT)
         assert call["state"] in ("completed", "abandoned"), call
         assert agent["state"] == "available", agent
         assert agent.get("call_sid", "") == "", agent

@@ -28,7 +28,7 @@ def nina_available(app: Flask) -> None:
     """The `app` fixture's hotliner, back from her break: calls reach her."""
     rt = runtime(app)
     nina = rt.routing.hotliners["nina"]  # type: ignore[index]
-    done, _ = rt.store.set_agent_state(
+    done, _ = rt.store.agents.set_state(
         "nina", AgentState.AVAILABLE, memberships(nina, rt.routing)
     )
     assert done
@@ -68,7 +68,7 @@ def test_a_caller_joining_a_queue_rings_a_free_hotliner_in_the_same_request(
     assert "call=CAho1" in telephony.placed[0]["url"]
     rt = runtime(app)
     assert rt.store.call("CAho1")["state"] == "offered"
-    assert rt.store.agent("nina")["leg"] == "CAplaced1"  # set-leg ran too
+    assert rt.store.agents.get("nina")["leg"] == "CAplaced1"  # set-leg ran too
 
 
 def test_an_answer_arriving_before_the_leg_is_recorded_keeps_the_call(
@@ -77,9 +77,9 @@ def test_an_answer_arriving_before_the_leg_is_recorded_keeps_the_call(
     """The race of the issue: the hotliner's phone answers before the REST
     answer that placed the leg is back, so ACCEPT runs before set-leg."""
     rt = runtime(app)
-    rt.store.set_agent_state("nina", AgentState.BREAK, [])  # no ring yet
+    rt.store.agents.set_state("nina", AgentState.BREAK, [])  # no ring yet
     queue_caller(signed_post, "CAho2")
-    rt.store.set_agent_state(
+    rt.store.agents.set_state(
         "nina",
         AgentState.AVAILABLE,
         memberships(rt.routing.hotliners["nina"], rt.routing),
@@ -95,8 +95,8 @@ def test_an_answer_arriving_before_the_leg_is_recorded_keeps_the_call(
     assert "Conference" in [el.tag for el in root.iter()]
     handoff.leg_placed(rt, offer, "CAlegfast")  # the REST answer, late
     assert telephony.ended == []  # the hotliner who answered is not cut off
-    assert rt.store.agent("nina")["state"] == "busy"
-    assert rt.store.agent("nina")["leg"] == "CAlegfast"
+    assert rt.store.agents.get("nina")["state"] == "busy"
+    assert rt.store.agents.get("nina")["leg"] == "CAlegfast"
     assert rt.store.call("CAho2")["state"] == "connected"
     assert telephony.redirects == [
         (
@@ -115,7 +115,7 @@ def test_a_posted_outcome_offers_the_next_caller_in_the_same_request(
     signed_post("/voice/caller/connect?call=CAho3", call_form("CAho3"))
     signed_post("/voice/status", call_form("CAho3", CallStatus="completed"))
     rt = runtime(app)
-    assert rt.store.agent("nina")["state"] == "wrapup"  # 60 s in hotline.yaml
+    assert rt.store.agents.get("nina")["state"] == "wrapup"  # 60 s in hotline.yaml
     assert len(telephony.placed) == 1
     client = app.test_client()
     response = client.post(
@@ -216,5 +216,5 @@ def test_a_caller_hanging_up_as_the_hotliner_answers_ends_the_hotliners_leg(
     leg = answer(signed_post, telephony, 1)
     signed_post("/voice/status", call_form("CAho10", CallStatus="completed"))
     assert telephony.ended == [leg]
-    assert rt.store.agent("nina")["state"] == "available"  # nothing to wrap up
+    assert rt.store.agents.get("nina")["state"] == "available"  # nothing to wrap up
     assert rt.store.call("CAho10")["state"] == "completed"

@@ -25,7 +25,7 @@ CALLBACK_EVENTS = frozenset(
 
 
 def available(store: RoutingStore, agent: str) -> None:
-    done, _ = store.set_agent_state(agent, AgentState.AVAILABLE, [("printer", 3)])
+    done, _ = store.agents.set_state(agent, AgentState.AVAILABLE, [("printer", 3)])
     assert done
 
 

@@ -140,7 +140,7 @@ def test_a_whole_call_runs_on_a_three_node_cluster(
     cluster: RedisCluster, tmp_path: Path
 ) -> None:
     store = RoutingStore(cluster)
-    ok, _ = store.set_agent_state("alice", AgentState.AVAILABLE, [("printer", 3)])
+    ok, _ = store.agents.set_state("alice", AgentState.AVAILABLE, [("printer", 3)])
     assert ok
     assert store.start_call("CAcl1", "+33611111111", "+33180000000", "fr-FR")
     assert store.enqueue("CAcl1", "printer", 2) == 1
@@ -152,7 +152,7 @@ def test_a_whole_call_runs_on_a_three_node_cluster(
     assert ended is not None
     assert ended.final_state == "completed"
     assert store.record_outcome("CAcl1", "alice", "resolved", "")
-    assert store.agent("alice")["state"] == "available"
+    assert store.agents.get("alice")["state"] == "available"
     url = f"sqlite:///{tmp_path / 'log.sqlite3'}"
     upgrade(url)
     engine = create_engine(url)

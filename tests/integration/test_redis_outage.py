@@ -75,7 +75,7 @@ def outage_app(
     rt = runtime(app)
     nina = memberships(rt.routing.hotliners["nina"], rt.routing)  # type: ignore[index]
     for state in (AgentState.AVAILABLE, AgentState.BREAK):  # staffed, not offered
-        rt.store.set_agent_state("nina", state, nina)
+        rt.store.agents.set_state("nina", state, nina)
     yield app
     app.extensions["hotline"].stop.set()
     app.extensions["hotline"].engine.dispose()
@@ -191,7 +191,7 @@ def test_a_hotliner_answering_during_the_outage_is_not_counted_as_missing(
     valkey.restart()
     live = outage_app.extensions["hotline"].live
     wait_until(lambda: not live.down, 10.0, "the journal to be replayed")
-    assert rt.store.agent("nina")["missed"] == "0"
+    assert rt.store.agents.get("nina")["missed"] == "0"
     # back in place, and offered again at once to the hotliner, now free
     assert rt.store.call("CAoutD")["state"] == "offered"
     assert len(telephony.placed) == 2

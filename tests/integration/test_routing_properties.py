@@ -436,7 +436,7 @@ class RoutingMachine(RuleBasedStateMachine):
     ) -> None:
         agent = self.agents[agent_id]
         before = self.xlen()
-        done, now = self.store.set_agent_state(
+        done, now = self.store.agents.set_state(
             agent_id, wanted, memberships, self.strategy
         )
         event(f"set_agent_state {agent.state}->{wanted.value}: {done}")
@@ -758,7 +758,7 @@ class RoutingMachine(RuleBasedStateMachine):
             agent_id = wrapping[AGENTS.index(agent_id) % len(wrapping)]
         agent = self.agents[agent_id]
         before = self.xlen()
-        done = self.store.end_wrapup(agent_id, 0)
+        done = self.store.agents.end_wrapup(agent_id, 0)
         event(f"end_wrapup: {done}")
         assert done == (agent.state == "wrapup")
         if done:
@@ -830,7 +830,7 @@ def hammer(url: str, prefix: str, seed: int, steps: int, seconds: float) -> int:
         elif move < 0.27:
             pick = rng.random()
             if pick < 0.4:  # the caller a hotliner is serving (or was offered)
-                sid = store.agent(agent).get("call_sid") or sid
+                sid = store.agents.get(agent).get("call_sid") or sid
             elif pick < 0.6:  # a caller still on the line, however old
                 active = cast(
                     list[bytes], client.zrange(store.keys.active_calls, 0, -1)
@@ -841,7 +841,9 @@ def hammer(url: str, prefix: str, seed: int, steps: int, seconds: float) -> int:
             )
         elif move < 0.37:
             memberships = [(q, rng.randint(1, 5)) for q in QUEUES if rng.random() < 0.7]
-            store.set_agent_state(agent, rng.choice(MANUAL), memberships or [("q0", 3)])
+            store.agents.set_state(
+                agent, rng.choice(MANUAL), memberships or [("q0", 3)]
+            )
         elif move < 0.55:
             rules = rng.sample(RULES, rng.randint(1, len(RULES)))
             store.match(rules, rng.choice((0, FAR)))
@@ -852,23 +854,23 @@ def hammer(url: str, prefix: str, seed: int, steps: int, seconds: float) -> int:
             if move < 0.65 and offer:
                 store.accept(offer, f"CAleg{offer[:8]}")
             elif move < 0.68:  # a hotliner's leg ends (hung up, or never met)
-                leg = store.agent(agent).get("leg") or "CAnoleg"
+                leg = store.agents.get(agent).get("leg") or "CAnoleg"
                 store.agent_leg_ended(agent, leg, rng.choice((0, FAR)), FAR)
             elif move < 0.70:  # the `alone:` timer of a caller, maybe talking
-                store.requeue_alone(store.agent(agent).get("call_sid") or sid)
+                store.requeue_alone(store.agents.get(agent).get("call_sid") or sid)
             elif move < 0.72 and offer:
                 store.reject(offer, rng.choice(REJECT_REASONS), rng.randint(1, 3))
             elif move < 0.76:
                 for expired in store.expired_offers():
                     store.reject(expired, "expired", 3)
             elif move < 0.85:
-                store.bridge(store.agent(agent).get("call_sid") or sid)
+                store.bridge(store.agents.get(agent).get("call_sid") or sid)
             elif move < 0.95:
-                served = store.agent(agent).get("call_sid") or sid
+                served = store.agents.get(agent).get("call_sid") or sid
                 owner = store.call(served).get("agent") or agent
                 store.record_outcome(served, owner, "resolved", "", rng.random() < 0.8)
             else:
-                store.end_wrapup(agent, 0)
+                store.agents.end_wrapup(agent, 0)
     client.close()
     return done + 1
 

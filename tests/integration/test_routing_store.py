@@ -48,13 +48,15 @@ def test_higher_priority_is_served_first_then_first_come(
 
 def test_offer_goes_to_the_longest_idle_hotliner(redis_client: redis.Redis) -> None:
     store = make_store(redis_client)
-    store.set_agent_state("alice", AgentState.AVAILABLE, [("printer", 3)])
-    store.set_agent_state("bob", AgentState.AVAILABLE, [("printer", 2), ("network", 4)])
+    store.agents.set_state("alice", AgentState.AVAILABLE, [("printer", 3)])
+    store.agents.set_state(
+        "bob", AgentState.AVAILABLE, [("printer", 2), ("network", 4)]
+    )
     queued_caller(store, "CA1")
     offer = store.match(PRINTER, 15_000)
     assert offer is not None
     assert (offer.call_sid, offer.agent_id) == ("CA1", "alice")
-    assert store.agent("alice")["state"] == "reserved"
+    assert store.agents.get("alice")["state"] == "reserved"
     assert store.call("CA1")["state"] == "offered"
     # bob is still available for network, alice is in no available set any more
     assert redis_client.zrange(store.keys.available("printer", 2), 0, -1) == [b"bob"]
@@ -66,7 +68,7 @@ def test_missed_offer_returns_caller_to_front_of_queue(
     redis_client: redis.Redis,
 ) -> None:
     store = make_store(redis_client)
-    store.set_agent_state("alice", AgentState.AVAILABLE, [("printer", 3)])
+    store.agents.set_state("alice", AgentState.AVAILABLE, [("printer", 3)])
     queued_caller(store, "CA1")
     queued_caller(store, "CA2")
     offer = store.match(PRINTER, 15_000)
@@ -83,13 +85,13 @@ def test_hotliner_missing_k_offers_in_a_row_is_set_away(
     redis_client: redis.Redis,
 ) -> None:
     store = make_store(redis_client)
-    store.set_agent_state("alice", AgentState.AVAILABLE, [("printer", 3)])
+    store.agents.set_state("alice", AgentState.AVAILABLE, [("printer", 3)])
     queued_caller(store, "CA1")
     for _ in range(2):
         offer = store.match(PRINTER, 15_000)
         assert offer is not None
         store.reject(offer.offer_id, "no-answer", max_missed=2)
-    assert store.agent("alice")["state"] == "away"
+    assert store.agents.get("alice")["state"] == "away"
     assert store.match(PRINTER, 15_000) is None
     assert store.waiting("printer") == ["CA1"]
 
@@ -98,27 +100,27 @@ def test_accepted_call_moves_to_wrapup_on_hangup_then_available_on_outcome(
     redis_client: redis.Redis,
 ) -> None:
     store = make_store(redis_client)
-    store.set_agent_state("alice", AgentState.AVAILABLE, [("printer", 3)])
+    store.agents.set_state("alice", AgentState.AVAILABLE, [("printer", 3)])
     queued_caller(store, "CA1")
     offer = store.match(PRINTER, 15_000)
     assert offer is not None
     assert store.set_offer_leg(offer, "CAleg") is LegRecorded.RECORDED
     accepted = store.accept(offer.offer_id, "CAleg")
     assert accepted is not None
-    assert store.agent("alice")["state"] == "busy"
+    assert store.agents.get("alice")["state"] == "busy"
     assert store.bridge("CA1") == "talking"
     ended = store.hang_up("CA1", "completed", wrapup_ms=30_000)
     assert ended is not None
     assert ended.final_state == "completed"
     assert not ended.agent_freed
     assert store.hang_up("CA1", "completed") is None  # duplicate status callback
-    assert store.agent("alice")["state"] == "wrapup"
+    assert store.agents.get("alice")["state"] == "wrapup"
     assert store.record_outcome("CA1", "bob", "resolved", "") is OutcomeRecorded.REFUSED
     assert (
         store.record_outcome("CA1", "alice", "resolved", "rebooted")
         is OutcomeRecorded.AGENT_FREED
     )
-    assert store.agent("alice")["state"] == "available"
+    assert store.agents.get("alice")["state"] == "available"
     assert events(redis_client, store) == [
         "agent_state",
         "call_started",
@@ -137,7 +139,7 @@ def test_caller_hanging_up_while_offered_frees_the_hotliner(
     redis_client: redis.Redis,
 ) -> None:
     store = make_store(redis_client)
-    store.set_agent_state("alice", AgentState.AVAILABLE, [("printer", 3)])
+    store.agents.set_state("alice", AgentState.AVAILABLE, [("printer", 3)])
     queued_caller(store, "CA1")
     offer = store.match(PRINTER, 15_000)
     assert offer is not None
@@ -146,7 +148,7 @@ def test_caller_hanging_up_while_offered_frees_the_hotliner(
     assert ended is not None
     assert (ended.final_state, ended.agent_leg_to_end) == ("abandoned", "CAleg")
     assert ended.agent_freed
-    assert store.agent("alice")["state"] == "available"
+    assert store.agents.get("alice")["state"] == "available"
     assert store.accept(offer.offer_id, "CAleg") is None
 
 
@@ -163,10 +165,10 @@ def test_caller_hanging_up_in_queue_is_abandoned_and_removed(
 
 def test_hotliner_on_a_call_cannot_go_on_break(redis_client: redis.Redis) -> None:
     store = make_store(redis_client)
-    store.set_agent_state("alice", AgentState.AVAILABLE, [("printer", 3)])
+    store.agents.set_state("alice", AgentState.AVAILABLE, [("printer", 3)])
     queued_caller(store, "CA1")
     assert store.match(PRINTER, 15_000) is not None
-    assert store.set_agent_state("alice", AgentState.BREAK, [("printer", 3)]) == (
+    assert store.agents.set_state("alice", AgentState.BREAK, [("printer", 3)]) == (
         False,
         "reserved",
     )
@@ -176,7 +178,7 @@ def test_caller_needing_a_level_waits_for_it_until_overflow_widens(
     redis_client: redis.Redis,
 ) -> None:
     store = make_store(redis_client)
-    store.set_agent_state("junior", AgentState.AVAILABLE, [("network", 1)])
+    store.agents.set_state("junior", AgentState.AVAILABLE, [("network", 1)])
     queued_caller(store, "CA1", queue="network")
     strict = [QueueRule("network", 3, 60_000, 1)]
     assert store.match(strict, 15_000) is None
@@ -191,7 +193,7 @@ def test_best_caller_across_queues_is_served_first(redis_client: redis.Redis) ->
     queued_caller(store, "CAnet", queue="network", priority=0)
     queued_caller(store, "CAprn", queue="printer", priority=0)
     queued_caller(store, "CAvip", queue="printer", priority=5)
-    store.set_agent_state(
+    store.agents.set_state(
         "both", AgentState.AVAILABLE, [("printer", 2), ("network", 2)]
     )
     rules = [QueueRule("network", 1, 0, 1), QueueRule("printer", 1, 0, 1)]
@@ -211,7 +213,7 @@ def test_head_nobody_can_take_does_not_block_another_queue(
     store = make_store(redis_client)
     queued_caller(store, "CAold", queue="network")
     queued_caller(store, "CAnew", queue="printer")
-    store.set_agent_state("prn", AgentState.AVAILABLE, [("printer", 2)])
+    store.agents.set_state("prn", AgentState.AVAILABLE, [("printer", 2)])
     rules = [QueueRule("network", 1, 0, 1), QueueRule("printer", 1, 0, 1)]
     offer = store.match(rules, 15_000)
     assert offer is not None
@@ -222,8 +224,8 @@ def test_returning_callers_preferred_hotliner_is_chosen_when_available(
     redis_client: redis.Redis,
 ) -> None:
     store = make_store(redis_client)
-    store.set_agent_state("alice", AgentState.AVAILABLE, [("printer", 2)])
-    store.set_agent_state("bob", AgentState.AVAILABLE, [("printer", 2)])
+    store.agents.set_state("alice", AgentState.AVAILABLE, [("printer", 2)])
+    store.agents.set_state("bob", AgentState.AVAILABLE, [("printer", 2)])
     store.start_call("CA1", "+33611111111", "+33180000000", "fr-FR")
     store.note_call("CA1", "preferred_agent", preferred="bob")
     store.enqueue("CA1", "printer", 0)
@@ -234,10 +236,10 @@ def test_returning_callers_preferred_hotliner_is_chosen_when_available(
 
 def test_skill_level_strategy_prefers_the_expert(redis_client: redis.Redis) -> None:
     store = make_store(redis_client)
-    store.set_agent_state(
+    store.agents.set_state(
         "novice", AgentState.AVAILABLE, [("printer", 1)], "skill-level"
     )
-    store.set_agent_state(
+    store.agents.set_state(
         "expert", AgentState.AVAILABLE, [("printer", 5)], "skill-level"
     )
     queued_caller(store, "CA1")
@@ -251,16 +253,16 @@ def test_fewest_calls_strategy_prefers_who_took_fewer(
 ) -> None:
     store = make_store(redis_client)
     for agent in ("busy-bee", "fresh"):
-        store.set_agent_state(
+        store.agents.set_state(
             agent, AgentState.AVAILABLE, [("printer", 2)], "fewest-calls"
         )
     redis_client.hset(store.keys.agent("busy-bee"), "calls", 7)
     # re-announce availability so the score reflects the count
-    store.set_agent_state(
+    store.agents.set_state(
         "busy-bee", AgentState.BREAK, [("printer", 2)], "fewest-calls"
     )
     redis_client.hset(store.keys.agent("busy-bee"), "calls", 7)
-    store.set_agent_state(
+    store.agents.set_state(
         "busy-bee", AgentState.AVAILABLE, [("printer", 2)], "fewest-calls"
     )
     queued_caller(store, "CA1")
@@ -271,7 +273,7 @@ def test_fewest_calls_strategy_prefers_who_took_fewer(
 
 def test_handle_times_are_measured_per_queue(redis_client: redis.Redis) -> None:
     store = make_store(redis_client)
-    store.set_agent_state("alice", AgentState.AVAILABLE, [("printer", 3)])
+    store.agents.set_state("alice", AgentState.AVAILABLE, [("printer", 3)])
     queued_caller(store, "CA1")
     offer = store.match(PRINTER, 15_000)
     assert offer is not None
@@ -289,7 +291,7 @@ def test_after_overflow_the_backup_queues_hotliners_help(
     redis_client: redis.Redis,
 ) -> None:
     store = make_store(redis_client)
-    store.set_agent_state("desk", AgentState.AVAILABLE, [("general", 2)])
+    store.agents.set_state("desk", AgentState.AVAILABLE, [("general", 2)])
     queued_caller(store, "CA1", queue="network")
     rule = [QueueRule("network", 1, 60_000, 1, "general")]
     assert store.match(rule, 15_000) is None
@@ -303,7 +305,7 @@ def test_a_callers_last_queue_and_hotliner_are_remembered_by_number(
     redis_client: redis.Redis,
 ) -> None:
     store = make_store(redis_client)
-    store.set_agent_state("alice", AgentState.AVAILABLE, [("printer", 3)])
+    store.agents.set_state("alice", AgentState.AVAILABLE, [("printer", 3)])
     queued_caller(store, "CA1")  # from +33611111111
     history = store.caller_history("+33611111111")
     assert (history["last_call"], history["last_queue"]) == ("CA1", "printer")

@@ -75,7 +75,7 @@ DAY_SHIFT = """  - id: dan
 
 def login(rt: Runtime, agent_id: str) -> None:
     hotliner = rt.routing.hotliners[agent_id]  # type: ignore[index]
-    ok, _ = rt.store.set_agent_state(
+    ok, _ = rt.store.agents.set_state(
         agent_id, AgentState.AVAILABLE, memberships(hotliner, rt.routing)
     )
     assert ok
@@ -90,11 +90,11 @@ def test_lapsed_offer_returns_the_caller_and_counts_a_miss(runtime: Runtime) -> 
     assert offer is not None
     time.sleep(0.01)
     assert rt.store.expired_offers() == [offer.offer_id]
-    rt.store.set_agent_state("nina", AgentState.AVAILABLE, [])  # refused: reserved
+    rt.store.agents.set_state("nina", AgentState.AVAILABLE, [])  # refused: reserved
     rt.redis.set(rt.keys.repair_lock, "1")  # this call is unknown to the carrier
     result = jobs.sweep_with(rt)
     assert result["expired"] == 1
-    assert rt.store.agent("nina")["missed"] == "1"
+    assert rt.store.agents.get("nina")["missed"] == "1"
     # swept back and offered again at once (to the only hotliner there is)
     assert rt.store.call("CAswp1")["state"] == "offered"
 
@@ -114,7 +114,7 @@ def test_hotliner_stuck_on_an_ended_call_is_released(runtime: Runtime) -> None:
         rt.keys.agent("nina"), mapping={"state": "busy", "call_sid": "CAswp2"}
     )
     assert jobs.release_stuck_agents(rt) == 1
-    assert rt.store.agent("nina")["state"] == "wrapup"
+    assert rt.store.agents.get("nina")["state"] == "wrapup"
 
 
 def test_waiting_caller_whose_call_twilio_no_longer_knows_is_hung_up(
@@ -160,6 +160,6 @@ def test_available_hotliner_whose_shift_is_over_is_set_away(runtime: Runtime) ->
     assert jobs.end_shifts(rt, at=tuesday_noon) == 0
     sunday_night = datetime(2026, 11, 29, 23, 0, tzinfo=paris)
     assert jobs.end_shifts(rt, at=sunday_night) == 1
-    assert rt.store.agent("dan")["state"] == "away"
-    assert rt.store.agent("nina")["state"] == "available"
+    assert rt.store.agents.get("dan")["state"] == "away"
+    assert rt.store.agents.get("nina")["state"] == "available"
     assert rt.redis.zrange(rt.keys.available("printer", 2), 0, -1) == []

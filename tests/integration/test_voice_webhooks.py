@@ -278,7 +278,7 @@ def test_queue_nobody_serves_offers_callback_or_message_at_once(
     app: Flask, signed_post: SignedPost
 ) -> None:
     rt = app.extensions["hotline"].runtime
-    ok, _ = rt.store.set_agent_state("nina", AgentState.OFFLINE, [])
+    ok, _ = rt.store.agents.set_state("nina", AgentState.OFFLINE, [])
     assert ok
     signed_post("/voice/incoming", call_form("CA20"))
     root = twiml(
@@ -317,7 +317,7 @@ def test_unstaffed_queue_callback_choice_queues_the_caller_for_a_call_back(
     app: Flask, signed_post: SignedPost
 ) -> None:
     rt = app.extensions["hotline"].runtime
-    rt.store.set_agent_state("nina", AgentState.OFFLINE, [])
+    rt.store.agents.set_state("nina", AgentState.OFFLINE, [])
     signed_post("/voice/incoming", call_form("CA21"))
     signed_post(
         "/voice/menu?node=menu_imprimante&attempt=1&lang=fr-FR",

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from agents import scripts as agent_scripts
 from calllog.projection import StreamEvent, UnknownEvent, apply_event
 from queues import scripts
 from queues.lifecycle import EventType
@@ -15,7 +16,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def emitted_by_scripts() -> set[str]:
-    source = "\n".join(v for v in vars(scripts).values() if isinstance(v, str))
+    source = "\n".join(
+        v
+        for module in (scripts, agent_scripts)
+        for v in vars(module).values()
+        if isinstance(v, str)
+    )
     return set(re.findall(r"emit\([^,]+,\s*'([a-z_]+)'", source))
 
 
