@@ -52,6 +52,15 @@ class Keys:
         return f"{self.base}offers"
 
     @property
+    def incident(self) -> str:
+        """Hash of the major incident announced to callers (one at a time)."""
+        return f"{self.base}incident"
+
+    def incident_callers(self, incident_id: str) -> str:
+        """Set of the numbers of callers who confirmed an incident (to text)."""
+        return f"{self.base}incident:{incident_id}:callers"
+
+    @property
     def timers(self) -> str:
         """Sorted set of things due at a time (ms): 'wrapup:<agent>' (end of
         wrap-up), 'bridge:<call>' (caller not in the conference yet),

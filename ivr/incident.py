@@ -15,6 +15,7 @@ from typing import cast
 import redis
 
 from core.clock import now_ms
+from core.keys import Keys
 from core.text import as_text
 
 
@@ -29,12 +30,13 @@ class Incident:
 class IncidentStore:
     """Publish, read, confirm and resolve the current incident."""
 
-    def __init__(self, client: redis.Redis, base: str) -> None:
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
         self.redis = client
-        self.key = f"{base}incident"
+        self.keys = keys
+        self.key = keys.incident
 
     def callers_key(self, incident_id: str) -> str:
-        return f"{self.key}:{incident_id}:callers"
+        return self.keys.incident_callers(incident_id)
 
     def publish(self, messages: dict[str, str]) -> Incident:
         """Replace any current incident with this one."""

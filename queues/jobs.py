@@ -17,6 +17,7 @@ from core.clock import now_ms, utcnow
 from core.telephony import FINAL_CALL_STATUSES, TelephonyError
 from ivr.prompts import phrase
 from queues import handoff, routing, webhooks
+from queues.lifecycle import TERMINAL, EventType
 from queues.runtime import Runtime, get_runtime
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,6 @@ RECONCILE_SECONDS = 30
 RECONCILE_EVERY_MS = 30_000
 #: Calls asked about in one reconciliation (the carrier's API is rate-limited).
 RECONCILE_BATCH = 100
-ENDED = frozenset({"completed", "abandoned", "voicemail", "self_served"})
 
 
 def sweep() -> dict[str, int]:
@@ -96,7 +96,7 @@ def release_stuck_agents(rt: Runtime) -> int:
     released = 0
     for agent_id, call_sid in stuck.items():
         call = calls[agent_id]
-        if not call or call.get("state") in ENDED:
+        if not call or call.get("state") in TERMINAL:
             if rt.store.agents.release(agent_id, call_sid, "call_over", wrapup_ms):
                 log.warning(
                     "released hotliner agent_id=%s from ended call_sid=%s",
@@ -119,7 +119,7 @@ def offer_way_out_to_long_waiters(rt: Runtime) -> int:
         for sid, call in zip(sids, rt.store.calls(sids), strict=True):
             if call.get("callback") == "1" or call.get("max_wait_offered") == "1":
                 continue
-            rt.store.note_call(sid, "ivr_note", max_wait_offered="1")
+            rt.store.note_call(sid, EventType.IVR_NOTE, max_wait_offered="1")
             lang = call.get("lang") or rt.routing.hotline.default_language
             try:
                 rt.telephony.redirect(

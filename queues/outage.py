@@ -27,6 +27,7 @@ import redis
 
 from core.clock import now_ms
 from queues import handoff
+from queues.lifecycle import EventType
 from queues.runtime import Runtime
 from queues.spool import Args, Spool
 
@@ -45,7 +46,7 @@ def _start_call(rt: Runtime, at: int, sid: str, frm: str, to: str, lang: str) ->
 def _note_call(
     rt: Runtime, at: int, sid: str, kind: str, fields: dict[str, str]
 ) -> None:
-    rt.store.note_facts(sid, kind, fields, at_ms=at)
+    rt.store.note_facts(sid, EventType(kind), fields, at_ms=at)
 
 
 def _enqueue(rt: Runtime, at: int, sid: str, queue: str, priority: int) -> handoff.Next:

@@ -19,6 +19,7 @@ from core.clock import now_ms
 from core.keys import Keys
 from core.text import as_text
 from queues import scripts
+from queues.lifecycle import EventType
 from queues.routing import QueueRule
 
 
@@ -140,14 +141,14 @@ class RoutingStore:
         )
         return bool(created)
 
-    def note_call(self, call_sid: str, event_type: str, **fields: str) -> bool:
+    def note_call(self, call_sid: str, event_type: EventType, **fields: str) -> bool:
         """Store facts learnt about a live call (IVR choice, language) as an event."""
         return self.note_facts(call_sid, event_type, fields)
 
     def note_facts(
         self,
         call_sid: str,
-        event_type: str,
+        event_type: EventType,
         fields: Mapping[str, str],
         at_ms: int | None = None,
     ) -> bool:

@@ -150,7 +150,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         runtime=runtime,
         config_dir=settings.config_dir,
         live=live,
-        incidents=IncidentStore(runtime.redis, runtime.keys.base),
+        incidents=IncidentStore(runtime.redis, runtime.keys),
         engine=create_db_engine(settings.effective_database_url),
     )
     web_services.install(config, file_stamp(settings.config_dir))

@@ -13,6 +13,7 @@ from agents.lifecycle import AgentState
 from calllog.models import Call, CallEvent, StreamOffset
 from calllog.writer import UNPROJECTED, drain_events
 from core.keys import Keys
+from queues.lifecycle import EventType
 from queues.routing import QueueRule
 from queues.store import RoutingStore
 
@@ -25,7 +26,9 @@ def test_whole_call_is_logged_with_wait_talk_agent_and_outcome(
     engine = create_engine(migrated_database)
     store.agents.set_state("alice", AgentState.AVAILABLE, [("printer", 3)])
     store.start_call("CAlog1", "+33611111111", "+33180000000", "fr-FR")
-    store.note_call("CAlog1", "ivr_choice", ivr_choice="file_imprimante", lang="fr-FR")
+    store.note_call(
+        "CAlog1", EventType.IVR_CHOICE, ivr_choice="file_imprimante", lang="fr-FR"
+    )
     store.enqueue("CAlog1", "printer", 0)
     time.sleep(0.05)
     offer = store.match([QueueRule("printer", 1, 0, 1)], 15_000)

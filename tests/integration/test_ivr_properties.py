@@ -253,7 +253,7 @@ class Caller:
 
     def _incidents(self) -> IncidentStore:
         rt = self.app.extensions["hotline"].runtime
-        return IncidentStore(rt.redis, rt.keys.base)
+        return IncidentStore(rt.redis, rt.keys)
 
 
 SETTINGS = settings(

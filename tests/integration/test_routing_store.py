@@ -5,6 +5,7 @@ from __future__ import annotations
 import redis
 
 from agents.lifecycle import AgentState
+from queues.lifecycle import EventType
 from queues.routing import QueueRule
 from queues.store import LegRecorded, OutcomeRecorded, RoutingStore
 
@@ -227,7 +228,7 @@ def test_returning_callers_preferred_hotliner_is_chosen_when_available(
     store.agents.set_state("alice", AgentState.AVAILABLE, [("printer", 2)])
     store.agents.set_state("bob", AgentState.AVAILABLE, [("printer", 2)])
     store.start_call("CA1", "+33611111111", "+33180000000", "fr-FR")
-    store.note_call("CA1", "preferred_agent", preferred="bob")
+    store.note_call("CA1", EventType.IVR_NOTE, preferred="bob")
     store.enqueue("CA1", "printer", 0)
     offer = store.match(PRINTER, 15_000)
     assert offer is not None

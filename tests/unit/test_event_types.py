@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 from agents import scripts as agent_scripts
+from agents.lifecycle import AgentState
 from calllog.projection import StreamEvent, UnknownEvent, apply_event
 from queues import scripts
-from queues.lifecycle import EventType
-
-ROOT = Path(__file__).resolve().parents[2]
+from queues.lifecycle import CallState, EventType
 
 
 def emitted_by_scripts() -> set[str]:
@@ -25,25 +23,10 @@ def emitted_by_scripts() -> set[str]:
     return set(re.findall(r"emit\([^,]+,\s*'([a-z_]+)'", source))
 
 
-def noted_by_python() -> set[str]:
-    """Event types handed to NOTE_CALL by name anywhere in the product's code."""
-    found: set[str] = set()
-    for package in ("queues", "web", "ivr", "agents", "calllog", "cli"):
-        for path in (ROOT / package).rglob("*.py"):
-            text = path.read_text(encoding="utf-8")
-            found |= set(re.findall(r"note_call\([^,]+,\s*\"([a-z_]+)\"", text))
-            found |= set(re.findall(r"_note\([^,]+,\s*\"([a-z_]+)\"", text))
-    return found
-
-
 def test_the_scripts_emit_only_known_event_types() -> None:
     emitted = emitted_by_scripts()
     assert {"call_started", "offered", "call_ended", "agent_state"} <= emitted
     assert emitted <= {t.value for t in EventType}
-
-
-def test_facts_noted_from_python_are_known_event_types() -> None:
-    assert noted_by_python() <= {t.value for t in EventType}
 
 
 @pytest.mark.parametrize("kind", list(EventType))
@@ -62,3 +45,15 @@ def test_every_event_type_has_a_projection(kind: EventType) -> None:
 def test_an_unknown_event_type_is_refused_not_dropped_silently() -> None:
     with pytest.raises(UnknownEvent, match="'max_wait_offered'"):
         apply_event(None, StreamEvent("1-0", "max_wait_offered", "CAev", "", 1))
+
+
+def test_the_scripts_write_only_states_the_lifecycles_name() -> None:
+    source = "\n".join(
+        v
+        for module in (scripts, agent_scripts)
+        for v in vars(module).values()
+        if isinstance(v, str)
+    )
+    written = set(re.findall(r"'state', '([a-z_]+)'", source))
+    assert {"available", "wrapup", "reserved", "busy"} <= written
+    assert written <= {s.value for s in CallState} | {s.value for s in AgentState}

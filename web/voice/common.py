@@ -15,6 +15,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
 from queues import handoff, webhooks
+from queues.lifecycle import EventType
 from queues.outage import LiveState
 from web import services, twiml
 from web.effects import after_response
@@ -60,13 +61,13 @@ def live() -> LiveState:
     return services().live
 
 
-def note(sid: str, kind: str = "ivr_note", **fields: str) -> None:
+def note(sid: str, kind: EventType = EventType.IVR_NOTE, **fields: str) -> None:
     """Keep a fact learnt about the call (journaled if Redis is down)."""
     store = services().runtime.store
     live().run(
         lambda: store.note_facts(sid, kind, fields),
         False,
-        ("note_call", [sid, kind, fields]),
+        ("note_call", [sid, kind.value, fields]),
     )
 
 

@@ -27,6 +27,7 @@ from ivr.tree import (
 from queues import handoff, routing, webhooks
 from queues.admission import TURNED_AWAY, Admission, admit
 from queues.history import earlier_call, is_rememberable, preferred_agent
+from queues.lifecycle import EventType
 from web import services, twiml
 from web.config import HotlineConfig
 from web.effects import after_response
@@ -285,7 +286,7 @@ def _enqueue(
     rt = services().runtime
     sid = request.form.get("CallSid", "")
     queue_id = routing.queue_for_language(rt.routing, queue_id, lang)
-    note(sid, "ivr_choice", ivr_choice=choice, lang=lang)
+    note(sid, EventType.IVR_CHOICE, ivr_choice=choice, lang=lang)
     queue = rt.routing.queue(queue_id)
     name = queue.names[lang] if queue else queue_id
     admission = admit(live(), sid, queue_id, priority)
@@ -334,7 +335,7 @@ def menu() -> Response:
         option = heard.option
         if option.switch_language:
             new_lang = option.switch_language
-            note(sid, "language", lang=new_lang)
+            note(sid, EventType.LANGUAGE, lang=new_lang)
             return xml_response(_node(node.id, new_lang, attempt=1, version=version))
         assert option.goto is not None
         return xml_response(_node(option.goto, lang, attempt=1, version=version))
