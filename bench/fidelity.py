@@ -67,7 +67,7 @@ from core.settings import (  # noqa: E402
     SIMULATOR_ACCOUNT_SID,
     SIMULATOR_AUTH_TOKEN,
 )
-from queues import erlang  # noqa: E402
+from queues import erlang, webhooks  # noqa: E402
 from simulator.carrier import Call, Carrier, CarrierConfig  # noqa: E402
 from simulator.console import AgentConsoleClient  # noqa: E402
 from simulator.scripts import CallerScript, Digits, HotlinerProfile  # noqa: E402
@@ -623,8 +623,8 @@ def run(sc: Scenario, redis_url: str | None, db: int) -> Run:
                 CarrierConfig(
                     account_sid=SIMULATOR_ACCOUNT_SID,
                     auth_token=SIMULATOR_AUTH_TOKEN,
-                    voice_url=f"{app_url}/voice/incoming",
-                    status_callback_url=f"{app_url}/voice/status",
+                    voice_url=app_url + webhooks.INCOMING,
+                    status_callback_url=app_url + webhooks.STATUS,
                     hotline_number="+33180000000",
                     time_scale=sc.scale,
                 )

@@ -93,14 +93,15 @@ def db_upgrade() -> None:
 
 def _carrier(settings: Settings, app_url: str, time_scale: float) -> Carrier:
     """The carrier simulator, playing Twilio for the hotline at `app_url`."""
+    from queues import webhooks
     from simulator.carrier import Carrier, CarrierConfig
 
     return Carrier(
         CarrierConfig(
             account_sid=settings.twilio_account_sid,
             auth_token=settings.twilio_auth_token,
-            voice_url=f"{app_url}/voice/incoming",
-            status_callback_url=f"{app_url}/voice/status",
+            voice_url=app_url + webhooks.INCOMING,
+            status_callback_url=app_url + webhooks.STATUS,
             hotline_number=settings.hotline_number,
             time_scale=time_scale,
         )
