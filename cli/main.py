@@ -21,6 +21,7 @@ import click
 
 if TYPE_CHECKING:
     from simulator.carrier import Carrier
+    from web.config import HotlineConfig
 
 from core.embedded_redis import EmbeddedRedis, free_port
 from core.errors import ConfigError, HotlineError, SettingsError
@@ -49,6 +50,17 @@ def main(verbose: bool) -> None:
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
+def _load_config_or_exit(folder: Path) -> HotlineConfig:
+    """The configuration folder, loaded; a broken one exits 1 with file:line."""
+    from web.config import load_config
+
+    try:
+        return load_config(folder)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
 @main.command("check-config")
 @click.option(
     "--config",
@@ -59,14 +71,8 @@ def main(verbose: bool) -> None:
 )
 def check_config(folder: Path | None) -> None:
     """Validate every configuration file; errors say file:line: reason."""
-    from web.config import load_config
-
     folder = folder or _settings().config_dir
-    try:
-        config = load_config(folder)
-    except ConfigError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    config = _load_config_or_exit(folder)
     click.echo(
         f"{folder}: OK — {len(config.routing.queues)} queues, "
         f"{len(config.routing.hotliners)} hotliners, "
@@ -307,14 +313,9 @@ def _ivr_render(folder: Path | None, lang: str | None, drawing: str) -> str:
     a broken configuration exits 1 with file:line: reason, like `check-config`."""
     from cli import ivr_svg
     from ivr import graph
-    from web.config import load_config
 
     folder = folder or _settings().config_dir
-    try:
-        config = load_config(folder)
-    except ConfigError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    config = _load_config_or_exit(folder)
     languages = config.ivr.languages
     if lang is not None and lang not in languages:
         raise click.BadParameter(

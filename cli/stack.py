@@ -23,6 +23,7 @@ from pathlib import Path
 
 import requests
 
+from cli.procs import PROC, process_table
 from core.embedded_redis import die_with_parent
 from core.errors import HotlineError
 
@@ -63,25 +64,13 @@ def group_alive(pgid: int) -> bool:
     Zombies are ignored where /proc tells them apart: an orphan that exited
     is its new parent's to reap and holds no port or file any more.
     """
-    proc = Path("/proc")
-    if not proc.is_dir():  # pragma: no cover - not Linux
+    if not PROC.is_dir():  # pragma: no cover - not Linux
         try:
             os.killpg(pgid, 0)
         except (ProcessLookupError, PermissionError):
             return False
         return True
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses.
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-            return True
-    return False
+    return any(p.pgrp == pgid and p.state not in ("Z", "X") for p in process_table())
 
 
 class ManagedProcess:

@@ -33,9 +33,9 @@ import threading
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
+from cli.procs import process_table
 from core.errors import HotlineError
 
 log = logging.getLogger(__name__)
@@ -234,21 +234,7 @@ def become_subreaper() -> bool:
 def _zombie_children() -> set[int]:
     """Our children that are zombies, from /proc (empty elsewhere)."""
     me = os.getpid()
-    zombies: set[int] = set()
-    proc = Path("/proc")
-    if not proc.is_dir():  # pragma: no cover - not Linux
-        return zombies
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if fields[0] == "Z" and int(fields[1]) == me:
-            zombies.add(int(entry.name))
-    return zombies
+    return {p.pid for p in process_table() if p.state == "Z" and p.ppid == me}
 
 
 def reap_orphans(known: Collection[int], seen_before: set[int]) -> set[int]:
