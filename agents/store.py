@@ -10,7 +10,7 @@ one atomic script each.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import cast
 
 import redis
@@ -29,9 +29,12 @@ def _memberships(memberships: Iterable[tuple[str, int]]) -> str:
 class AgentStore:
     """Atomic operations on hotliners' live state in Redis."""
 
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+    def __init__(
+        self, client: redis.Redis, keys: Keys, clock: Callable[[], int] = now_ms
+    ) -> None:
         self.redis = client
         self.keys = keys
+        self.clock = clock  # epoch ms of each move
         self._set_state = client.register_script(scripts.SET_AGENT_STATE)
         self._end_wrapup = client.register_script(scripts.END_WRAPUP)
         self._release = client.register_script(scripts.RELEASE_AGENT)
@@ -51,7 +54,7 @@ class AgentStore:
             args=[
                 k.base,
                 agent_id,
-                now_ms(),
+                self.clock(),
                 state.value,
                 _memberships(memberships),
                 allowed,
@@ -77,7 +80,7 @@ class AgentStore:
             args=[
                 k.base,
                 agent_id,
-                now_ms(),
+                self.clock(),
                 AgentState.AWAY.value,
                 _memberships(memberships),
                 AgentState.AVAILABLE.value,
@@ -93,7 +96,7 @@ class AgentStore:
         k = self.keys
         result = self._release(
             keys=[k.agent(agent_id), k.events],
-            args=[k.base, agent_id, now_ms(), call_sid, why, wrapup_ms],
+            args=[k.base, agent_id, self.clock(), call_sid, why, wrapup_ms],
         )
         return as_text(result) if result else None
 
@@ -108,14 +111,14 @@ class AgentStore:
         return bool(
             self._end_wrapup(
                 keys=[k.agent(agent_id), k.events],
-                args=[k.base, agent_id, now_ms(), 2**53],
+                args=[k.base, agent_id, self.clock(), 2**53],
             )
         )
 
     def end_wrapup(self, agent_id: str, wrapup_ms: int) -> bool:
         """End a wrap-up that has lasted `wrapup_ms` or more (the sweep's backstop)."""
         k = self.keys
-        now = now_ms()
+        now = self.clock()
         return bool(
             self._end_wrapup(
                 keys=[k.agent(agent_id), k.events],

@@ -7,7 +7,7 @@ of this class never touch Redis keys themselves.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, cast
@@ -91,11 +91,18 @@ class OutcomeRecorded(Enum):
 class RoutingStore:
     """Atomic operations on one hotline's live state in Redis."""
 
-    def __init__(self, client: redis.Redis, keys: Keys | None = None) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys | None = None,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
         self.redis = client
         self.keys = keys or Keys()
+        #: Epoch ms of each move (a test may hand in a deterministic one).
+        self.clock = clock
         #: The hotliners' side of live state (their requests, repairs, reads).
-        self.agents = AgentStore(client, self.keys)
+        self.agents = AgentStore(client, self.keys, clock)
         register = client.register_script
         self._start_call = register(scripts.START_CALL)
         self._note_call = register(scripts.NOTE_CALL)
@@ -133,7 +140,7 @@ class RoutingStore:
             args=[
                 k.base,
                 call_sid,
-                at_ms or now_ms(),
+                at_ms or self.clock(),
                 from_number,
                 to_number,
                 language,
@@ -154,7 +161,7 @@ class RoutingStore:
     ) -> bool:
         """`note_call` with the facts as a mapping, at a given time (a replay)."""
         k = self.keys
-        args: list[Any] = [k.base, call_sid, at_ms or now_ms(), event_type]
+        args: list[Any] = [k.base, call_sid, at_ms or self.clock(), event_type]
         for name, value in fields.items():
             args.extend([name, value])
         return bool(self._note_call(keys=[k.call(call_sid), k.events], args=args))
@@ -170,7 +177,7 @@ class RoutingStore:
         return int(
             self._enqueue(
                 keys=[k.call(call_sid), k.queue(queue_id), k.events],
-                args=[k.base, call_sid, queue_id, priority, at_ms or now_ms()],
+                args=[k.base, call_sid, queue_id, priority, at_ms or self.clock()],
             )
         )
 
@@ -180,7 +187,7 @@ class RoutingStore:
         return bool(
             self._request_callback(
                 keys=[k.call(call_sid), k.events],
-                args=[k.base, call_sid, now_ms(), number],
+                args=[k.base, call_sid, self.clock(), number],
             )
         )
 
@@ -195,7 +202,7 @@ class RoutingStore:
         k = self.keys
         result = self._callback_failed(
             keys=[k.call(call_sid), k.active_calls, k.events],
-            args=[k.base, call_sid, at_ms or now_ms(), attempts_allowed, reason],
+            args=[k.base, call_sid, at_ms or self.clock(), attempts_allowed, reason],
         )
         if not result:
             return None
@@ -209,7 +216,7 @@ class RoutingStore:
         k = self.keys
         return bool(
             self._requeue_callback(
-                keys=[k.call(call_sid), k.events], args=[k.base, call_sid, now_ms()]
+                keys=[k.call(call_sid), k.events], args=[k.base, call_sid, self.clock()]
             )
         )
 
@@ -221,7 +228,7 @@ class RoutingStore:
         return bool(
             self._self_serve(
                 keys=[k.call(call_sid), k.active_calls, k.events],
-                args=[k.base, call_sid, at_ms or now_ms(), outcome, detail],
+                args=[k.base, call_sid, at_ms or self.clock(), outcome, detail],
             )
         )
 
@@ -237,7 +244,7 @@ class RoutingStore:
         return bool(
             self._leave_voicemail(
                 keys=[k.call(call_sid), k.active_calls, k.events],
-                args=[k.base, call_sid, at_ms or now_ms(), recording_url, seconds],
+                args=[k.base, call_sid, at_ms or self.clock(), recording_url, seconds],
             )
         )
 
@@ -265,7 +272,7 @@ class RoutingStore:
         k = self.keys
         return as_text(
             self._bridge(
-                keys=[k.call(call_sid), k.events], args=[k.base, call_sid, now_ms()]
+                keys=[k.call(call_sid), k.events], args=[k.base, call_sid, self.clock()]
             )
         )
 
@@ -275,7 +282,7 @@ class RoutingStore:
         return bool(
             self._requeue_alone(
                 keys=[k.call(call_sid), k.events],
-                args=[k.base, call_sid, at_ms or now_ms()],
+                args=[k.base, call_sid, at_ms or self.clock()],
             )
         )
 
@@ -285,7 +292,7 @@ class RoutingStore:
         return bool(
             self._conference_over(
                 keys=[k.call(call_sid), k.events],
-                args=[k.base, call_sid, at_ms or now_ms()],
+                args=[k.base, call_sid, at_ms or self.clock()],
             )
         )
 
@@ -302,7 +309,7 @@ class RoutingStore:
         k = self.keys
         result = self._hangup(
             keys=[k.call(call_sid), k.active_calls, k.offers, k.events],
-            args=[k.base, call_sid, at_ms or now_ms(), reason, leg, wrapup_ms],
+            args=[k.base, call_sid, at_ms or self.clock(), reason, leg, wrapup_ms],
         )
         if not result:
             return None
@@ -387,7 +394,7 @@ class RoutingStore:
         if not rules:
             return None
         k = self.keys
-        now = now_ms()
+        now = self.clock()
         offer_id = uuid.uuid4().hex
         args: list[Any] = [k.base, now, now + ring_ms, offer_id, strategy]
         for rule in rules:
@@ -431,7 +438,7 @@ class RoutingStore:
         k = self.keys
         result = self._accept(
             keys=[k.offer(offer_id), k.offers, k.events],
-            args=[k.base, offer_id, now_ms(), leg_sid, bridge_retry_ms],
+            args=[k.base, offer_id, self.clock(), leg_sid, bridge_retry_ms],
         )
         if not result:
             return None
@@ -456,7 +463,7 @@ class RoutingStore:
             args=[
                 k.base,
                 offer_id,
-                at_ms or now_ms(),
+                at_ms or self.clock(),
                 reason,
                 max_missed,
                 "1" if counts_as_miss else "0",
@@ -473,7 +480,9 @@ class RoutingStore:
             as_text(x)
             for x in cast(
                 list[bytes],
-                self.redis.zrangebyscore(self.keys.offers, "-inf", at_ms or now_ms()),
+                self.redis.zrangebyscore(
+                    self.keys.offers, "-inf", at_ms or self.clock()
+                ),
             )
         ]
 
@@ -489,7 +498,7 @@ class RoutingStore:
     ) -> LegEnded | None:
         """The hotliner's leg ended while on a call; None if not on one on it."""
         k = self.keys
-        now = at_ms or now_ms()
+        now = at_ms or self.clock()
         result = self._agent_leg_ended(
             keys=[k.agent(agent_id), k.events],
             args=[k.base, agent_id, now, leg_sid, wrapup_ms, alone_grace_ms],
@@ -517,7 +526,7 @@ class RoutingStore:
                         k.base,
                         call_sid,
                         agent_id,
-                        at_ms or now_ms(),
+                        at_ms or self.clock(),
                         outcome,
                         notes,
                         "1" if make_available else "0",
@@ -533,7 +542,7 @@ class RoutingStore:
             for x in cast(
                 list[bytes],
                 self.redis.zrangebyscore(
-                    self.keys.timers, "-inf", at_ms or now_ms(), start=0, num=limit
+                    self.keys.timers, "-inf", at_ms or self.clock(), start=0, num=limit
                 ),
             )
         ]
