@@ -1,0 +1,1 @@
+"""Who may use the hotline's screens and API: accounts, roles, credentials."""
