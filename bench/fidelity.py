@@ -59,6 +59,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
+from accounts.roles import Role  # noqa: E402
+from accounts.store import AccountStore  # noqa: E402
 from calllog.db import upgrade  # noqa: E402
 from cli.stack import Stack  # noqa: E402
 from core.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
@@ -681,6 +683,21 @@ def wait_all_available(
         time.sleep(0.2)
 
 
+def bench_token(database_url: str) -> str:
+    """A supervisor's API token on the bench's database: the simulated
+    hotliners use the console API as people do, logged in."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(database_url)
+    try:
+        store = AccountStore(engine)
+        if store.get("bench") is None:
+            store.add("bench", "Bench", Role.SUPERVISOR)
+        return store.issue_token("bench")
+    finally:
+        engine.dispose()
+
+
 def drive(
     sc: Scenario,
     carrier: Carrier,
@@ -689,7 +706,7 @@ def drive(
     server: str,
     redis_url: str,
 ) -> Run:
-    console = AgentConsoleClient(app_url)
+    console = AgentConsoleClient(app_url, token=bench_token(database_url))
     agents = {f"client:{a}": a for a in agent_ids(sc.agents)}
     logged_in: dict[str, float] = {}
     for endpoint, agent in agents.items():

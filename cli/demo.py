@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import logging
 import random
+import secrets
 import threading
 from datetime import UTC, datetime
 
+from accounts.roles import Role
+from accounts.store import AccountStore
 from agents.shifts import is_on_shift
+from calllog.db import create_db_engine
+from core.settings import Settings
 from ivr.config import MenuNode, SelfHelpNode
 from simulator.carrier import Carrier
 from simulator.console import AgentConsoleClient
@@ -20,6 +25,9 @@ from simulator.scripts import CallerScript, Digits, HotlinerProfile, Speech
 from web.config import HotlineConfig
 
 log = logging.getLogger(__name__)
+
+#: The demo supervisor's login.
+DEMO_SUPERVISOR = "superviseur"
 
 OUTCOMES = (
     "resolved",
@@ -31,10 +39,49 @@ OUTCOMES = (
 )
 
 
+def demo_accounts(
+    settings: Settings, config: HotlineConfig
+) -> tuple[list[str], dict[str, str]]:
+    """Accounts a new user can log in with, in simulation only.
+
+    A supervisor `superviseur` and one account per hotliner, with passwords
+    made anew at each run (printed by `hotline run`), and an API token per
+    hotliner for their simulated console. Returns (login lines, tokens).
+    """
+    engine = create_db_engine(settings.effective_database_url)
+    try:
+        store = AccountStore(engine)
+        store.add_hotliners((h.id, h.name) for h in config.routing.hotliners.values())
+        if store.get(DEMO_SUPERVISOR) is None:
+            store.add(DEMO_SUPERVISOR, "Superviseur (démo)", Role.SUPERVISOR)
+        supervisor_password = secrets.token_urlsafe(9)
+        store.set_password(DEMO_SUPERVISOR, supervisor_password)
+        hotliner_password = secrets.token_urlsafe(9)
+        tokens: dict[str, str] = {}
+        for agent_id in config.routing.hotliners:
+            store.set_password(agent_id, hotliner_password)
+            tokens[agent_id] = store.issue_token(agent_id)
+    finally:
+        engine.dispose()
+    ids = ", ".join(config.routing.hotliners)
+    return (
+        [
+            f"supervisor  {DEMO_SUPERVISOR} / {supervisor_password}",
+            f"hotliners   {ids} / {hotliner_password}",
+        ],
+        tokens,
+    )
+
+
 def register_hotliners(
-    carrier: Carrier, config: HotlineConfig, app_url: str, rng: random.Random
+    carrier: Carrier,
+    config: HotlineConfig,
+    app_url: str,
+    rng: random.Random,
+    tokens: dict[str, str],
 ) -> list[str]:
-    """Give every hotliner on shift now a simulated person at the console."""
+    """Give every hotliner on shift now a simulated person at the console
+    (using that hotliner's own API token)."""
     tz = config.routing.hotline.timezone
     now = datetime.now(tz=UTC)
     started: list[str] = []
@@ -49,7 +96,7 @@ def register_hotliners(
                 answers=True,
                 talk_seconds=rng.uniform(20.0, 60.0),
                 outcome=rng.choice(OUTCOMES),
-                console=AgentConsoleClient(app_url),
+                console=AgentConsoleClient(app_url, token=tokens.get(hotliner.id)),
             )
         )
         started.append(hotliner.id)

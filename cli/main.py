@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
+    from accounts.store import AccountStore
     from simulator.carrier import Carrier
     from web.config import HotlineConfig
 
@@ -78,6 +80,145 @@ def check_config(folder: Path | None) -> None:
         f"{len(config.routing.hotliners)} hotliners, "
         f"{len(config.ivr.nodes)} IVR nodes"
     )
+
+
+@main.group()
+def users() -> None:
+    """Accounts of hotliners, supervisors and admins (who logs in, with what role)."""
+
+
+def _accounts() -> AccountStore:
+    """The account store on the configured database, its schema up to date."""
+    from accounts.store import AccountStore
+    from calllog.db import create_db_engine, upgrade
+
+    url = _settings().effective_database_url
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
+    upgrade(url)
+    return AccountStore(create_db_engine(url))
+
+
+def _new_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return str(click.prompt("password", hide_input=True, confirmation_prompt=True))
+
+
+def _account_action(action: Callable[[AccountStore], str]) -> None:
+    """Run an account change; a refusal exits 1 saying why."""
+    from accounts.store import AccountError
+
+    try:
+        click.echo(action(_accounts()))
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+_ROLES = click.Choice(["hotliner", "supervisor", "admin"])
+_PASSWORD_STDIN = click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input."
+)
+
+
+@users.command("add")
+@click.argument("account_id")
+@click.option("--name", default="", help="Full name (default: the id).")
+@click.option("--role", type=_ROLES, default="hotliner", show_default=True)
+@click.option("--no-password", is_flag=True, help="API token only, no login.")
+@_PASSWORD_STDIN
+def users_add(
+    account_id: str, name: str, role: str, no_password: bool, password_stdin: bool
+) -> None:
+    """Create an account (a hotliner's id is the one in hotliners.yaml)."""
+    from accounts.roles import Role
+
+    password = None if no_password else _new_password(password_stdin)
+    _account_action(
+        lambda store: f"created {store.add(account_id, name, Role(role), password).id}"
+    )
+
+
+@users.command("set-password")
+@click.argument("account_id")
+@_PASSWORD_STDIN
+def users_set_password(account_id: str, password_stdin: bool) -> None:
+    """Set a new password."""
+    password = _new_password(password_stdin)
+
+    def change(store: AccountStore) -> str:
+        store.set_password(account_id, password)
+        return f"password of {account_id} changed"
+
+    _account_action(change)
+
+
+@users.command("set-role")
+@click.argument("account_id")
+@click.argument("role", type=_ROLES)
+def users_set_role(account_id: str, role: str) -> None:
+    """Change an account's role."""
+    from accounts.roles import Role
+
+    def change(store: AccountStore) -> str:
+        store.set_role(account_id, Role(role))
+        return f"{account_id} is now {role}"
+
+    _account_action(change)
+
+
+@users.command("disable")
+@click.argument("account_id")
+def users_disable(account_id: str) -> None:
+    """Stop an account from logging in or using its token (kept for the log)."""
+
+    def change(store: AccountStore) -> str:
+        store.set_active(account_id, False)
+        return f"{account_id} disabled"
+
+    _account_action(change)
+
+
+@users.command("enable")
+@click.argument("account_id")
+def users_enable(account_id: str) -> None:
+    """Let a disabled account in again."""
+
+    def change(store: AccountStore) -> str:
+        store.set_active(account_id, True)
+        return f"{account_id} enabled"
+
+    _account_action(change)
+
+
+@users.command("token")
+@click.argument("account_id")
+def users_token(account_id: str) -> None:
+    """Print a new API token for scripts (the previous one stops working)."""
+    _account_action(lambda store: store.issue_token(account_id))
+
+
+@users.command("sync")
+def users_sync() -> None:
+    """An account for every hotliner of hotliners.yaml that has none."""
+    config = _load_config_or_exit(_settings().config_dir)
+    hotliners = [(h.id, h.name) for h in config.routing.hotliners.values()]
+
+    def sync(store: AccountStore) -> str:
+        created = store.add_hotliners(hotliners)
+        return f"created: {', '.join(created) or 'none'} (set their passwords)"
+
+    _account_action(sync)
+
+
+@users.command("list")
+def users_list() -> None:
+    """Every account: id, role, whether it can log in."""
+    for account in _accounts().all():
+        state = "active" if account.active else "disabled"
+        login = "password" if account.has_password else "no password"
+        click.echo(
+            f"{account.id:20} {account.role:10} {state:8} {login}  {account.name}"
+        )
 
 
 @main.group()
@@ -207,16 +348,25 @@ def run(port: int, demo: bool, calls_per_minute: float, time_scale: float) -> No
             carrier.start(host="127.0.0.1", port=free_port())
             env["TWILIO_API_BASE_URL"] = carrier.api_base_url
             click.echo(f"carrier simulator plays Twilio at {carrier.api_base_url}")
+        tokens: dict[str, str] = {}
+        if settings.simulated:
+            from cli.demo import demo_accounts
+
+            logins, tokens = demo_accounts(settings, config)
         stack = Stack(env, port, log_dir)
         stack.start()
         click.echo(f"\n  Hotline running. Dashboard: {stack.url}/status\n")
         if carrier is not None:
             click.echo(f"  try the voice menu: {carrier.api_base_url}/phone\n")
+            click.echo("  demo logins (simulation only, new passwords each run):")
+            for line in logins:
+                click.echo(f"    {line}")
+            click.echo("")
         if carrier is not None and demo:
             from cli.demo import register_hotliners, trickle
 
             rng = random.Random()
-            on_duty = register_hotliners(carrier, config, stack.url, rng)
+            on_duty = register_hotliners(carrier, config, stack.url, rng, tokens)
             click.echo(
                 f"  demo: {len(on_duty)} simulated hotliners on shift now "
                 f"({', '.join(on_duty) or 'nobody: callers get callback/voicemail'}),"

@@ -60,6 +60,11 @@ class Keys:
         """Set of the numbers of callers who confirmed an incident (to text)."""
         return f"{self.base}incident:{incident_id}:callers"
 
+    def account_cache(self, key: str) -> str:
+        """An account as last read from SQL (by id or by token hash), for the
+        web to go on authenticating while SQL is unreachable."""
+        return f"{self.base}account:{key}"
+
     @property
     def timers(self) -> str:
         """Sorted set of things due at a time (ms): 'wrapup:<agent>' (end of

@@ -19,9 +19,13 @@ _TIMEOUT = 10.0
 class AgentConsoleClient:
     """Calls `{app_base_url}/api/...` on behalf of simulated hotliners."""
 
-    def __init__(self, app_base_url: str, *, timeout: float = _TIMEOUT) -> None:
+    def __init__(
+        self, app_base_url: str, *, token: str | None = None, timeout: float = _TIMEOUT
+    ) -> None:
         self.app_base_url = app_base_url.rstrip("/")
         self.timeout = timeout
+        # The app's API needs an account: an API token, as a script sends it.
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     def set_state(self, agent_id: str, state: str) -> dict[str, Any]:
         return self._request(
@@ -51,7 +55,9 @@ class AgentConsoleClient:
     ) -> dict[str, Any]:
         url = self.app_base_url + path
         try:
-            response = requests.request(method, url, json=json, timeout=self.timeout)
+            response = requests.request(
+                method, url, json=json, headers=self.headers, timeout=self.timeout
+            )
         except requests.RequestException as exc:
             raise SimulatorError(f"agent console {method} {url}: {exc}") from exc
         with response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -158,3 +159,67 @@ def make_settings(
             "HOTLINE_INSTANCE": str(tmp_path / "instance"),
         }
     )
+
+
+#: Password of the accounts tests create.
+PASSWORD = "a long enough password"
+
+
+def provision(store: Any, account_id: str, role: str) -> str:
+    """An active account with `PASSWORD` (created or reset); its new API token.
+
+    `store` is an `accounts.store.AccountStore` (the app's, or on the test's
+    database): tests share databases, so an account may already exist.
+    """
+    from accounts.roles import Role
+
+    if store.get(account_id) is None:
+        store.add(account_id, account_id, Role(role), PASSWORD)
+    else:
+        store.set_role(account_id, Role(role))
+        store.set_password(account_id, PASSWORD)
+        store.set_active(account_id, True)
+    return str(store.issue_token(account_id))
+
+
+def csrf_token(html: str) -> str:
+    """The CSRF token a page's form carries."""
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found is not None, "no CSRF token in the page"
+    return found.group(1)
+
+
+def log_in(client: Any, account_id: str, password: str = PASSWORD) -> None:
+    """Log a Flask test client in through the login form (session + CSRF)."""
+    token = csrf_token(client.get("/login").get_data(as_text=True))
+    response = client.post(
+        "/login",
+        data={"username": account_id, "password": password, "csrf_token": token},
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)[:300]
+
+
+def bearer_client(app: Any, token: str) -> Any:
+    """A Flask test client that sends `Authorization: Bearer <token>`."""
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return client
+
+
+def supervisor_token(database_url: str, account_id: str = "e2e-supervisor") -> str:
+    """A supervisor's API token on a hotline's database (for e2e tests)."""
+    from sqlalchemy import create_engine
+
+    from accounts.store import AccountStore
+    from calllog.db import normalise_url
+
+    engine = create_engine(normalise_url(database_url))
+    try:
+        return provision(AccountStore(engine), account_id, "supervisor")
+    finally:
+        engine.dispose()
+
+
+def bearer(token: str) -> dict[str, str]:
+    """Headers of an API request made with `token`."""
+    return {"Authorization": f"Bearer {token}"}

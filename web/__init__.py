@@ -21,6 +21,7 @@ from flask import Flask, current_app
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from accounts.store import AccountStore
 from calllog.db import create_db_engine
 from core.errors import ConfigError
 from core.settings import Settings
@@ -29,6 +30,7 @@ from ivr.incident import IncidentStore
 from queues.outage import LiveState, replay_when_back
 from queues.runtime import Runtime, build_runtime
 from queues.spool import Spool
+from web.auth import csrf, init_auth
 from web.config import HotlineConfig, config_files, load_config
 
 
@@ -47,6 +49,7 @@ class WebServices:
     live: LiveState
     incidents: IncidentStore
     engine: Engine  # the call log (pages read it; webhooks never do)
+    accounts: AccountStore  # who logs in (same database)
     stop: threading.Event = field(default_factory=threading.Event)
     trees: dict[int, HotlineConfig] = field(default_factory=dict)
     version: int = 0
@@ -144,14 +147,19 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         TWILIO_AUTH_TOKEN=settings.twilio_auth_token,
         PUBLIC_BASE_URL=settings.public_base_url,
         JSON_SORT_KEYS=False,
+        # Twilio's webhooks and the console's JSON are small: a bigger body is
+        # refused (413) before anyone parses it.
+        MAX_CONTENT_LENGTH=64 * 1024,
     )
     live = LiveState(runtime, Spool(settings.instance_dir / "spool.sqlite3"))
+    engine = create_db_engine(settings.effective_database_url)
     web_services = WebServices(
         runtime=runtime,
         config_dir=settings.config_dir,
         live=live,
         incidents=IncidentStore(runtime.redis, runtime.keys),
-        engine=create_db_engine(settings.effective_database_url),
+        engine=engine,
+        accounts=AccountStore(engine),
     )
     web_services.install(config, file_stamp(settings.config_dir))
     web_services.checked_at = time.monotonic()
@@ -166,9 +174,22 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     from web import api, status, voice
 
+    init_auth(
+        app,
+        redis_url=settings.redis_url,
+        secure_cookies=(settings.public_base_url or "").startswith("https://"),
+    )
+    # Twilio signs its webhooks (no CSRF token); the API checks CSRF itself on
+    # writes made with a session (`web.auth.api_account`).
+    for blueprint in (*voice.ALL, api.bp):
+        csrf.exempt(blueprint)
     app.register_blueprint(voice.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(status.bp)
+
+    @app.errorhandler(413)
+    def _too_large(exc: Exception) -> tuple[dict[str, str], int]:
+        return {"error": "request body too large (64 KiB at most)"}, 413
 
     @app.errorhandler(redis.RedisError)
     def _live_state_unreachable(exc: redis.RedisError) -> tuple[dict[str, str], int]:

@@ -1,16 +1,21 @@
 """The agent console's JSON API: state changes, current call, call outcome.
 
-No login yet (a later issue adds authentication); ids are checked against the
+Every route needs an account (a session or an API token, `web.auth`): a
+hotliner acts only as themself, supervisors for everyone, and the incident
+message is theirs alone. Bodies that are not a JSON object, or hold values of
+the wrong type, get 400 with the reason. Ids are checked against the
 configuration and every change goes through one atomic store operation.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from accounts.roles import may_act_for
 from agents.lifecycle import AgentState
 from agents.shifts import is_on_shift
 from core.clock import utcnow
@@ -18,6 +23,7 @@ from ivr.incident import Incident
 from queues import handoff, jobs, routing
 from queues.outage import Unreachable
 from web import services
+from web.auth import api_account, api_login_required, require_steering
 from web.effects import after_response
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -30,13 +36,38 @@ def _error(status: int, message: str, **extra: Any) -> ResponseReturnValue:
     return jsonify({"error": message, **extra}), status
 
 
-def _json_body() -> dict[str, Any] | None:
-    body = request.get_json(silent=True)
-    return body if isinstance(body, dict) else None
+class BadBody(Exception):
+    """The request body is not the JSON object the route expects."""
+
+
+def _json_body() -> dict[str, Any]:
+    """The body as a JSON object; `BadBody` (400 with the reason) otherwise."""
+    if not request.is_json:
+        raise BadBody("send a JSON object (Content-Type: application/json)")
+    try:
+        body = json.loads(request.get_data(cache=True) or b"null")
+    except (ValueError, RecursionError) as exc:
+        raise BadBody(f"malformed JSON: {type(exc).__name__}") from None
+    if not isinstance(body, dict):
+        raise BadBody("expected a JSON object")
+    return body
+
+
+@bp.errorhandler(BadBody)
+def _bad_body(exc: BadBody) -> ResponseReturnValue:
+    return _error(400, str(exc))
+
+
+def _may_act_for(agent_id: str) -> bool:
+    account = api_account()
+    return account is not None and may_act_for(account.role, account.id, agent_id)
 
 
 @bp.get("/agents/<agent_id>")
+@api_login_required
 def agent(agent_id: str) -> ResponseReturnValue:
+    if not _may_act_for(agent_id):
+        return _error(403, "a hotliner sees only their own state")
     rt = services().runtime
     hotliner = rt.routing.hotliner(agent_id)
     if hotliner is None:
@@ -57,13 +88,15 @@ def agent(agent_id: str) -> ResponseReturnValue:
 
 
 @bp.post("/agents/<agent_id>/state")
+@api_login_required
 def set_state(agent_id: str) -> ResponseReturnValue:
+    if not _may_act_for(agent_id):
+        return _error(403, "a hotliner changes only their own state")
     rt = services().runtime
     hotliner = rt.routing.hotliner(agent_id)
     if hotliner is None:
         return _error(404, f"unknown hotliner {agent_id!r}")
-    body = _json_body()
-    wanted = body.get("state") if body else None
+    wanted = _json_body().get("state")
     allowed = ("available", "break", "offline")
     if wanted not in allowed:
         return _error(400, f"state must be one of {', '.join(allowed)}")
@@ -89,16 +122,17 @@ def set_state(agent_id: str) -> ResponseReturnValue:
 
 
 @bp.post("/calls/<call_sid>/outcome")
+@api_login_required
 def outcome(call_sid: str) -> ResponseReturnValue:
     rt = services().runtime
     body = _json_body()
-    if body is None:
-        return _error(400, "expected a JSON object")
     agent_id = body.get("agent_id")
     result = body.get("outcome")
     notes = body.get("notes", "") or ""
     if not isinstance(agent_id, str) or rt.routing.hotliner(agent_id) is None:
         return _error(400, "agent_id must name a configured hotliner")
+    if not _may_act_for(agent_id):
+        return _error(403, "a hotliner records only their own calls' outcomes")
     if result not in OUTCOMES:
         return _error(400, f"outcome must be one of {', '.join(OUTCOMES)}")
     if not isinstance(notes, str) or len(notes) > MAX_NOTES:
@@ -133,23 +167,26 @@ def _incident_json(incident: Incident | None) -> dict[str, Any]:
 
 
 @bp.get("/incident")
+@require_steering
 def current_incident() -> ResponseReturnValue:
     return jsonify(_incident_json(services().incidents.current()))
 
 
 @bp.post("/incident")
+@require_steering
 def publish_incident() -> ResponseReturnValue:
     """A supervisor announces a major incident every caller hears first."""
     rt = services().runtime
-    body = _json_body()
-    messages = body.get("messages") if body else None
+    messages = _json_body().get("messages")
     languages = rt.routing.hotline.languages
-    if not isinstance(messages, dict) or not all(
-        isinstance(messages.get(lang), str) and messages[lang].strip()
-        for lang in languages
+    if (
+        not isinstance(messages, dict)
+        or set(messages) != set(languages)
+        or not all(isinstance(t, str) and t.strip() for t in messages.values())
     ):
         return _error(
-            400, "messages must give a text for each of: " + ", ".join(languages)
+            400,
+            "messages must map each of " + ", ".join(languages) + " to a text",
         )
     if any(len(text) > 500 for text in messages.values()):
         return _error(400, "each message must be at most 500 characters")
@@ -160,6 +197,7 @@ def publish_incident() -> ResponseReturnValue:
 
 
 @bp.delete("/incident")
+@require_steering
 def resolve_incident() -> ResponseReturnValue:
     """The incident is over: callers who confirmed it get an SMS."""
     rt = services().runtime

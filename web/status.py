@@ -13,9 +13,11 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from accounts.roles import Role
 from calllog.models import Call
 from core.clock import now_ms
 from web import services
+from web.auth import page_for
 
 bp = Blueprint("status", __name__)
 
@@ -55,6 +57,7 @@ def healthz() -> ResponseReturnValue:
 
 
 @bp.get("/status")
+@page_for(Role.SUPERVISOR, Role.ADMIN)
 def page() -> ResponseReturnValue:
     svc = services()
     rt = svc.runtime

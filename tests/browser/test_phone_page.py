@@ -87,7 +87,7 @@ def hotline(running_hotline: Callable[..., RunningHotline]) -> RunningHotline:
             "client:alice",
             answer_after_seconds=ALICE_ANSWERS_AFTER,
             talk_seconds=600,
-            console=AgentConsoleClient(hotline.url),
+            console=AgentConsoleClient(hotline.url, token=hotline.token),
         )
     )
     return hotline

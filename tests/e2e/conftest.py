@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from support import supervisor_token
 
 from calllog.db import upgrade
 from cli.stack import Stack
@@ -34,6 +35,7 @@ class RunningHotline:
     carrier: Carrier
     stack: Stack
     database_url: str
+    token: str  # a supervisor's API token: acts for every hotliner
     config_dir: Path
 
 
@@ -106,6 +108,7 @@ def running_hotline(
         started.append((stack, carrier))
         stack.start()
         return RunningHotline(
+            token=supervisor_token(database_url),
             url=url,
             carrier=carrier,
             stack=stack,

@@ -62,7 +62,7 @@ def test_callback_keeps_the_place_and_a_failed_one_ends_with_an_sms(
 ) -> None:
     hotline = running_hotline(HOTLINERS, ROUTING, 0.1)
     carrier = hotline.carrier  # type: ignore[attr-defined]
-    console = AgentConsoleClient(hotline.url)  # type: ignore[attr-defined]
+    console = AgentConsoleClient(hotline.url, token=hotline.token)  # type: ignore[attr-defined]
     carrier.add_hotliner(
         HotlinerProfile(
             agent_id="alice",

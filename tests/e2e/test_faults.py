@@ -33,6 +33,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from support import supervisor_token
 
 from calllog.db import normalise_url, upgrade
 from calllog.models import Call
@@ -144,7 +145,7 @@ def hotline(
         running = Hotline(url, carrier, stack, valkey, database_url, [])
         started.append(running)
         stack.start()
-        console = AgentConsoleClient(url)
+        console = AgentConsoleClient(url, token=supervisor_token(database_url))
         for n in range(3):
             carrier.add_hotliner(
                 HotlinerProfile(

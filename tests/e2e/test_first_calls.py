@@ -13,6 +13,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
+from support import PASSWORD, bearer, csrf_token
 
 from calllog.models import Call, CallEvent
 from simulator.console import AgentConsoleClient
@@ -71,7 +72,8 @@ def test_thirty_callers_reach_three_hotliners_and_every_call_is_logged(
     hotline = running_hotline(HOTLINERS, ROUTING, TIME_SCALE)
     carrier = hotline.carrier  # type: ignore[attr-defined]
     url = hotline.url  # type: ignore[attr-defined]
-    console = AgentConsoleClient(url)
+    token = hotline.token  # type: ignore[attr-defined]
+    console = AgentConsoleClient(url, token=token)
     # Dora logs in first (longest idle, so first offered) but never answers.
     carrier.add_hotliner(
         HotlinerProfile(
@@ -177,11 +179,26 @@ def test_thirty_callers_reach_three_hotliners_and_every_call_is_logged(
         assert all(e.data["reason"] == "no-answer" for e in missed)
     engine.dispose()
 
-    dora = requests.get(f"{url}/api/agents/dora", timeout=5).json()
+    dora = requests.get(
+        f"{url}/api/agents/dora", headers=bearer(token), timeout=5
+    ).json()
     assert dora["state"] == "away"
     for agent_id in OUTCOMES:
-        state = requests.get(f"{url}/api/agents/{agent_id}", timeout=5).json()["state"]
+        state = requests.get(
+            f"{url}/api/agents/{agent_id}", headers=bearer(token), timeout=5
+        ).json()["state"]
         assert state == "available"
-    page = requests.get(f"{url}/status", timeout=5)
+    browser = requests.Session()
+    form = browser.get(f"{url}/login", timeout=5).text
+    browser.post(
+        f"{url}/login",
+        data={
+            "username": "e2e-supervisor",
+            "password": PASSWORD,
+            "csrf_token": csrf_token(form),
+        },
+        timeout=5,
+    )
+    page = browser.get(f"{url}/status", timeout=5)
     assert page.status_code == 200
     assert "Dora Absente" in page.text

@@ -18,6 +18,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
+from support import bearer
 
 from calllog.models import Call
 from core.settings import DEFAULT_CONFIG_DIR
@@ -242,7 +243,7 @@ def test_every_path_of_the_example_tree_by_keys_and_by_words(
         ),
     )
     carrier = hotline.carrier  # type: ignore[attr-defined]
-    console = AgentConsoleClient(hotline.url)  # type: ignore[attr-defined]
+    console = AgentConsoleClient(hotline.url, token=hotline.token)  # type: ignore[attr-defined]
     for n in range(4):
         carrier.add_hotliner(
             HotlinerProfile(
@@ -312,7 +313,8 @@ def test_incident_message_is_heard_first_confirmed_and_texted_when_resolved(
     hotline = running_hotline(HOTLINERS, ROUTING, 0.05)
     carrier = hotline.carrier  # type: ignore[attr-defined]
     url = hotline.url  # type: ignore[attr-defined]
-    console = AgentConsoleClient(url)
+    token = hotline.token  # type: ignore[attr-defined]
+    console = AgentConsoleClient(url, token=token)
     carrier.add_hotliner(
         HotlinerProfile(
             agent_id="h0",
@@ -325,6 +327,7 @@ def test_incident_message_is_heard_first_confirmed_and_texted_when_resolved(
     )
     published = requests.post(
         f"{url}/api/incident",
+        headers=bearer(token),
         timeout=5,
         json={
             "messages": {
@@ -343,12 +346,14 @@ def test_incident_message_is_heard_first_confirmed_and_texted_when_resolved(
     assert carrier.wait_idle(timeout=60.0)
     assert carrier.errors == []
     assert (
-        requests.get(f"{url}/api/incident", timeout=5).json()["incident"][
-            "confirmations"
-        ]
+        requests.get(f"{url}/api/incident", headers=bearer(token), timeout=5).json()[
+            "incident"
+        ]["confirmations"]
         == 1
     )
-    resolved = requests.delete(f"{url}/api/incident", timeout=5).json()
+    resolved = requests.delete(
+        f"{url}/api/incident", headers=bearer(token), timeout=5
+    ).json()
     assert resolved["texted"] == 1
     heard = " ".join(e.detail for e in about_it.transcript if e.kind == "say")
     assert "La messagerie est indisponible" in heard
@@ -383,7 +388,7 @@ def test_returning_caller_is_offered_the_same_queue_and_the_calls_are_linked(
 ) -> None:
     hotline = running_hotline(HOTLINERS, ROUTING, 0.05)
     carrier = hotline.carrier  # type: ignore[attr-defined]
-    console = AgentConsoleClient(hotline.url)  # type: ignore[attr-defined]
+    console = AgentConsoleClient(hotline.url, token=hotline.token)  # type: ignore[attr-defined]
     carrier.add_hotliner(
         HotlinerProfile(
             agent_id="h1",

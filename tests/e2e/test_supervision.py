@@ -30,6 +30,7 @@ import redis
 import requests
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
+from support import bearer, supervisor_token
 
 from calllog.models import Call
 from core.embedded_redis import free_port
@@ -293,6 +294,7 @@ def test_killed_valkey_worker_and_web_are_restarted_and_calls_go_on(
     phone = re.findall(r"try the voice menu: (\S+)/phone", run.output)[0]
     first = run.children()
     assert set(first) == {"valkey", "web", "worker"}, first
+    token = supervisor_token(f"sqlite:///{run.instance / 'hotline.sqlite3'}")
 
     # Valkey: killed, reaped, restarted on the same port with its data.
     t = time.monotonic()
@@ -313,7 +315,8 @@ def test_killed_valkey_worker_and_web_are_restarted_and_calls_go_on(
     def logged_in(agent_id: str) -> bool:
         url = f"http://127.0.0.1:{run.port}/api/agents/{agent_id}"
         try:
-            return requests.get(url, timeout=2).json()["state"] != "offline"
+            answer = requests.get(url, headers=bearer(token), timeout=2)
+            return answer.json()["state"] != "offline"
         except (requests.RequestException, ValueError):
             return False
 

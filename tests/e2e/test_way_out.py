@@ -9,6 +9,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
+from support import bearer
 
 from calllog.models import Call
 from simulator.scripts import CallerScript, Digits
@@ -46,11 +47,15 @@ def test_too_long_a_wait_ends_in_a_voicemail_and_an_empty_queue_asks_at_once(
     carrier = hotline.carrier  # type: ignore[attr-defined]
     url = hotline.url  # type: ignore[attr-defined]
     # Paul is logged in but on a break: the printer queue is staffed, nobody answers.
+    auth = bearer(hotline.token)  # type: ignore[attr-defined]
     assert requests.post(
-        f"{url}/api/agents/paul/state", json={"state": "available"}, timeout=5
+        f"{url}/api/agents/paul/state",
+        json={"state": "available"},
+        headers=auth,
+        timeout=5,
     ).ok
     assert requests.post(
-        f"{url}/api/agents/paul/state", json={"state": "break"}, timeout=5
+        f"{url}/api/agents/paul/state", json={"state": "break"}, headers=auth, timeout=5
     ).ok
     waiter = carrier.place_call(
         CallerScript(

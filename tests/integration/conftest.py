@@ -15,8 +15,11 @@ from support import (
     ROUND_THE_CLOCK,
     RecordingTelephony,
     SignedPost,
+    bearer_client,
+    log_in,
     make_settings,
     off_shift_hotliner,
+    provision,
     sign,
 )
 from werkzeug.test import TestResponse
@@ -93,3 +96,19 @@ def signed_post(client: FlaskClient) -> SignedPost:
         return response
 
     return post
+
+
+@pytest.fixture
+def api(app: Flask) -> FlaskClient:
+    """A test client acting as a supervisor, by API token."""
+    token = provision(app.extensions["hotline"].accounts, "sup-tests", "supervisor")
+    return bearer_client(app, token)
+
+
+@pytest.fixture
+def supervisor_session(app: Flask) -> FlaskClient:
+    """A test client logged in as a supervisor through the login form."""
+    provision(app.extensions["hotline"].accounts, "sup-pages", "supervisor")
+    client = app.test_client()
+    log_in(client, "sup-pages")
+    return client

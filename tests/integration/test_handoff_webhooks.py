@@ -9,7 +9,16 @@ from __future__ import annotations
 
 import pytest
 from flask import Flask
-from support import RecordingTelephony, SignedPost, call_form, spoken, twiml, verbs
+from support import (
+    RecordingTelephony,
+    SignedPost,
+    bearer_client,
+    call_form,
+    provision,
+    spoken,
+    twiml,
+    verbs,
+)
 
 from agents.lifecycle import AgentState
 from queues import handoff
@@ -117,7 +126,8 @@ def test_a_posted_outcome_offers_the_next_caller_in_the_same_request(
     rt = runtime(app)
     assert rt.store.agents.get("nina")["state"] == "wrapup"  # 60 s in hotline.yaml
     assert len(telephony.placed) == 1
-    client = app.test_client()
+    token = provision(app.extensions["hotline"].accounts, "nina", "hotliner")
+    client = bearer_client(app, token)
     response = client.post(
         "/api/calls/CAho3/outcome", json={"agent_id": "nina", "outcome": "resolved"}
     )

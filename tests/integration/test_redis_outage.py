@@ -21,8 +21,10 @@ from flask.testing import FlaskClient
 from support import (
     ROUND_THE_CLOCK,
     RecordingTelephony,
+    bearer_client,
     call_form,
     make_settings,
+    provision,
     sign,
     spoken,
     twiml,
@@ -117,10 +119,16 @@ def kill(server: EmbeddedRedis) -> None:
     wait_until(lambda: server.poll() is not None, 5.0, "Valkey to die")
 
 
+def supervisor(app: Flask) -> FlaskClient:
+    """A client acting as a supervisor by API token (accounts live in SQL)."""
+    token = provision(app.extensions["hotline"].accounts, "sup-outage", "supervisor")
+    return bearer_client(app, token)
+
+
 def test_callers_are_held_and_every_change_replayed_when_redis_comes_back(
     outage_app: Flask, valkey: EmbeddedRedis, telephony: RecordingTelephony
 ) -> None:
-    client = outage_app.test_client()
+    client = supervisor(outage_app)
     rt = runtime(outage_app)
     live = outage_app.extensions["hotline"].live
     timed_post(client, "/voice/incoming", call_form("CAoutA"))
@@ -169,7 +177,7 @@ def test_callers_are_held_and_every_change_replayed_when_redis_comes_back(
 def test_a_hotliner_answering_during_the_outage_is_not_counted_as_missing(
     outage_app: Flask, valkey: EmbeddedRedis, telephony: RecordingTelephony
 ) -> None:
-    client = outage_app.test_client()
+    client = supervisor(outage_app)
     rt = runtime(outage_app)
     timed_post(client, "/voice/incoming", call_form("CAoutD"))
     timed_post(client, EMAIL, call_form("CAoutD", Digits="4"))

@@ -334,7 +334,8 @@ def test_unstaffed_queue_callback_choice_queues_the_caller_for_a_call_back(
     assert (call["state"], call["callback"]) == ("queued", "1")
 
 
-def test_hotliner_cannot_go_available_outside_their_shift(client: FlaskClient) -> None:
+def test_hotliner_cannot_go_available_outside_their_shift(api: FlaskClient) -> None:
+    client = api
     response = client.post("/api/agents/dan/state", json={"state": "available"})
     assert response.status_code == 409
     assert response.get_json()["state"] == "off_shift"
@@ -345,7 +346,8 @@ def test_hotliner_cannot_go_available_outside_their_shift(client: FlaskClient) -
     )
 
 
-def test_agent_api_refuses_bad_input_clearly(client: FlaskClient) -> None:
+def test_agent_api_refuses_bad_input_clearly(api: FlaskClient) -> None:
+    client = api
     assert (
         client.post("/api/agents/ghost/state", json={"state": "available"}).status_code
         == 404
@@ -367,14 +369,18 @@ def test_agent_api_refuses_bad_input_clearly(client: FlaskClient) -> None:
 
 
 def test_status_page_shows_queues_hotliners_calls_and_the_incident(
-    app: Flask, client: FlaskClient, signed_post: SignedPost
+    app: Flask,
+    api: FlaskClient,
+    supervisor_session: FlaskClient,
+    signed_post: SignedPost,
 ) -> None:
+    client = supervisor_session
     signed_post("/voice/incoming", call_form("CA30"))
     signed_post(
         "/voice/menu?node=menu_compte&attempt=1&lang=fr-FR",
         call_form("CA30", Digits="3"),
     )
-    client.post(
+    api.post(
         "/api/incident",
         json={"messages": {"fr-FR": "VPN indisponible", "en-US": "VPN down"}},
     )

@@ -24,4 +24,8 @@ from web.voice.common import bp
 for _part in (menu, waiting, legs, callbacks):
     bp.register_blueprint(_part.bp)
 
-__all__ = ["bp"]
+#: The parent and every nested blueprint (what CSRF protection must exempt:
+#: Twilio signs its requests instead).
+ALL = (bp, menu.bp, waiting.bp, legs.bp, callbacks.bp)
+
+__all__ = ["ALL", "bp"]
