@@ -205,18 +205,17 @@ def _safe_next(target: str | None) -> str:
 def login() -> ResponseReturnValue:
     """The login form; a wrong login or password says so, and which is not told."""
     error = None
+    username = request.form.get("username", "").strip().lower()[:64]
     if request.method == "POST":
-        account = _accounts().authenticate(
-            request.form.get("username", "").strip().lower(),
-            request.form.get("password", ""),
-        )
+        account = _accounts().authenticate(username, request.form.get("password", ""))
         if account is not None:
             login_user(SessionUser(account))
             session.permanent = True  # lapses after IDLE_TIMEOUT unused
             log.info("login account=%s role=%s", account.id, account.role)
             return redirect(_safe_next(request.args.get("next")))
         error = "Identifiant ou mot de passe incorrect."
-    return render_template("login.html", error=error), 401 if error else 200
+    page = render_template("login.html", error=error, username=username)
+    return page, 401 if error else 200
 
 
 @bp.post("/logout")
