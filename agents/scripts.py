@@ -80,7 +80,8 @@ end
 # ARGV[1] base, ARGV[2] agent id, ARGV[3] now, ARGV[4] requested state,
 # ARGV[5] queue memberships 'queue:level,...', ARGV[6] comma-separated states
 # allowed to move to the requested one (from agents.lifecycle.MANUAL_MOVES),
-# ARGV[7] routing strategy (decides the score in the available sets)
+# ARGV[7] routing strategy (decides the score in the available sets),
+# ARGV[8] why (a break's reason, shown to supervisors; '' for none)
 # -> {1, state} moved, {0, current state} refused
 SET_AGENT_STATE = (
     PRELUDE
@@ -107,8 +108,12 @@ if wanted == 'available' then
 else
   redis.call('HSET', KEYS[1], 'state', wanted, 'state_since', now, 'offer', '')
 end
-if current ~= wanted then
-  emit(KEYS[3], 'agent_state', '', agent, now, {'state', wanted, 'from', current})
+local reason = ARGV[8] or ''
+local was = field(KEYS[1], 'reason')
+redis.call('HSET', KEYS[1], 'reason', reason)
+if current ~= wanted or was ~= reason then
+  emit(KEYS[3], 'agent_state', '', agent, now,
+       {'state', wanted, 'from', current, 'reason', reason})
 end
 return {1, wanted}
 """
@@ -123,6 +128,10 @@ END_WRAPUP = (
     + """
 if field(KEYS[1], 'state') ~= 'wrapup' then return 0 end
 if tonumber(field(KEYS[1], 'state_since')) > tonumber(ARGV[4]) then return 0 end
+if field(KEYS[1], 'extended') == field(KEYS[1], 'call_sid')
+   and tonumber(field(KEYS[1], 'extended_until')) > tonumber(ARGV[3]) then
+  return 0
+end
 local call = field(KEYS[1], 'call_sid')
 make_available(ARGV[1], ARGV[2], KEYS[1], ARGV[3])
 emit(KEYS[2], 'agent_state', call, ARGV[2], ARGV[3],
@@ -154,5 +163,30 @@ end
 emit(KEYS[2], 'agent_state', ARGV[4], ARGV[2], ARGV[3],
      {'state', to, 'from', state, 'reason', ARGV[5]})
 return to
+"""
+)
+
+
+# KEYS[1] agent hash, KEYS[2] events
+# ARGV[1] base, ARGV[2] agent id, ARGV[3] now, ARGV[4] the call wrapped up,
+# ARGV[5] extra ms
+# -> the new end of wrap-up (ms), or false: not in wrap-up of that call, or
+# already extended once for it
+EXTEND_WRAPUP = (
+    PRELUDE
+    + """
+if field(KEYS[1], 'state') ~= 'wrapup' or field(KEYS[1], 'call_sid') ~= ARGV[4] then
+  return false
+end
+if field(KEYS[1], 'extended') == ARGV[4] then return false end
+local timer = redis.call('ZSCORE', ARGV[1] .. 'timers', 'wrapup:' .. ARGV[2])
+local due = tonumber(ARGV[3])
+if timer and tonumber(timer) > due then due = tonumber(timer) end
+due = string.format('%.0f', due + tonumber(ARGV[5]))
+redis.call('HSET', KEYS[1], 'extended', ARGV[4], 'extended_until', due)
+redis.call('ZADD', ARGV[1] .. 'timers', due, 'wrapup:' .. ARGV[2])
+emit(KEYS[2], 'agent_state', ARGV[4], ARGV[2], ARGV[3],
+     {'state', 'wrapup', 'from', 'wrapup', 'reason', 'extended', 'until', due})
+return due
 """
 )

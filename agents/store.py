@@ -37,6 +37,7 @@ class AgentStore:
         self.clock = clock  # epoch ms of each move
         self._set_state = client.register_script(scripts.SET_AGENT_STATE)
         self._end_wrapup = client.register_script(scripts.END_WRAPUP)
+        self._extend_wrapup = client.register_script(scripts.EXTEND_WRAPUP)
         self._release = client.register_script(scripts.RELEASE_AGENT)
 
     def set_state(
@@ -45,6 +46,7 @@ class AgentStore:
         state: AgentState,
         memberships: Iterable[tuple[str, int]],
         strategy: str = "longest-idle",
+        reason: str = "",
     ) -> tuple[bool, str]:
         """A console request to change state; (done, state now)."""
         k = self.keys
@@ -59,6 +61,7 @@ class AgentStore:
                 _memberships(memberships),
                 allowed,
                 strategy,
+                reason,
             ],
         )
         return bool(int(ok)), as_text(current)
@@ -114,6 +117,16 @@ class AgentStore:
                 args=[k.base, agent_id, self.clock(), 2**53],
             )
         )
+
+    def extend_wrapup(self, agent_id: str, call_sid: str, extra_ms: int) -> int | None:
+        """More time to finish the call's notes, once per call; the new end
+        of wrap-up (ms), or None (not in that wrap-up, or extended already)."""
+        k = self.keys
+        due = self._extend_wrapup(
+            keys=[k.agent(agent_id), k.events],
+            args=[k.base, agent_id, self.clock(), call_sid, extra_ms],
+        )
+        return int(due) if due else None
 
     def end_wrapup(self, agent_id: str, wrapup_ms: int) -> bool:
         """End a wrap-up that has lasted `wrapup_ms` or more (the sweep's backstop)."""

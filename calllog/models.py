@@ -43,11 +43,14 @@ class Call(Base):
     previous_call_sid: Mapped[str | None] = mapped_column(String(64))
     kb_fault: Mapped[str | None] = mapped_column(String(64))
     selfhelp_tried: Mapped[str | None] = mapped_column(String(255))
+    fixed_by: Mapped[str | None] = mapped_column(String(64))  # KB fault that fixed it
+    remote_session: Mapped[str | None] = mapped_column(String(128))
 
     __table_args__ = (
         Index("ix_calls_started_at", "started_at"),
         Index("ix_calls_from_number", "from_number"),
         Index("ix_calls_queue_status", "queue", "status"),
+        Index("ix_calls_agent_started", "agent_id", "started_at"),
     )
 
 

@@ -61,6 +61,9 @@ def _abandon_outcome(data: dict[str, str]) -> str:
     return "abandoned_in_ivr" if data.get("stage") == "ivr" else "abandoned"
 
 
+#: The outcome of a call whose wrap-up timed out before the hotliner gave one.
+OUTCOME_MISSING = "outcome_missing"
+
 #: Event types that say something of a hotliner or of a moment, not of the
 #: call's row (they are kept in `call_events` all the same).
 NOT_ON_THE_ROW = frozenset({EventType.AGENT_STATE, EventType.CALLER_LEFT})
@@ -76,6 +79,18 @@ def apply_event(row: Call | None, event: StreamEvent) -> Call | None:
         kind = EventType(event.type)
     except ValueError:
         raise UnknownEvent(event.type) from None
+    d = event.data
+    if (
+        kind is EventType.AGENT_STATE
+        and row is not None
+        and d.get("reason") == "wrapup_timeout"
+        and row.agent_id == event.agent_id
+        and not row.outcome
+    ):
+        # Wrap-up ran out before the hotliner gave the outcome: said, so the
+        # call shows on their list of calls to complete (never silently none).
+        row.outcome = OUTCOME_MISSING
+        return row
     if not event.call_sid or kind in NOT_ON_THE_ROW:
         return row
     if row is None:
@@ -88,7 +103,6 @@ def apply_event(row: Call | None, event: StreamEvent) -> Call | None:
             language="",
         )
     at = from_ms(event.at_ms)
-    d = event.data
     match kind:
         case EventType.CALL_STARTED:
             row.from_number = d.get("from", "")
@@ -153,6 +167,8 @@ def apply_event(row: Call | None, event: StreamEvent) -> Call | None:
         case EventType.OUTCOME:
             row.outcome = d.get("outcome")
             row.notes = d.get("notes") or None
+            row.fixed_by = d.get("fixed_by") or None
+            row.remote_session = d.get("remote") or None
             row.agent_id = event.agent_id or row.agent_id
         case EventType.AGENT_STATE | EventType.CALLER_LEFT:  # pragma: no cover
             pass  # NOT_ON_THE_ROW: returned above

@@ -239,10 +239,23 @@ def db_upgrade() -> None:
 
 
 def _carrier(settings: Settings, app_url: str, time_scale: float) -> Carrier:
-    """The carrier simulator, playing Twilio for the hotline at `app_url`."""
+    """The carrier simulator, playing Twilio for the hotline at `app_url`.
+
+    The console page, served from the app's origin, answers calls through the
+    carrier's softphone API: that origin is the one allowed to call it.
+    """
+    from urllib.parse import urlsplit
+
     from queues import webhooks
     from simulator.carrier import Carrier, CarrierConfig
 
+    app = urlsplit(app_url)
+    default_port = {"http": ":80", "https": ":443"}.get(app.scheme)
+    origins = (
+        (f"{app.scheme}://{app.netloc}".lower().removesuffix(default_port),)
+        if default_port and app.netloc
+        else ()
+    )
     return Carrier(
         CarrierConfig(
             account_sid=settings.twilio_account_sid,
@@ -251,6 +264,7 @@ def _carrier(settings: Settings, app_url: str, time_scale: float) -> Carrier:
             status_callback_url=app_url + webhooks.STATUS,
             hotline_number=settings.hotline_number,
             time_scale=time_scale,
+            console_origins=origins,  # browsers omit a default port
         )
     )
 

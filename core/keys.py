@@ -88,6 +88,16 @@ class Keys:
         """Stream of every state change, consumed by the call log writer."""
         return f"{self.base}events"
 
+    def agent_events(self, agent_id: str) -> str:
+        """A hotliner's share of `events` (the Lua `emit` writes both), capped
+        in length: their console's live feed, replayed from `Last-Event-ID`."""
+        return f"{self.events}:agent:{agent_id}"
+
+    @property
+    def kb_fixes(self) -> str:
+        """Hash of calls fixed per known fault, from hotliners' outcomes."""
+        return f"{self.base}kb:fixes"
+
     @property
     def repair_lock(self) -> str:
         """Throttles the sweeper's repairs that ask Twilio (REST)."""

@@ -25,6 +25,7 @@ _PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
 #: The account the carrier simulator plays when no Twilio credentials are set.
 SIMULATOR_ACCOUNT_SID = "AC" + "5" * 32
 SIMULATOR_AUTH_TOKEN = "simulator0auth0token0000000000ab"
+SIMULATOR_API_KEY = "SK" + "5" * 32
 
 DOCUMENTED_VARIABLES: dict[str, str] = {
     "REDIS_URL": "Redis for live state (redis://, rediss:// or unix://). "
@@ -36,6 +37,9 @@ DOCUMENTED_VARIABLES: dict[str, str] = {
     "TWILIO_AUTH_TOKEN": "Twilio auth token (32 characters); signs webhooks.",
     "TWILIO_API_BASE_URL": "Base URL of Twilio's REST API "
     "(default https://api.twilio.com); the simulator's URL in simulation.",
+    "TWILIO_API_KEY": "API key sid (SK...) that signs the browser softphone's "
+    "access tokens (hotliners with a client: endpoint); with TWILIO_API_SECRET.",
+    "TWILIO_API_SECRET": "The secret of TWILIO_API_KEY.",
     "PUBLIC_BASE_URL": "URL Twilio uses to reach this app (validates "
     "signatures behind a proxy), e.g. https://hotline.example.org.",
     "HOTLINE_CONFIG": "Folder of YAML configuration files (default: ./config).",
@@ -62,6 +66,9 @@ class Settings:
     hotline_number: str
     secret_key: str
     simulated: bool
+    # An API key of the account signs the browser softphone's access tokens.
+    twilio_api_key: str = SIMULATOR_API_KEY
+    twilio_api_secret: str = SIMULATOR_AUTH_TOKEN
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -114,6 +121,11 @@ class Settings:
             problems.append(
                 f"HOTLINE_NUMBER={number!r}: must be an E.164 number like +33180000000"
             )
+        api_key, api_secret = get("TWILIO_API_KEY"), get("TWILIO_API_SECRET")
+        if (api_key is None) != (api_secret is None):
+            problems.append("TWILIO_API_KEY and TWILIO_API_SECRET must be set together")
+        if api_key and not api_key.startswith("SK"):
+            problems.append("TWILIO_API_KEY: must be an API key sid starting with SK")
         secret = get("SECRET_KEY")
         if secret is None and not simulated:
             problems.append("SECRET_KEY: required when real Twilio credentials are set")
@@ -131,6 +143,8 @@ class Settings:
             hotline_number=number,
             secret_key=secret or "simulation-only-secret",
             simulated=simulated,
+            twilio_api_key=api_key or SIMULATOR_API_KEY,
+            twilio_api_secret=api_secret or token or SIMULATOR_AUTH_TOKEN,
         )
 
     @property

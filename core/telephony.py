@@ -59,6 +59,18 @@ class Telephony(Protocol):
         """Text a caller."""
         ...
 
+    def update_participant(
+        self,
+        conference: str,
+        call_sid: str,
+        *,
+        hold: bool | None = None,
+        muted: bool | None = None,
+    ) -> None:
+        """Hold (the caller hears music) or mute one leg of the live conference
+        named `conference`."""
+        ...
+
 
 def _wrap(exc: Exception, what: str) -> TelephonyError:
     return TelephonyError(f"{what}: {exc}")
@@ -126,3 +138,32 @@ class TwilioTelephony:
             self.client.messages.create(to=to, from_=from_, body=body)
         except Exception as exc:  # noqa: BLE001
             raise _wrap(exc, "could not send a text") from exc
+
+    def update_participant(
+        self,
+        conference: str,
+        call_sid: str,
+        *,
+        hold: bool | None = None,
+        muted: bool | None = None,
+    ) -> None:
+        changes: dict[str, bool] = {}
+        if hold is not None:
+            changes["hold"] = hold
+        if muted is not None:
+            changes["muted"] = muted
+        try:
+            # Participants are addressed by the conference's sid, which only
+            # the carrier knows: found by its name among the live ones.
+            live: Any = self.client.conferences.list(
+                friendly_name=conference, status="in-progress", limit=1
+            )
+            if not live:
+                raise TelephonyError(f"no live conference {conference}")
+            self.client.conferences(live[0].sid).participants(call_sid).update(
+                **changes
+            )
+        except TelephonyError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise _wrap(exc, f"could not update {call_sid} in {conference}") from exc

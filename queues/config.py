@@ -7,10 +7,12 @@ separate (`ivr.config`) and refers to queues by id.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import NewType
+from typing import Any, NewType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agents.config import AgentId, Hotliner, load_hotliners, read_weekly
@@ -26,7 +28,7 @@ from core.validate import (
     require_list,
     require_mapping,
 )
-from core.yamlfile import load_yaml
+from core.yamlfile import Located, load_yaml
 
 QueueId = NewType("QueueId", str)
 
@@ -52,6 +54,30 @@ class QueueConfig:
     opening_hours: tuple[Shift, ...] | None = None  # None: the hotline's hours
 
 
+_IDENT = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+#: Why a hotliner takes a break (hotline.yaml `console: break_reasons`).
+DEFAULT_BREAK_REASONS: dict[str, dict[str, str]] = {
+    "pause": {"fr-FR": "Pause", "en-US": "Short break"},
+    "lunch": {"fr-FR": "Déjeuner", "en-US": "Lunch"},
+    "training": {"fr-FR": "Formation", "en-US": "Training"},
+    "meeting": {"fr-FR": "Réunion", "en-US": "Meeting"},
+}
+#: How a call ended, as the hotliner says in the outcome form (hotline.yaml
+#: `console: dispositions`); the ids are what reports count.
+DEFAULT_DISPOSITIONS: dict[str, dict[str, str]] = {
+    "resolved": {"fr-FR": "Résolu par téléphone", "en-US": "Resolved by phone"},
+    "remote_takeover": {
+        "fr-FR": "Résolu par prise en main à distance",
+        "en-US": "Resolved by remote take-over",
+    },
+    "escalated": {"fr-FR": "Escaladé au niveau 2", "en-US": "Escalated to level 2"},
+    "callback": {"fr-FR": "Rappel programmé", "en-US": "Callback scheduled"},
+    "not_resolved": {"fr-FR": "Non résolu", "en-US": "Not resolved"},
+    "wrong_number": {"fr-FR": "Erreur de numéro", "en-US": "Wrong number"},
+}
+
+
 @dataclass(frozen=True, slots=True)
 class HotlineSettings:
     """General behaviour from `hotline.yaml`."""
@@ -75,6 +101,14 @@ class HotlineSettings:
     holidays: frozenset[date] = frozenset()  # closed all day
     hours_text: dict[str, str] = field(default_factory=dict)  # said when closed
     returning_caller_days: int = 7  # "is this about your call of ...?"
+    # The console's lists: why a hotliner takes a break, how a call ended.
+    break_reasons: dict[str, dict[str, str]] = field(
+        default_factory=lambda: dict(DEFAULT_BREAK_REASONS)
+    )
+    dispositions: dict[str, dict[str, str]] = field(
+        default_factory=lambda: dict(DEFAULT_DISPOSITIONS)
+    )
+    wrapup_extend_seconds: int = 60  # "extend", once per call
 
     @property
     def default_language(self) -> str:
@@ -114,6 +148,39 @@ class RoutingConfig:
         return self.hotliners.get(AgentId(agent_id))
 
 
+def _labelled(
+    section: Mapping[str, Any],
+    key: str,
+    located: Located,
+    languages: tuple[str, ...],
+    default: dict[str, dict[str, str]],
+) -> dict[str, dict[str, str]]:
+    """`{id: {language: label}}` from the console section, or the default."""
+    if key not in section:
+        return {
+            ident: {
+                lang: labels.get(lang) or next(iter(labels.values()))
+                for lang in languages
+            }
+            for ident, labels in default.items()
+        }
+    items = require_mapping(section[key], located, key, section, key)
+    if not items:
+        raise located.error(f"console: {key} must list at least one", section, key)
+    out: dict[str, dict[str, str]] = {}
+    for ident in items:
+        if not isinstance(ident, str) or not _IDENT.match(ident):
+            raise located.error(
+                f"console {key}: {ident!r} must be an identifier like lunch",
+                items,
+                str(ident),
+            )
+        out[ident] = get_translations(
+            items, ident, located, f"console {key}", languages
+        )
+    return out
+
+
 def load_hotline_settings(path: Path) -> HotlineSettings:
     """Read `hotline.yaml`."""
     data, located = load_yaml(path)
@@ -132,6 +199,7 @@ def load_hotline_settings(path: Path) -> HotlineSettings:
             "holidays",
             "hours_text",
             "returning_caller_days",
+            "console",
         },
     )
     tz_name = get_str(root, "timezone", located, "hotline.yaml", default="Europe/Paris")
@@ -204,7 +272,26 @@ def load_hotline_settings(path: Path) -> HotlineSettings:
         if "hours_text" in root
         else {}
     )
+    console = require_mapping(
+        root.get("console", {}), located, "console", root, "console"
+    )
+    check_keys(
+        console,
+        located,
+        "console",
+        set(),
+        {"break_reasons", "dispositions", "wrapup_extend_seconds"},
+    )
     return HotlineSettings(
+        break_reasons=_labelled(
+            console, "break_reasons", located, langs_tuple, DEFAULT_BREAK_REASONS
+        ),
+        dispositions=_labelled(
+            console, "dispositions", located, langs_tuple, DEFAULT_DISPOSITIONS
+        ),
+        wrapup_extend_seconds=get_int(
+            console, "wrapup_extend_seconds", located, "console", 60, 0, 3600
+        ),
         name=get_str(root, "name", located, "hotline.yaml"),
         timezone=tz,
         languages=tuple(langs),

@@ -17,7 +17,7 @@ and sweep re-drive whatever was left undone.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -176,6 +176,26 @@ def hotliner_answered(rt: Runtime, offer_id: str, leg_sid: str) -> Accepted | No
     return rt.store.accept(offer_id, leg_sid, BRIDGE_RETRY_MS)
 
 
+def hotliner_declined(rt: Runtime, offer_id: str, agent_id: str) -> Next | None:
+    """The hotliner declined an offer from their console: the caller goes
+    back to their place for the next hotliner (this one, freed, becomes the
+    most recently idle). Counted as declined, never as a missed offer that
+    would set them away. None if the offer is not theirs or already over."""
+    offer = rt.store.offer(offer_id)
+    if not offer or offer.get("agent") != agent_id:
+        return None
+    leg = offer.get("leg", "")
+    rejected = rt.store.reject(
+        offer_id,
+        "declined",
+        rt.routing.hotline.max_missed_offers,
+        counts_as_miss=False,
+    )
+    if rejected is None:
+        return None
+    return Next(end_legs=(leg,) if leg else (), dispatch=True)
+
+
 def hotliner_leg_ended(
     rt: Runtime,
     offer_id: str,
@@ -212,10 +232,16 @@ def outcome_posted(
     outcome: str,
     notes: str,
     at_ms: int | None = None,
+    details: Mapping[str, str] | None = None,
 ) -> tuple[bool, Next]:
     """The hotliner recorded the call's outcome; a hotliner in wrap-up is free
-    for the next caller in the same step. (recorded, what to do next)."""
-    result = rt.store.record_outcome(call_sid, agent_id, outcome, notes, at_ms=at_ms)
+    for the next caller in the same step. (recorded, what to do next).
+
+    `details`: the KB fault that fixed it (`fixed_by`), the remote session
+    used (`remote`), the agent steps done (`steps`)."""
+    result = rt.store.record_outcome(
+        call_sid, agent_id, outcome, notes, at_ms=at_ms, details=details
+    )
     return (
         result is not OutcomeRecorded.REFUSED,
         Next(dispatch=result is OutcomeRecorded.AGENT_FREED),

@@ -515,7 +515,8 @@ return 1
 
 # KEYS[1] call hash, KEYS[2] agent hash, KEYS[3] events
 # ARGV[1] base, ARGV[2] sid, ARGV[3] agent id, ARGV[4] now, ARGV[5] outcome,
-# ARGV[6] notes, ARGV[7] '1' to make the hotliner available again
+# ARGV[6] notes, ARGV[7] '1' to make the hotliner available again, ARGV[8..]
+# detail pairs for the event ('fixed_by' <fault> is also counted in kb:fixes)
 # -> 2 recorded and the hotliner is free for the next caller, 1 recorded,
 # 0 this hotliner did not handle this call
 RECORD_OUTCOME = (
@@ -528,7 +529,24 @@ if state ~= 'connected' and state ~= 'talking' and state ~= 'completed' then
   return 0
 end
 redis.call('HSET', KEYS[1], 'outcome', ARGV[5])
-emit(KEYS[3], 'outcome', sid, agent, now, {'outcome', ARGV[5], 'notes', ARGV[6]})
+local extra = {'outcome', ARGV[5], 'notes', ARGV[6]}
+for i = 8, #ARGV, 2 do
+  extra[#extra + 1] = ARGV[i]
+  extra[#extra + 1] = ARGV[i + 1]
+  if ARGV[i] == 'fixed_by' then
+    -- Which known fault fixes calls, counted once per call (a corrected
+    -- outcome moves the count).
+    local before = field(KEYS[1], 'fixed_by')
+    if before ~= ARGV[i + 1] then
+      if before ~= '' then redis.call('HINCRBY', base .. 'kb:fixes', before, -1) end
+      if ARGV[i + 1] ~= '' then
+        redis.call('HINCRBY', base .. 'kb:fixes', ARGV[i + 1], 1)
+      end
+      redis.call('HSET', KEYS[1], 'fixed_by', ARGV[i + 1])
+    end
+  end
+end
+emit(KEYS[3], 'outcome', sid, agent, now, extra)
 if ARGV[7] == '1' and field(KEYS[2], 'state') == 'wrapup'
    and field(KEYS[2], 'call_sid') == sid then
   observe(base, field(KEYS[1], 'queue'), 'wrapup_ms',

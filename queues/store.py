@@ -516,8 +516,10 @@ class RoutingStore:
         notes: str,
         make_available: bool = True,
         at_ms: int | None = None,
+        details: Mapping[str, str] | None = None,
     ) -> OutcomeRecorded:
         k = self.keys
+        pairs = [x for item in (details or {}).items() for x in item]
         return OutcomeRecorded(
             int(
                 self._record_outcome(
@@ -530,10 +532,16 @@ class RoutingStore:
                         outcome,
                         notes,
                         "1" if make_available else "0",
+                        *pairs,
                     ],
                 )
             )
         )
+
+    def kb_fixes(self) -> dict[str, int]:
+        """Calls fixed per known fault, as hotliners said in their outcomes."""
+        raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.kb_fixes))
+        return {as_text(f): int(n) for f, n in raw.items() if int(n) > 0}
 
     def due_timers(self, at_ms: int | None = None, limit: int = 100) -> list[str]:
         """Timers due now: 'wrapup:<agent>', 'bridge:<call>', 'alone:<call>'."""

@@ -30,6 +30,7 @@ from simulator.state import (
     Inline,
     JoinSpec,
     RecordingState,
+    SoftphoneEvent,
     Target,
     rfc2822,
 )
@@ -174,8 +175,16 @@ class CallSession:
         self._status_event("initiated")
         with self.board.lock:
             profile = self.board.hotliners.get(call.to)
+            # Who answers is settled now: a softphone that connects or goes
+            # while the leg rings does not change hands mid-call.
+            call.profile = profile
+            if profile is not None and profile.human:
+                call.inbox = CallerInbox()
         if profile is None:
             raise _Ended("failed", f"{call.to} is not a registered endpoint")
+        if call.inbox is not None:
+            self.inbox = call.inbox  # the softphone's keys answer this leg's Gathers
+            self.inbox.attach(call.wake)
         with self.board.lock:
             call.status = "ringing"
         self._status_event("ringing")
@@ -184,6 +193,10 @@ class CallSession:
             call.status = "in-progress"
             call.start_time = utcnow()
             call.answered_at = time.monotonic()
+            if call.softphone_rang:
+                self.board.publish(
+                    call.to, SoftphoneEvent("accept", {"CallSid": call.sid})
+                )
         self._status_event("answered")
         if call.direction == "outbound-dial":
             self._bridge_to_parent()
@@ -194,6 +207,9 @@ class CallSession:
             self._run_documents(call.target)
 
     def _ring(self, profile: HotlinerProfile) -> None:
+        if profile.human:
+            self._ring_softphone()
+            return
         if profile.busy:
             self.sleep(BUSY_SIGNAL_SECONDS)
             raise _Ended("busy", f"{profile.agent_id} is busy")
@@ -202,6 +218,15 @@ class CallSession:
             return
         self.sleep(self.call.ring_timeout)
         raise _Ended("no-answer", f"{profile.agent_id} did not answer")
+
+    def _ring_softphone(self) -> None:
+        """Rings a person's browser until they accept; a reject, the app or the
+        caller ends the leg through `end_requested` (`sleep` raises)."""
+        call = self.call
+        with self.board.lock:
+            self.board.ring_softphone(call)
+        if not self.sleep(call.ring_timeout, until=lambda: call.answer_requested):
+            raise _Ended("no-answer", f"{call.to} did not answer")
 
     def _finish(self, status: str) -> None:
         call = self.call
@@ -221,11 +246,19 @@ class CallSession:
                 call.bridge.over = True
                 call.bridge.other(call).wake.set()
             talked = call.talk_started
+            if call.softphone_rang:
+                event = "cancel" if call.answered_at is None else "disconnect"
+                board.publish(call.to, SoftphoneEvent(event, {"CallSid": call.sid}))
         self._send_notices(notices)
         self._send_deferred()
         self._status_event("completed")
         profile = call.profile
-        if profile is not None and profile.console is not None and talked:
+        if (
+            profile is not None
+            and profile.console is not None
+            and not profile.human
+            and talked
+        ):
             self._post_outcome(profile)
         call.ended.set()
 
@@ -297,6 +330,7 @@ class CallSession:
         profile = call.profile
         if (
             profile is not None
+            and not profile.human  # a person talks until they hang up
             and not call.talk_started
             and self.board.is_connected(call)
         ):

@@ -19,7 +19,14 @@ from simulator.calls import CallSession
 from simulator.errors import SimulatorError
 from simulator.scripts import CallerScript, HotlinerProfile
 from simulator.sids import new_sid
-from simulator.state import Call, Fetch, JoinSpec, Target, TranscriptEntry
+from simulator.state import (
+    Call,
+    Fetch,
+    JoinSpec,
+    SoftphoneFeed,
+    Target,
+    TranscriptEntry,
+)
 from simulator.switchboard import Switchboard
 
 __all__ = ["Call", "CallHandle", "Carrier", "CarrierConfig", "TranscriptEntry"]
@@ -38,6 +45,17 @@ class CarrierConfig:
     `time_scale` multiplies every simulated duration (0.05 plays a 60 s wait in
     3 s). Durations reported to the app (CallDuration, QueueTime...) stay in
     simulated seconds, so figures look like real ones.
+
+    Softphones (people answering hotliner legs in a browser): access tokens are
+    checked with `api_key_secret`, or with `auth_token` when None (in
+    simulation the app signs them with the simulator's auth token);
+    `console_origins` are the web origins (`scheme://host:port`) whose pages
+    may call the softphone API (CORS). The two softphone durations are real
+    seconds, a browser's, not the simulated clock's: a comment keeps each
+    events stream alive (and finds a closed page) every
+    `softphone_keepalive_seconds`, and a hotliner's simulated profile comes
+    back `softphone_grace_seconds` after their last page went, so a reload
+    does not hand the line back to the robot.
     """
 
     account_sid: str
@@ -46,12 +64,35 @@ class CarrierConfig:
     status_callback_url: str | None = None
     hotline_number: str = "+33180000000"
     time_scale: float = 1.0
+    api_key_secret: str | None = None
+    console_origins: tuple[str, ...] = ()
+    softphone_keepalive_seconds: float = 10.0
+    softphone_grace_seconds: float = 5.0
 
     def __post_init__(self) -> None:
         if not (self.account_sid.startswith("AC") and len(self.account_sid) == 34):
             raise SimulatorError("account_sid must be 'AC' followed by 32 characters")
         if self.time_scale <= 0:
             raise SimulatorError("time_scale must be positive")
+        for origin in self.console_origins:
+            parts = urlsplit(origin)
+            if (
+                parts.scheme not in ("http", "https")
+                or not parts.netloc
+                or f"{parts.scheme}://{parts.netloc}" != origin
+            ):
+                raise SimulatorError(
+                    f"console origin {origin!r} must be scheme://host[:port]"
+                )
+        if self.softphone_keepalive_seconds <= 0 or self.softphone_grace_seconds < 0:
+            raise SimulatorError(
+                "softphone keepalive must be positive and grace not negative"
+            )
+
+    @property
+    def access_token_secret(self) -> str:
+        """The key softphone access tokens are signed with."""
+        return self.api_key_secret or self.auth_token
 
 
 class Carrier:
@@ -73,6 +114,7 @@ class Carrier:
         self._stopping = False
         self._server: BaseWSGIServer | None = None
         self._server_thread: threading.Thread | None = None
+        self._restore_timers: list[threading.Timer] = []
 
     @property
     def calls(self) -> dict[str, Call]:
@@ -109,11 +151,15 @@ class Carrier:
         """Hangs up every call, waits for their threads, stops the REST server."""
         with self.board.lock:
             self._stopping = True
+            self.board.close_softphones()
+            timers, self._restore_timers = self._restore_timers, []
             for call in self.board.calls.values():
                 if call.is_live:
                     status = "completed" if call.answered_at is not None else "canceled"
                     self.board.request_end(call, status, "carrier stopped")
             threads = list(self._threads)
+        for timer in timers:
+            timer.cancel()
         for thread in threads:
             thread.join(timeout)
         if self._server is not None:
@@ -133,9 +179,49 @@ class Carrier:
         has the hotliner available when this returns (its errors propagate).
         """
         with self.board.lock:
-            self.board.hotliners[profile.endpoint] = profile
+            self.board.add_hotliner(profile)
         if profile.console is not None:
             profile.console.set_state(profile.agent_id, "available")
+
+    # Softphones --------------------------------------------------------------
+
+    def connect_softphone(self, identity: str) -> SoftphoneFeed:
+        """`client:<identity>` is a person while the feed is open (an events stream).
+
+        See `Switchboard.connect_softphone`; `disconnect_softphone` must follow.
+        """
+        with self.board.lock:
+            if self._stopping:
+                raise SimulatorError("the carrier is stopping")
+            return self.board.connect_softphone(identity)
+
+    def disconnect_softphone(self, feed: SoftphoneFeed) -> None:
+        """The stream ended; the simulated hotliner comes back after the grace
+        period unless another stream of the same person opens meanwhile."""
+        with self.board.lock:
+            generation = self.board.disconnect_softphone(feed)
+            if generation is None or self._stopping:
+                return
+            timer = threading.Timer(
+                self.config.softphone_grace_seconds,
+                self._restore_hotliner,
+                args=(feed.endpoint, generation),
+            )
+            timer.daemon = True
+            self._restore_timers = [t for t in self._restore_timers if t.is_alive()]
+            self._restore_timers.append(timer)
+        timer.start()
+
+    def _restore_hotliner(self, endpoint: str, generation: int) -> None:
+        with self.board.lock:
+            restored = self.board.restore_hotliner(endpoint, generation)
+        if restored:
+            log.info("softphone of %s closed: the simulated hotliner is back", endpoint)
+
+    @property
+    def is_stopping(self) -> bool:
+        with self.board.lock:
+            return self._stopping
 
     # Calls -------------------------------------------------------------------
 

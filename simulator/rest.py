@@ -19,6 +19,7 @@ from core.clock import utcnow
 from simulator.audio import mp3_bytes, wav_bytes
 from simulator.phone import PhoneLines, phone
 from simulator.sids import new_sid
+from simulator.softphone import softphone
 from simulator.state import (
     Call,
     ConferenceState,
@@ -62,6 +63,7 @@ def create_rest_app(carrier: Carrier) -> Flask:
     app.register_blueprint(rest)
     app.extensions["simulator.phone"] = PhoneLines()
     app.register_blueprint(phone)
+    app.register_blueprint(softphone)  # access-token auth, not Twilio's basic auth
 
     @app.errorhandler(ApiError)
     def api_error(error: ApiError) -> tuple[Response, int]:
@@ -210,7 +212,11 @@ def create_call(account_sid: str) -> tuple[Response, int]:
         status_callback_events=events,
     )
     with _board().lock:
-        return jsonify(_call_json(call)), 201
+        body = _call_json(call)
+    # As Twilio answers: the call as created, whatever its thread (already
+    # started) has done since.
+    body["status"] = "queued"
+    return jsonify(body), 201
 
 
 @rest.get("/Calls.json")

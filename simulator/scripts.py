@@ -84,6 +84,12 @@ class HotlinerProfile:
     seconds; a benchmark gives each caller a handle time of its own this way.
     It is called with the switchboard's lock held: it must be quick and must not
     touch the carrier.
+
+    A `human` profile is a person answering in a browser (the softphone, see
+    `simulator/softphone.py`): its legs ring until the person accepts or
+    rejects them (or the ring timeout, or the app, ends them) and last until
+    the person hangs up; the timings, `answers`, `busy`, outcomes and console
+    above are not used. The carrier makes one while a softphone is connected.
     """
 
     agent_id: str
@@ -97,6 +103,7 @@ class HotlinerProfile:
     notes: str = ""
     console: AgentConsoleClient | None = None
     talk_time: Callable[[str], float] | None = None
+    human: bool = False
 
     def talk_seconds_with(self, caller_number: str | None) -> float:
         """How long this hotliner talks with `caller_number` (simulated seconds)."""

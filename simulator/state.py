@@ -8,15 +8,20 @@ right after, so every wait it is in ends at once.
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime
+from typing import TYPE_CHECKING
 
 from core.clock import utcnow
 from simulator.scripts import CallerScript, HotlinerProfile
+
+if TYPE_CHECKING:
+    from simulator.inbox import CallerInbox
 
 TERMINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
 
@@ -120,6 +125,12 @@ class Call:
     queue_time: float = 0.0  # simulated seconds of the last queue wait
     participant: Participant | None = None
     bridge: Bridge | None = None
+    # A person's softphone (`profile.human`): its keypad (DTMF for the leg's
+    # own <Gather>s), whether the softphone was told the leg rings, and the
+    # person's "accept" waiting for the call's thread.
+    inbox: CallerInbox | None = None
+    softphone_rang: bool = False
+    answer_requested: bool = False
     # Who a hotliner talked with, to post the outcome on the right call.
     peer_sid: str | None = None
     talk_started: bool = False
@@ -243,3 +254,47 @@ class ConferenceState:
     status_callback_events: frozenset[str] = frozenset()
     sequence_number: int = 0
     reason_ended: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SoftphoneEvent:
+    """One server-sent event for a softphone page: its `event:` name and `data:`.
+
+    Names: `ready`, `incoming`, `cancel`, `accept`, `disconnect`.
+    """
+
+    name: str
+    data: Mapping[str, str]
+
+
+@dataclass(eq=False)
+class SoftphoneFeed:
+    """One open events stream of a person's softphone (`client:<identity>`).
+
+    The switchboard puts events under its lock (a queue put, no I/O); the
+    stream's own thread takes them, so a slow browser never holds the lock.
+    """
+
+    identity: str
+    closed: bool = False  # the carrier is stopping: the stream ends
+    _events: queue.SimpleQueue[SoftphoneEvent | None] = field(
+        default_factory=queue.SimpleQueue, init=False, repr=False
+    )
+
+    @property
+    def endpoint(self) -> str:
+        return f"client:{self.identity}"
+
+    def put(self, event: SoftphoneEvent) -> None:
+        self._events.put(event)
+
+    def close(self) -> None:
+        self.closed = True
+        self._events.put(None)
+
+    def get(self, timeout: float) -> SoftphoneEvent | None:
+        """The next event; None after `timeout` real seconds or once closed."""
+        try:
+            return self._events.get(timeout=timeout)
+        except queue.Empty:
+            return None

@@ -23,6 +23,8 @@ from simulator.state import (
     Participant,
     QueueState,
     RecordingState,
+    SoftphoneEvent,
+    SoftphoneFeed,
     Target,
 )
 
@@ -52,6 +54,13 @@ class Switchboard:
         self.hotliners: dict[str, HotlinerProfile] = {}  # by endpoint
         self.answered_counts: dict[str, int] = {}  # by agent id
         self.recordings: dict[str, RecordingState] = {}  # by sid
+        # People's softphones: open event streams, by endpoint; the simulated
+        # hotliner (or None) each one replaced, until it is handed back; and a
+        # counter per endpoint, moved by every connection and last departure,
+        # so only the newest departure's timer hands the endpoint back.
+        self.softphones: dict[str, list[SoftphoneFeed]] = {}
+        self.replaced_hotliners: dict[str, HotlinerProfile | None] = {}
+        self.softphone_generations: dict[str, int] = {}
 
     def simulated_seconds(self, since: float, until: float | None = None) -> float:
         """Real seconds elapsed since a monotonic time, in simulated seconds."""
@@ -126,6 +135,107 @@ class Switchboard:
             "CurrentQueueSize": str(len(queue.members)),
             "MaxQueueSize": str(queue.max_size),
         }
+
+    # Hotliners and softphones ------------------------------------------------
+
+    def add_hotliner(self, profile: HotlinerProfile) -> None:
+        """Registers a simulated hotliner at its endpoint.
+
+        While a person's softphone holds the endpoint, the profile waits to be
+        handed the endpoint back when the softphone goes.
+        """
+        if profile.endpoint in self.replaced_hotliners:
+            self.replaced_hotliners[profile.endpoint] = profile
+        else:
+            self.hotliners[profile.endpoint] = profile
+
+    def connect_softphone(self, identity: str) -> SoftphoneFeed:
+        """A softphone page opened its events stream: `client:<identity>` is a person.
+
+        The first stream replaces the simulated hotliner registered there (kept
+        to hand back later). The feed starts with `ready`, then an `incoming`
+        for every leg already ringing at the person, so a reloaded page still
+        sees the call that rings.
+        """
+        feed = SoftphoneFeed(identity)
+        endpoint = feed.endpoint
+        self.softphones.setdefault(endpoint, []).append(feed)
+        self.softphone_generations[endpoint] = (
+            self.softphone_generations.get(endpoint, 0) + 1
+        )
+        if endpoint not in self.replaced_hotliners:
+            self.replaced_hotliners[endpoint] = self.hotliners.get(endpoint)
+            self.hotliners[endpoint] = HotlinerProfile(identity, endpoint, human=True)
+        feed.put(SoftphoneEvent("ready", {"identity": identity}))
+        for call in self.calls.values():
+            if call.to == endpoint and self.is_ringing_softphone(call):
+                feed.put(_incoming(call))
+        return feed
+
+    def disconnect_softphone(self, feed: SoftphoneFeed) -> int | None:
+        """A stream ended; if it was the endpoint's last, the generation to restore."""
+        endpoint = feed.endpoint
+        feeds = self.softphones.get(endpoint, [])
+        if feed in feeds:
+            feeds.remove(feed)
+        if feeds:
+            return None
+        self.softphones.pop(endpoint, None)
+        generation = self.softphone_generations.get(endpoint, 0) + 1
+        self.softphone_generations[endpoint] = generation
+        return generation
+
+    def restore_hotliner(self, endpoint: str, generation: int) -> bool:
+        """Hands the endpoint back to the simulated hotliner a softphone replaced.
+
+        Only if no stream came back since the departure numbered `generation`.
+        The person's answered legs are hung up: nobody is on the line any more
+        (closing the SDK's page drops its call too). Legs still ringing ring on
+        until their timeout, as for a client with no device registered.
+        """
+        if (
+            self.softphones.get(endpoint)
+            or self.softphone_generations.get(endpoint) != generation
+            or endpoint not in self.replaced_hotliners
+        ):
+            return False
+        replaced = self.replaced_hotliners.pop(endpoint)
+        if replaced is None:
+            self.hotliners.pop(endpoint, None)
+        else:
+            self.hotliners[endpoint] = replaced
+        for call in self.calls.values():
+            if (
+                call.to == endpoint
+                and call.softphone_rang
+                and call.status == "in-progress"
+            ):
+                self.request_end(call, "completed", "softphone closed")
+        return True
+
+    def is_ringing_softphone(self, call: Call) -> bool:
+        """Whether the leg rings at a person who can still accept or reject it."""
+        return (
+            call.softphone_rang
+            and call.status == "ringing"
+            and not call.answer_requested
+            and call.end_requested is None
+        )
+
+    def ring_softphone(self, call: Call) -> None:
+        """Tells the person's open pages that the leg rings."""
+        call.softphone_rang = True
+        self.publish(call.to, _incoming(call))
+
+    def publish(self, endpoint: str, event: SoftphoneEvent) -> None:
+        for feed in self.softphones.get(endpoint, ()):
+            feed.put(event)
+
+    def close_softphones(self) -> None:
+        """Ends every events stream (the carrier is stopping)."""
+        for feeds in self.softphones.values():
+            for feed in feeds:
+                feed.close()
 
     # Conferences -------------------------------------------------------------
 
@@ -269,6 +379,12 @@ _CONFERENCE_EVENT_NAMES = {
     "join": "participant-join",
     "leave": "participant-leave",
 }
+
+
+def _incoming(call: Call) -> SoftphoneEvent:
+    return SoftphoneEvent(
+        "incoming", {"CallSid": call.sid, "From": call.from_number, "To": call.to}
+    )
 
 
 def _flag(value: bool) -> str:

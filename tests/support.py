@@ -107,6 +107,7 @@ class RecordingTelephony:
         self.ended: list[str] = []
         self.texts: list[dict[str, str]] = []
         self.statuses: dict[str, str] = {}
+        self.participant_updates: list[tuple[str, str, bool | None, bool | None]] = []
 
     def place_call(
         self, *, to: str, from_: str, url: str, status_callback: str, timeout: int
@@ -137,6 +138,16 @@ class RecordingTelephony:
 
     def send_sms(self, *, to: str, from_: str, body: str) -> None:
         self.texts.append({"to": to, "from": from_, "body": body})
+
+    def update_participant(
+        self,
+        conference: str,
+        call_sid: str,
+        *,
+        hold: bool | None = None,
+        muted: bool | None = None,
+    ) -> None:
+        self.participant_updates.append((conference, call_sid, hold, muted))
 
 
 def make_settings(

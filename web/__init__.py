@@ -33,6 +33,9 @@ from queues.spool import Spool
 from web.auth import csrf, init_auth
 from web.config import HotlineConfig, config_files, load_config
 
+#: Socket timeout of the consoles' feed client: past its longest XREAD block.
+FEED_READ_TIMEOUT = 30.0
+
 
 @dataclass(slots=True)
 class WebServices:
@@ -56,6 +59,8 @@ class WebServices:
     stamp: tuple[tuple[str, float], ...] = ()
     checked_at: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    redis_url: str = ""
+    _feed_redis: redis.Redis | None = None
 
     KEEP_VERSIONS = 8
 
@@ -77,6 +82,18 @@ class WebServices:
                     self.checked_at = now
                     self._reload_if_changed()
         return self.trees[self.version]
+
+    def feed_redis(self) -> redis.Redis:
+        """A client for consoles' live feeds: their XREADs block for seconds,
+        longer than the quick timeout webhooks' client is given."""
+        if self._feed_redis is None:
+            self._feed_redis = redis.Redis.from_url(
+                self.redis_url,
+                socket_timeout=FEED_READ_TIMEOUT,
+                socket_connect_timeout=2,
+                health_check_interval=30,
+            )
+        return self._feed_redis
 
     def for_version(self, version: str | None) -> tuple[int, HotlineConfig]:
         """The configuration a call in progress started with (or the newest)."""
@@ -160,6 +177,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         incidents=IncidentStore(runtime.redis, runtime.keys),
         engine=engine,
         accounts=AccountStore(engine),
+        redis_url=settings.redis_url,
     )
     web_services.install(config, file_stamp(settings.config_dir))
     web_services.checked_at = time.monotonic()
@@ -172,7 +190,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         name="hotline-replay",
     ).start()
 
-    from web import api, status, voice
+    from web import api, console, status, voice
 
     init_auth(
         app,
@@ -186,6 +204,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(voice.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(status.bp)
+    app.register_blueprint(console.bp)
 
     @app.errorhandler(413)
     def _too_large(exc: Exception) -> tuple[dict[str, str], int]:

@@ -192,10 +192,13 @@ def _account_key() -> str:
     return "account:" + request.form.get("username", "").strip().lower()
 
 
-def _safe_next(target: str | None) -> str:
-    """Only a path of this site: never an open redirect."""
+def _safe_next(target: str | None, role: Role | None = None) -> str:
+    """Only a path of this site: never an open redirect. Without one, each
+    role's own home: the console for hotliners, the status page for others."""
     if target and target.startswith("/") and not urlsplit(target).netloc:
         return target
+    if role is Role.HOTLINER:
+        return url_for("console.page")
     return url_for("status.page")
 
 
@@ -212,7 +215,7 @@ def login() -> ResponseReturnValue:
             login_user(SessionUser(account))
             session.permanent = True  # lapses after IDLE_TIMEOUT unused
             log.info("login account=%s role=%s", account.id, account.role)
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(_safe_next(request.args.get("next"), account.role))
         error = "Identifiant ou mot de passe incorrect."
     page = render_template("login.html", error=error, username=username)
     return page, 401 if error else 200
@@ -286,6 +289,24 @@ def page_for(*roles: Role) -> Callable[[F], F]:
                 return redirect(url_for("auth.login", next=request.full_path))
             if current_user.account.role not in roles:
                 return render_template("forbidden.html"), 403
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def json_for(*roles: Role) -> Callable[[F], F]:
+    """A page's own JSON or event stream (session only): 401 anonymous, 403
+    another role, as JSON (a script reading it gets no login page)."""
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not current_user.is_authenticated:
+                return jsonify({"error": "log in"}), 401
+            if current_user.account.role not in roles:
+                return jsonify({"error": "not for your role"}), 403
             return view(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]

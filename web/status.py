@@ -9,6 +9,7 @@ from __future__ import annotations
 import redis
 from flask import Blueprint, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
+from flask_login import current_user
 from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -24,6 +25,9 @@ bp = Blueprint("status", __name__)
 
 @bp.get("/")
 def index() -> ResponseReturnValue:
+    """Each role's home: hotliners work in the console, others watch status."""
+    if current_user.is_authenticated and current_user.account.role is Role.HOTLINER:
+        return redirect(url_for("console.page"))
     return redirect(url_for("status.page"))
 
 

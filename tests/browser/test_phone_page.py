@@ -8,6 +8,7 @@ the queue.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from collections.abc import Callable, Iterator
@@ -43,8 +44,13 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOT = Path("/tmp/hotline-phone-page.png")
-CONNECTED_SCREENSHOT = Path("/tmp/hotline-phone-page-connected.png")
+OUTPUT = Path(
+    os.environ.get(
+        "HOTLINE_TEST_OUTPUT", Path(__file__).resolve().parents[2] / "test-output"
+    )
+)
+SCREENSHOT = OUTPUT / "phone-page.png"
+CONNECTED_SCREENSHOT = OUTPUT / "phone-page-connected.png"
 
 # Alice is available but slow to pick up: the caller waits in the queue a
 # little (announcement, hold music), then is put through to her.
@@ -134,6 +140,7 @@ def test_a_caller_hears_the_welcome_presses_2_and_waits_for_a_printer_technician
     expect(status).to_contain_text("printer")
     expect(transcript).to_contain_text("musique d'attente (hold music)")
     expect(status).to_contain_text("printer")
+    OUTPUT.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
     call = next(c for c in hotline.carrier.calls.values() if c.to != "client:alice")
     assert call.from_number == "+33612345678"

@@ -90,6 +90,7 @@ def running_hotline(
                 status_callback_url=f"{url}/voice/status",
                 hotline_number="+33180000000",
                 time_scale=time_scale,
+                console_origins=(url,),  # the console's simulated softphone
             )
         )
         carrier.start(host="127.0.0.1", port=0)

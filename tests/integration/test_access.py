@@ -15,13 +15,26 @@ from flask.testing import FlaskClient
 from support import PASSWORD, bearer_client, call_form, csrf_token, log_in, provision
 
 #: rule -> guard: "api" (401 anonymous), "steering" (supervisors only),
-#: "twilio" (signed webhooks, 403 forged), "page" (login first), "public".
+#: "twilio" (signed webhooks, 403 forged), "page" (login first), "console"
+#: (the console page's JSON and feed: 401 anonymous, 403 not a hotliner),
+#: "public".
 ROUTES = {
     "/api/agents/<agent_id>": "api",
     "/api/agents/<agent_id>/state": "api",
     "/api/calls/<call_sid>/outcome": "api",
+    "/api/calls/<call_sid>/hold": "api",
+    "/api/calls/<call_sid>/mute": "api",
+    "/api/calls/<call_sid>/hangup": "api",
+    "/api/offers/<offer_id>/decline": "api",
+    "/api/agents/<agent_id>/wrapup/extend": "api",
     "/api/incident": "steering",
     "/status": "page",
+    "/console": "page",
+    "/console/events": "console",  # the page's own feed and reads: 401 JSON
+    "/console/token": "console",
+    "/console/calls/<call_sid>": "console",
+    "/console/kb": "console",
+    "/console/day": "console",
     "/": "public",  # a redirect to /status
     "/healthz": "public",  # for load balancers: says what is down, nothing else
     "/login": "public",
@@ -29,7 +42,11 @@ ROUTES = {
     "/static/<path:filename>": "public",
 }
 VOICE_PREFIX = "/voice/"
-EXAMPLES = {"<agent_id>": "nina", "<call_sid>": "CA" + "0" * 32}
+EXAMPLES = {
+    "<agent_id>": "nina",
+    "<call_sid>": "CA" + "0" * 32,
+    "<offer_id>": "0" * 32,
+}
 
 
 def _routes(app: Flask) -> list[tuple[str, str, str]]:
@@ -59,13 +76,13 @@ def test_anonymous_api_requests_get_401_with_a_json_reason(client: FlaskClient) 
     app = client.application
     tried = []
     for rule, method, path in _routes(app):
-        if ROUTES.get(rule) not in ("api", "steering"):
+        if ROUTES.get(rule) not in ("api", "steering", "console"):
             continue
         response = client.open(path, method=method, json={})
         assert response.status_code == 401, (method, path)
         assert "error" in response.get_json(), (method, path)
         tried.append((method, path))
-    assert len(tried) == 6, tried
+    assert len(tried) == 16, tried
 
 
 def test_unsigned_webhooks_get_403_on_every_voice_route(client: FlaskClient) -> None:

@@ -26,6 +26,7 @@ from ivr.tree import (
 )
 from queues import handoff, routing, webhooks
 from queues.admission import TURNED_AWAY, Admission, admit
+from queues.call_context import path_field, path_value
 from queues.history import earlier_call, is_rememberable, preferred_agent
 from queues.lifecycle import EventType
 from web import services, twiml
@@ -139,6 +140,8 @@ def incident() -> Response:
     ):
         _self_serve(sid, "incident_confirmed", incident_id)
         return xml_response(twiml.goodbye(phrase(lang, "incident_thanks"), lang))
+    if incident_id:
+        note(sid, incident_heard=incident_id)  # heard it, said it is not theirs
     return xml_response(_after_incident(version, lang, ""))
 
 
@@ -155,6 +158,22 @@ def returning() -> Response:
         note(sid, previous_call=previous)
         return xml_response(_enqueue(queue_id, 1, lang, "", f"returning:{previous}"))
     return xml_response(_node(config.ivr.start, lang, attempt=1, version=version))
+
+
+def _note_answer(sid: str, node: str, digits: str | None, speech: str | None) -> None:
+    """What the caller pressed or said at a menu, for their hotliner's screen."""
+    if digits:
+        note(
+            sid,
+            EventType.IVR_NOTE,
+            **{path_field(now_ms()): path_value(node, "key", digits)},
+        )
+    elif speech:
+        note(
+            sid,
+            EventType.IVR_NOTE,
+            **{path_field(now_ms()): path_value(node, "said", speech)},
+        )
 
 
 def _self_serve(sid: str, outcome: str, detail: str) -> None:
@@ -246,6 +265,12 @@ def selfhelp() -> Response:
     attempt = int_arg("attempt", 1)
     if not isinstance(node, SelfHelpNode):
         return xml_response(_node(config.ivr.start, lang, attempt=1, version=version))
+    _note_answer(
+        request.form.get("CallSid", ""),
+        f"{node.id}#{step + 1}",
+        request.form.get("Digits"),
+        request.form.get("SpeechResult"),
+    )
     answer = yes_or_no(request.form.get("Digits"), request.form.get("SpeechResult"))
     if answer is Answer.YES:
         _self_serve(
@@ -321,6 +346,7 @@ def menu() -> Response:
     speech = request.form.get("SpeechResult")
     digits = request.form.get("Digits")
     sid = request.form.get("CallSid", "")
+    _note_answer(sid, node.id, digits, speech)
     if speech and is_description(digits, speech):
         # Words describing a known fault go straight to its self-help.
         goto = _kb_route(config, speech, sid)

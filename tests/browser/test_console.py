@@ -1,0 +1,392 @@
+"""A hotliner's day in the console, in Debian's chromium, on the real stack.
+
+Nina logs in, goes available and takes a simulated call in the browser: the
+offer pop-up shows everything the voice menu learnt (what the caller said,
+the known fault, the self-help tried, the incident they heard, their earlier
+call), she accepts, answers on the simulated softphone, ticks an agent step,
+hangs up and gives the outcome. A `<script>` said to the voice menu, sent as
+caller ID or typed in the notes stays text. She declines the next offer and
+Omar gets it; a second tab and a dropped connection lose no event.
+
+Screenshots go to the test output folder (`HOTLINE_TEST_OUTPUT`, default
+`test-output/` at the project's root).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy.orm import Session
+
+CHROMIUM = shutil.which("chromium")
+if CHROMIUM is None:
+    pytest.skip(
+        "Debian's chromium is not installed (apt-get install -y chromium)",
+        allow_module_level=True,
+    )
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed (dev extras)"
+)
+
+from e2e.conftest import RunningHotline  # noqa: E402
+from playwright.sync_api import Browser, Page, expect  # noqa: E402
+from support import PASSWORD, provision  # noqa: E402
+
+from accounts.store import AccountStore  # noqa: E402
+from calllog.db import create_db_engine  # noqa: E402
+from calllog.models import Call  # noqa: E402
+from simulator.console import AgentConsoleClient  # noqa: E402
+from simulator.scripts import CallerScript, Digits, HotlinerProfile, Speech  # noqa: E402
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+
+OUTPUT = Path(
+    os.environ.get(
+        "HOTLINE_TEST_OUTPUT", Path(__file__).resolve().parents[2] / "test-output"
+    )
+)
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+HOTLINERS = """
+hotliners:
+  - id: nina
+    name: "Nina Nuit-et-Jour"
+    endpoint: "client:nina"
+    skills: {software: 3, printer: 3, network: 3, email: 3, account: 3,
+             hardware: 3, general: 3}
+    shifts: ["daily 00:00-00:00"]
+    languages: [fr-FR, en-US]
+  - id: omar
+    name: "Omar Toujours-Là"
+    endpoint: "client:omar"
+    skills: {software: 3, printer: 3, network: 3, email: 3, account: 3,
+             hardware: 3, general: 3}
+    shifts: ["daily 00:00-00:00"]
+    languages: [fr-FR, en-US]
+"""
+ROUTING = """routing:
+  ring_seconds: 120
+  wrapup_seconds: 300
+  max_missed_offers: 3
+  announce_every_seconds: 30
+"""
+TIME_SCALE = 0.1
+XSS = "<script>window.__xss = 1</script>"
+CALLER = "+33698765432"
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def hotline(running_hotline: Callable[..., RunningHotline]) -> RunningHotline:
+    hotline = running_hotline(HOTLINERS, ROUTING, TIME_SCALE)
+    engine = create_db_engine(hotline.database_url)
+    try:
+        store = AccountStore(engine)
+        provision(store, "nina", "hotliner")
+        provision(store, "omar", "hotliner")
+        with Session(engine) as session:
+            session.merge(
+                Call(
+                    call_sid="CAearlier0001",
+                    from_number=CALLER,
+                    agent_id="omar",
+                    status="completed",
+                    outcome="escalated",
+                    offers=1,
+                    started_at=datetime.now(tz=UTC) - timedelta(days=3),
+                )
+            )
+            session.commit()
+    finally:
+        engine.dispose()
+    return hotline
+
+
+def shot(page: Page, name: str) -> None:
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(OUTPUT / f"console-{name}.png"), full_page=True)
+
+
+def open_console(browser: Browser, hotline: RunningHotline) -> tuple[Page, list[str]]:
+    context = browser.new_context(
+        viewport={"width": 1400, "height": 1000}, locale="fr-FR"
+    )
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on(
+        "console",
+        lambda m: problems.append(f"console: {m.text}") if m.type == "error" else None,
+    )
+    page.on(
+        "response",
+        lambda r: (
+            problems.append(f"HTTP {r.status} {r.url}") if r.status >= 400 else None
+        ),
+    )
+    page.goto(f"{hotline.url}/login")
+    page.get_by_label(re.compile("Identifiant")).fill("nina")
+    page.get_by_label(re.compile("Mot de passe")).fill(PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+    expect(page).to_have_url(re.compile(r"/console$"))
+    expect(page.locator("#feed-state")).to_have_attribute("data-live", "1")
+    expect(page.locator("#phone-status")).to_have_attribute("data-status", "ready")
+    return page, problems
+
+
+def publish_incident(hotline: RunningHotline) -> None:
+    response = requests.post(
+        f"{hotline.url}/api/incident",
+        json={
+            "messages": {"fr-FR": "La messagerie est en panne.", "en-US": "Mail down."}
+        },
+        headers={"Authorization": f"Bearer {hotline.token}"},
+        timeout=5,
+    )
+    assert response.status_code == 201, response.text
+
+
+def caller(number: str) -> CallerScript:
+    """Hears the incident (not theirs), says what is wrong (with a script
+    tag), tries both self-help steps of the fault found, then waits."""
+    return CallerScript(
+        from_number=number,
+        inputs=[
+            Digits("2"),
+            Speech(f"{XSS} mon imprimante est hors ligne"),
+            Digits("2"),
+            Digits("2"),
+            Digits("2"),
+        ],
+        patience_seconds=3000,
+    )
+
+
+def test_a_hotliner_takes_a_call_in_the_browser(
+    browser: Browser, hotline: RunningHotline
+) -> None:
+    publish_incident(hotline)
+    page, problems = open_console(browser, hotline)
+    page.get_by_role("button", name="Disponible").click()
+    expect(page.locator("#state-name")).to_have_attribute("data-state", "available")
+    shot(page, "available")
+
+    call = hotline.carrier.place_call(caller(CALLER))
+    offer = page.locator("#offer")
+    expect(offer).to_be_visible(timeout=30_000)
+    ctx = page.locator("#offer-context")
+    expect(ctx.locator(".ctx-number")).to_have_text(CALLER)
+    expect(ctx.locator(".ctx-language")).to_have_text("fr-FR")
+    expect(ctx.locator(".ctx-queue")).to_have_text("imprimantes")
+    expect(ctx.locator(".ctx-priority")).to_have_text(re.compile(r"^\d$"))
+    expect(ctx.locator(".ctx-waited")).to_contain_text("s")
+    expect(ctx.locator(".ctx-path")).to_contain_text(f"a dit « {XSS} mon imprimante")
+    expect(ctx.locator(".ctx-path")).to_contain_text("a tapé « 2 »")
+    expect(ctx.locator(".ctx-fault")).to_contain_text("[L1]")
+    expect(ctx.locator(".ctx-selfhelp li")).to_have_count(3)  # all its steps
+    expect(ctx.locator(".ctx-selfhelp")).to_contain_text("sans succès")
+    expect(ctx.locator(".ctx-previous")).to_contain_text("Omar Toujours-Là")
+    expect(ctx.locator(".ctx-previous")).to_contain_text("escalated")
+    expect(ctx.locator(".ctx-incident")).to_contain_text("pas son problème")
+    expect(page.locator("#phone-status")).to_have_attribute("data-status", "ringing")
+    shot(page, "offer")
+    # What the caller said is text, not markup: no script ran, none was added.
+    assert page.evaluate("window.__xss") is None
+    assert page.evaluate("document.querySelectorAll('main script').length") == 0
+
+    page.get_by_role("button", name="Accepter").click()
+    expect(offer).to_be_hidden()
+    expect(page.locator("#phone-status")).to_have_attribute("data-status", "in_call")
+    expect(page.locator("#state-name")).to_have_attribute("data-state", "busy")
+    expect(page.locator("#call-context .ctx-number")).to_have_text(CALLER)
+    steps = page.locator("#agent-steps .agent-step")
+    assert steps.count() >= 2
+    steps.nth(0).check()
+    page.locator("#notes").fill(f"Pilote réinstallé {XSS}")
+    page.locator("#remote").fill("TeamViewer 123 456 789")
+    page.locator("#dtmf").fill("12#")
+    page.get_by_role("button", name="Envoyer").click()
+    shot(page, "in-call")
+
+    page.locator("#phone-hangup").click()
+    expect(page.locator("#state-name")).to_have_attribute("data-state", "wrapup")
+    expect(page.locator("#wrapup")).to_be_visible()
+    page.get_by_label("Résolu par prise en main à distance").check()
+    expect(page.locator("#fixed-by")).to_have_value("printer-offline")
+    shot(page, "wrap-up")
+    page.get_by_role("button", name="Enregistrer et prêt").click()
+    expect(page.locator("#state-name")).to_have_attribute("data-state", "available")
+    expect(page.locator("#day-last")).to_contain_text(f"Pilote réinstallé {XSS}")
+    expect(page.locator("#day-handled")).to_have_text("1")
+    assert call.ended.wait(20)
+    assert page.evaluate("window.__xss") is None
+    shot(page, "after-call")
+
+    # The outcome is in the call log with what fixed it.
+    _wait_for_row(hotline, call.sid, lambda row: row.outcome == "remote_takeover")
+    engine = create_db_engine(hotline.database_url)
+    with Session(engine) as session:
+        row = session.get(Call, call.sid)
+        assert row is not None
+        assert row.fixed_by == "printer-offline"
+        assert row.remote_session == "TeamViewer 123 456 789"
+        assert row.notes == f"Pilote réinstallé {XSS}"
+        assert row.agent_id == "nina"
+    engine.dispose()
+    digits = [n for n in _leg_notes(hotline, "client:nina") if n[0] == "digits"]
+    assert digits
+    assert digits[0][1] == "12#"
+    assert hotline.carrier.errors == []
+    assert problems == []
+
+
+def test_a_declined_offer_goes_to_the_next_hotliner_and_tabs_lose_no_event(
+    browser: Browser, hotline: RunningHotline
+) -> None:
+    page, problems = open_console(browser, hotline)
+    second = page.context.new_page()
+    second.goto(f"{hotline.url}/console")
+    expect(second.locator("#feed-state")).to_have_attribute("data-live", "1")
+    page.get_by_role("button", name="Disponible").click()
+    expect(second.locator("#state-name")).to_have_attribute("data-state", "available")
+
+    number = "<script>window.__xss=2</script>"  # a forged caller ID
+    hotline.carrier.place_call(
+        CallerScript(
+            from_number=number,
+            inputs=[Digits("2"), Digits("4")],
+            patience_seconds=3000,
+        )
+    )
+    expect(page.locator("#offer")).to_be_visible(timeout=30_000)
+    expect(second.locator("#offer")).to_be_visible()
+    expect(page.locator("#offer-context .ctx-number")).to_have_text(number)
+    shot(page, "offer-forged-caller-id")
+    # Omar comes on duty (a simulated hotliner), then Nina declines.
+    hotline.carrier.add_hotliner(
+        HotlinerProfile(
+            "omar",
+            "client:omar",
+            answer_after_seconds=1,
+            talk_seconds=5,
+            console=AgentConsoleClient(hotline.url, token=hotline.token),
+        )
+    )
+    page.get_by_role("button", name="Refuser").click()
+    expect(page.locator("#offer")).to_be_hidden()
+    expect(second.locator("#offer")).to_be_hidden()
+    expect(page.locator("#state-name")).to_have_attribute("data-state", "available")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if any(c.to == "client:omar" for c in hotline.carrier.calls.values()):
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the declined caller was not offered to Omar")
+    agent = requests.get(
+        f"{hotline.url}/api/agents/nina",
+        headers={"Authorization": f"Bearer {hotline.token}"},
+        timeout=5,
+    ).json()
+    assert agent["state"] == "available"  # declined is not missed: not away
+    assert page.evaluate("window.__xss") is None
+
+    # The first tab's feed drops while the second changes state.
+    page.evaluate("window.hotlineConsole.source.close()")
+    second.locator("#break-reason").select_option("training")
+    second.get_by_role("button", name="Pause").click()
+    expect(second.locator("#state-reason")).to_contain_text("Formation")
+    second.get_by_role("button", name="Disponible").click()
+    expect(second.locator("#state-name")).to_have_attribute("data-state", "available")
+    # Reconnect the way EventSource does: Last-Event-ID, the last id seen.
+    last_id = page.evaluate(
+        "window.hotlineConsole.log.filter(e => e.id).slice(-1)[0].id"
+    )
+    replay = page.evaluate(
+        """async (last) => {
+            const headers = {'Last-Event-ID': last};
+            const r = await fetch('/console/events', {headers: headers});
+            const reader = r.body.getReader();
+            let text = '';
+            const t0 = Date.now();
+            while (Date.now() - t0 < 5000) {
+              const {value, done} = await reader.read();
+              if (done) break;
+              text += new TextDecoder().decode(value);
+              if ((text.match(/"from": "break"/g) || []).length) break;
+            }
+            reader.cancel();
+            return text;
+        }""",
+        last_id,
+    )
+    assert '"type": "snapshot"' not in replay
+    assert '"state": "break"' in replay
+    assert '"reason": "training"' in replay
+    assert '"from": "break"' in replay
+    second_ids = second.evaluate(
+        "window.hotlineConsole.log.filter(e => e.type === 'state').map(e => e.id)"
+    )
+    replay_ids = re.findall(r"^id: (\S+)$", replay, flags=re.MULTILINE)
+    missed = [i for i in second_ids if _sid(i) > _sid(last_id)]
+    assert missed
+    assert all(i in replay_ids for i in missed)
+    shot(second, "second-tab")
+    assert problems == []
+
+
+def _wait_for_row(
+    hotline: RunningHotline, sid: str, ready: Callable[[Call], bool]
+) -> None:
+    engine = create_db_engine(hotline.database_url)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with Session(engine) as session:
+                row = session.get(Call, sid)
+                if row is not None and ready(row):
+                    return
+            time.sleep(0.2)
+        raise AssertionError(f"call {sid} never reached the call log as expected")
+    finally:
+        engine.dispose()
+
+
+def _leg_notes(hotline: RunningHotline, to: str) -> list[tuple[str, str]]:
+    notes: list[tuple[str, str]] = []
+    for call in hotline.carrier.calls.values():
+        if call.to == to:
+            notes.extend((n.kind, n.detail) for n in call.transcript)
+    return notes
+
+
+def _sid(stream_id: str) -> tuple[int, int]:
+    ms, _, seq = stream_id.partition("-")
+    return int(ms), int(seq or 0)
