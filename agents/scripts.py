@@ -89,6 +89,10 @@ SET_AGENT_STATE = (
 local base, agent, now, wanted = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local current = field(KEYS[1], 'state')
 if current == '' then current = 'offline' end
+-- Leaving wrap-up by hand names the call wrapped up (the call log marks it
+-- outcome_missing if no outcome came).
+local wrapped = ''
+if current == 'wrapup' then wrapped = field(KEYS[1], 'call_sid') end
 local allowed = false
 for s in string.gmatch(ARGV[6], '[^,]+') do
   if s == current then allowed = true end
@@ -112,7 +116,7 @@ local reason = ARGV[8] or ''
 local was = field(KEYS[1], 'reason')
 redis.call('HSET', KEYS[1], 'reason', reason)
 if current ~= wanted or was ~= reason then
-  emit(KEYS[3], 'agent_state', '', agent, now,
+  emit(KEYS[3], 'agent_state', wrapped, agent, now,
        {'state', wanted, 'from', current, 'reason', reason})
 end
 return {1, wanted}

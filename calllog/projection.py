@@ -83,12 +83,15 @@ def apply_event(row: Call | None, event: StreamEvent) -> Call | None:
     if (
         kind is EventType.AGENT_STATE
         and row is not None
-        and d.get("reason") == "wrapup_timeout"
+        and d.get("from") == "wrapup"
+        and d.get("state") != "wrapup"
         and row.agent_id == event.agent_id
         and not row.outcome
     ):
-        # Wrap-up ran out before the hotliner gave the outcome: said, so the
-        # call shows on their list of calls to complete (never silently none).
+        # Wrap-up ended (timed out, or left by hand) before the hotliner gave
+        # the outcome: said, so the call shows on their list of calls to
+        # complete (never silently none). The outcome event, when it comes
+        # first, is applied before the hotliner's move to available.
         row.outcome = OUTCOME_MISSING
         return row
     if not event.call_sid or kind in NOT_ON_THE_ROW:

@@ -369,7 +369,8 @@ def run(port: int, demo: bool, calls_per_minute: float, time_scale: float) -> No
             logins, tokens = demo_accounts(settings, config)
         stack = Stack(env, port, log_dir)
         stack.start()
-        click.echo(f"\n  Hotline running. Dashboard: {stack.url}/status\n")
+        click.echo(f"\n  Hotline running. Dashboard: {stack.url}/status")
+        click.echo(f"  Hotliners' console: {stack.url}/console\n")
         if carrier is not None:
             click.echo(f"  try the voice menu: {carrier.api_base_url}/phone\n")
             click.echo("  demo logins (simulation only, new passwords each run):")

@@ -7,13 +7,14 @@ knowledge base.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ivr.config import IvrTree, load_ivr_tree
 from ivr.kb import SYNONYMS_FILE, KnowledgeBase, load_knowledge_base
 from ivr.search import KbSearch, load_synonyms
 from queues.config import RoutingConfig, load_routing_config
+from queues.directory import load_directory
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +23,7 @@ class HotlineConfig:
     ivr: IvrTree
     kb: KnowledgeBase
     search: KbSearch
+    directory: dict[str, str] = field(default_factory=dict)  # number -> name
 
 
 def load_config(folder: Path) -> HotlineConfig:
@@ -33,7 +35,11 @@ def load_config(folder: Path) -> HotlineConfig:
     synonyms = load_synonyms(synonyms_path) if synonyms_path.exists() else None
     ivr = load_ivr_tree(folder / "ivr.yaml", languages, set(routing.queues), kb)
     return HotlineConfig(
-        routing=routing, ivr=ivr, kb=kb, search=KbSearch.from_kb(kb, synonyms)
+        routing=routing,
+        ivr=ivr,
+        kb=kb,
+        search=KbSearch.from_kb(kb, synonyms),
+        directory=load_directory(folder),
     )
 
 

@@ -61,7 +61,19 @@ def _lang() -> str:
 
 def _feed() -> ConsoleFeed:
     svc = services()
-    return ConsoleFeed(svc.runtime, svc.current(), previous_calls(svc), _lang())
+    lang = _lang()
+    incidents = svc.incidents
+
+    def incident_text(incident_id: str) -> str:
+        """What callers hear of the incident, while it is still announced."""
+        current = incidents.current()
+        if current is None or current.id != incident_id:
+            return ""
+        return current.messages.get(lang) or next(iter(current.messages.values()), "")
+
+    return ConsoleFeed(
+        svc.runtime, svc.current(), previous_calls(svc), lang, incident_text
+    )
 
 
 @bp.get("")

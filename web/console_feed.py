@@ -61,11 +61,13 @@ class ConsoleFeed:
         config: HotlineConfig,
         history: History,
         display_language: str,
+        incident_text: Callable[[str], str] = lambda _id: "",
     ) -> None:
         self.rt = rt
         self.config = config
         self.history = history
         self.lang = display_language
+        self.incident_text = incident_text
 
     def context(self, call_sid: str, agent_id: str) -> dict[str, Any] | None:
         """A live call's context for this hotliner's screen, or None."""
@@ -80,7 +82,11 @@ class ConsoleFeed:
             now_ms(),
             agent_id,
         ).as_json()
+        ctx["name"] = self.config.directory.get(ctx["number"], "")
         ctx["previous_calls"] = self.history(ctx["number"], call_sid)
+        ctx["incident_text"] = (
+            self.incident_text(ctx["incident"]) if ctx["incident"] else ""
+        )
         return ctx
 
     def snapshot(self, agent_id: str) -> dict[str, Any]:

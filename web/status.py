@@ -26,7 +26,9 @@ bp = Blueprint("status", __name__)
 @bp.get("/")
 def index() -> ResponseReturnValue:
     """Each role's home: hotliners work in the console, others watch status."""
-    if current_user.is_authenticated and current_user.account.role is Role.HOTLINER:
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login"))  # then to their role's home
+    if current_user.account.role is Role.HOTLINER:
         return redirect(url_for("console.page"))
     return redirect(url_for("status.page"))
 

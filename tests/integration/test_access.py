@@ -35,7 +35,7 @@ ROUTES = {
     "/console/calls/<call_sid>": "console",
     "/console/kb": "console",
     "/console/day": "console",
-    "/": "public",  # a redirect to /status
+    "/": "public",  # a redirect: to the login form, then to each role's home
     "/healthz": "public",  # for load balancers: says what is down, nothing else
     "/login": "public",
     "/logout": "public",

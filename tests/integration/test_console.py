@@ -216,6 +216,10 @@ def test_the_console_is_the_hotliners_page(app: Flask) -> None:
     )
     assert landed.status_code == 302
     assert landed.headers["Location"] == "/console"
+    # The site's root sends visitors to the login form, and each role home.
+    assert anonymous.get("/").headers["Location"] == "/login"
+    assert fresh.get("/").headers["Location"] == "/console"
+    assert sup.get("/").headers["Location"] == "/status"
 
 
 def test_an_offer_reaches_the_console_with_the_callers_whole_context(
@@ -236,6 +240,7 @@ def test_an_offer_reaches_the_console_with_the_callers_whole_context(
     assert offer["call_sid"] == "CActx"
     assert offer["expires"] > 0
     assert ctx["number"] == NUMBER
+    assert ctx["name"] == "Jeanne Dupont — Comptabilité, Lyon"  # callers.yaml
     assert ctx["language"] == "fr-FR"
     assert ctx["queue"] == "printer"
     assert ctx["queue_name"]

@@ -72,6 +72,18 @@ def break_line(path: Path, old: str, new: str) -> int:
             "missing the en-US text",
         ),
         ("ivr.yaml", '      - key: "6"', '      - key: "5"', "same key"),
+        (
+            "callers.yaml",
+            '"+33698765432": "Marc',
+            '"poste 12": "Marc',
+            "must be a phone number",
+        ),
+        (
+            "hotline.yaml",
+            "routing:\n",
+            "console:\n  break_reasons:\n    lunch: {fr-FR: Déjeuner}\nrouting:\n",
+            "missing the en-US text",
+        ),
     ],
 )
 def test_malformed_file_names_the_line_at_fault(

@@ -107,7 +107,9 @@
     });
     if (!prev.childNodes.length) prev.appendChild(el("li", T.no_previous));
     row(dl, T.previous_calls, prev, "ctx-previous");
-    row(dl, T.incident, ctx.incident ? ctx.incident + " — " + T.incident_not_theirs : T.none, "ctx-incident");
+    row(dl, T.incident, ctx.incident
+      ? "« " + (ctx.incident_text || ctx.incident) + " » — " + T.incident_not_theirs
+      : T.none, "ctx-incident");
     if (ctx.preferred) row(dl, "★", T.preferred, "ctx-preferred");
     if (ctx.callback) row(dl, "↩", T.callback_call, "ctx-callback");
   }
@@ -124,6 +126,11 @@
     const label = state === "break" ? (setup.break_reasons[view.reason] || view.reason) : "";
     $("state-reason").textContent = label ? "(" + label + ")" : "";
     $("extend-wrapup").hidden = state !== "wrapup" || view.extended;
+    // Only the moves the hotline accepts from here (agents.lifecycle); out of
+    // wrap-up, the way is the outcome form ("save and ready").
+    $("go-available").disabled = ["offline", "break", "away"].indexOf(state) < 0;
+    $("go-break").disabled = ["available", "break", "away"].indexOf(state) < 0;
+    $("go-offline").disabled = ["available", "break", "away"].indexOf(state) < 0;
     $("wrapup").hidden = !(state === "wrapup" || (view.call && view.call.state === "completed"));
     tick();
   }
@@ -221,7 +228,8 @@
   function fillSteps(fault) {
     const list = $("agent-steps");
     list.textContent = "";
-    if (!fault) { list.appendChild(el("li", T.none)); return; }
+    list.hidden = !fault;
+    if (!fault) return;
     fault.agent_steps.forEach(function (text, i) {
       const item = el("li");
       const label = el("label");
@@ -326,7 +334,7 @@
       const list = $("kb-results");
       list.textContent = "";
       if (!r) return;
-      if (!r.faults.length) list.appendChild(el("li", T.no_results));
+      if (!r.faults.length) list.appendChild(el("li", T.no_results, "muted"));
       r.faults.forEach(function (f) {
         const item = el("li");
         item.appendChild(el("strong", f.title));
