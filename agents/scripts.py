@@ -59,6 +59,12 @@ end
 -- (a timer the worker fires on time), or available at once when wrap-up is
 -- 0. Returns the state entered.
 local function after_call(base, agent, akey, now, wrapup_ms, stream, call, reason)
+  -- A queue may set its own wrap-up time (published by `publish_wrapup_times`).
+  local queue = field(base .. 'call:' .. call, 'queue')
+  if queue ~= '' then
+    local own = redis.call('HGET', base .. 'wrapup', queue)
+    if own then wrapup_ms = own end
+  end
   if tonumber(wrapup_ms) <= 0 then
     make_available(base, agent, akey, now)
     emit(stream, 'agent_state', call, agent, now,

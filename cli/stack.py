@@ -32,7 +32,15 @@ class StackError(HotlineError):
     """A hotline process did not start."""
 
 
-def gunicorn_command(port: int, workers: int = 2, threads: int = 4) -> list[str]:
+#: Threads per gunicorn worker. Each open console holds one for its live
+#: feed (server-sent events) while webhooks need their own: 2 workers x 64
+#: serve about 100 consoles with room left for Twilio.
+WEB_THREADS = 64
+
+
+def gunicorn_command(
+    port: int, workers: int = 2, threads: int = WEB_THREADS
+) -> list[str]:
     return [
         sys.executable,
         "-m",

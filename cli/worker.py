@@ -39,7 +39,13 @@ from calllog.db import create_db_engine
 from calllog.writer import drain_events
 from core.settings import Settings
 from queues import handoff, jobs
-from queues.runtime import RQ_QUEUE, Runtime, build_runtime, set_runtime
+from queues.runtime import (
+    RQ_QUEUE,
+    Runtime,
+    build_runtime,
+    publish_wrapup_times,
+    set_runtime,
+)
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +166,7 @@ def start_background_loops(
 def run_worker(settings: Settings, *, burst: bool = False) -> None:
     """Run until stopped (SIGTERM/SIGINT), or until the queue is empty in burst."""
     runtime = build_runtime(settings)
+    publish_wrapup_times(runtime)
     engine = create_db_engine(settings.effective_database_url)
     set_runtime(runtime)
     stop = threading.Event()

@@ -94,6 +94,11 @@ class Keys:
         return f"{self.events}:agent:{agent_id}"
 
     @property
+    def wrapup_times(self) -> str:
+        """Hash of wrap-up ms per queue that has its own (read by the scripts)."""
+        return f"{self.base}wrapup"
+
+    @property
     def kb_fixes(self) -> str:
         """Hash of calls fixed per known fault, from hotliners' outcomes."""
         return f"{self.base}kb:fixes"

@@ -143,8 +143,9 @@ class Settings:
             hotline_number=number,
             secret_key=secret or "simulation-only-secret",
             simulated=simulated,
-            twilio_api_key=api_key or SIMULATOR_API_KEY,
-            twilio_api_secret=api_secret or token or SIMULATOR_AUTH_TOKEN,
+            # Real Twilio needs an API key for softphone tokens ('' = none set).
+            twilio_api_key=api_key or (SIMULATOR_API_KEY if simulated else ""),
+            twilio_api_secret=api_secret or (SIMULATOR_AUTH_TOKEN if simulated else ""),
         )
 
     @property

@@ -52,6 +52,7 @@ class QueueConfig:
     default_handle_seconds: int = 300  # handle time assumed until calls measure it
     max_wait_seconds: int = 0  # then offer callback or voicemail (0: never)
     opening_hours: tuple[Shift, ...] | None = None  # None: the hotline's hours
+    wrapup_seconds: int | None = None  # None: the hotline's wrap-up time
 
 
 _IDENT = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -129,6 +130,21 @@ class RoutingConfig:
 
     def queue(self, queue_id: str) -> QueueConfig | None:
         return self.queues.get(QueueId(queue_id))
+
+    def wrapup_ms_by_queue(self) -> dict[str, int]:
+        """Queues whose calls get a wrap-up time of their own (ms)."""
+        return {
+            q.id: q.wrapup_seconds * 1000
+            for q in self.queues.values()
+            if q.wrapup_seconds is not None
+        }
+
+    @property
+    def longest_wrapup_ms(self) -> int:
+        """The longest wrap-up any call may get (the sweep's backstop waits it)."""
+        return max(
+            [self.hotline.wrapup_seconds * 1000, *self.wrapup_ms_by_queue().values()]
+        )
 
     def is_open(self, queue_id: str, at: datetime) -> bool:
         """Whether a queue takes calls at this instant (hours and holidays)."""
@@ -361,6 +377,7 @@ def load_queues(path: Path, languages: tuple[str, ...]) -> dict[QueueId, QueueCo
                 "default_handle_seconds",
                 "max_wait_seconds",
                 "opening_hours",
+                "wrapup_seconds",
             },
         )
         queue_id = QueueId(get_identifier(item, "id", located, "queue"))
@@ -409,6 +426,9 @@ def load_queues(path: Path, languages: tuple[str, ...]) -> dict[QueueId, QueueCo
                 item, "max_wait_seconds", located, what, 0, 0, 86400
             ),
             opening_hours=read_weekly(item, "opening_hours", located, what),
+            wrapup_seconds=get_int(item, "wrapup_seconds", located, what, 0, 0, 3600)
+            if "wrapup_seconds" in item
+            else None,
         )
     if not result:
         raise located.error("queues.yaml defines no queue", root, "queues")

@@ -38,7 +38,8 @@ def sweep() -> dict[str, int]:
 def sweep_with(rt: Runtime) -> dict[str, int]:
     expired = handoff.expire_offers(rt)
     wrapped = 0
-    wrapup_ms = rt.routing.hotline.wrapup_seconds * 1000
+    # A backstop for the timers: no wrap-up ends before the longest allowed.
+    wrapup_ms = rt.routing.longest_wrapup_ms
     for agent_id in rt.routing.hotliners:
         if rt.store.agents.end_wrapup(agent_id, wrapup_ms):
             wrapped += 1

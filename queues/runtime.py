@@ -7,6 +7,7 @@ connects at import time.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import redis
@@ -28,6 +29,8 @@ RQ_QUEUE = "hotline"
 #: the webhooks' degraded mode takes over.
 REDIS_CONNECT_TIMEOUT = 0.25
 REDIS_READ_TIMEOUT = 0.5
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -99,3 +102,22 @@ def get_runtime() -> Runtime:
     if _runtime is None:
         raise RuntimeError("no runtime installed: start jobs through `hotline worker`")
     return _runtime
+
+
+def publish_wrapup_times(rt: Runtime) -> bool:
+    """Tell the scripts each queue's own wrap-up time (one atomic swap).
+
+    Both the web and the worker publish at start; False if Redis did not
+    answer (the other process, or the next start, publishes it).
+    """
+    times = rt.routing.wrapup_ms_by_queue()
+    try:
+        with rt.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(rt.keys.wrapup_times)
+            if times:
+                pipe.hset(rt.keys.wrapup_times, mapping=times)
+            pipe.execute()
+    except redis.RedisError:
+        log.warning("wrap-up times per queue not published: Redis unreachable")
+        return False
+    return True

@@ -28,7 +28,7 @@ from core.settings import Settings
 from ivr.config import IvrTree
 from ivr.incident import IncidentStore
 from queues.outage import LiveState, replay_when_back
-from queues.runtime import Runtime, build_runtime
+from queues.runtime import Runtime, build_runtime, publish_wrapup_times
 from queues.spool import Spool
 from web.auth import csrf, init_auth
 from web.config import HotlineConfig, config_files, load_config
@@ -158,6 +158,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         telephony=test_config.get("TELEPHONY"),
     )
 
+    publish_wrapup_times(runtime)
     app = Flask(__name__, instance_path=str(settings.instance_dir))
     app.config.update(
         SECRET_KEY=settings.secret_key,

@@ -137,6 +137,13 @@ def events() -> ResponseReturnValue:
 def token() -> ResponseReturnValue:
     """An access token for the browser softphone: Twilio rings `client:<id>`."""
     settings = services().runtime.settings
+    if not settings.twilio_api_key:
+        return jsonify(
+            {
+                "error": "the browser softphone needs TWILIO_API_KEY and "
+                "TWILIO_API_SECRET (an API key of the Twilio account)"
+            }
+        ), 503
     grant = VoiceGrant(incoming_allow=True)
     access = AccessToken(
         settings.twilio_account_sid,

@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 import redis
 from flask import Flask
@@ -490,3 +492,56 @@ def test_the_kb_search_and_my_day(app: Flask) -> None:
     assert "CAday1" not in [
         c["call_sid"] for c in omar.get("/console/day").get_json()["to_complete"]
     ]
+
+
+def test_a_queue_may_have_its_own_wrapup_time(
+    app: Flask, telephony: RecordingTelephony
+) -> None:
+    rt = app.extensions["hotline"].runtime
+    rt.redis.hset(rt.keys.wrapup_times, "printer", 123_000)
+    leg = _talking(app, "CAwrap", "nina", telephony)
+    handoff.carry_out(
+        rt, handoff.hotliner_leg_ended(rt, "gone", "nina", leg, "completed")
+    )
+    agent = rt.store.agents.get("nina")
+    assert agent["state"] == "wrapup"
+    due = rt.redis.zscore(rt.keys.timers, "wrapup:nina")
+    assert due is not None
+    assert int(due) - int(agent["state_since"]) == 123_000
+    # The hotline's own default, for a queue without one.
+    rt.redis.delete(rt.keys.wrapup_times)
+    rt.store.record_outcome("CAwrap", "nina", "resolved", "")
+    leg = _talking(app, "CAwrap2", "nina", telephony)
+    handoff.carry_out(
+        rt, handoff.hotliner_leg_ended(rt, "gone", "nina", leg, "completed")
+    )
+    agent = rt.store.agents.get("nina")
+    due = rt.redis.zscore(rt.keys.timers, "wrapup:nina")
+    assert due is not None
+    assert int(due) - int(agent["state_since"]) == (
+        rt.routing.hotline.wrapup_seconds * 1000
+    )
+
+
+def test_the_softphone_token_names_the_hotliner_and_allows_incoming_calls(
+    app: Flask,
+) -> None:
+    nina, _ = _session(app, "nina")
+    refused = nina.get("/console/token")  # real Twilio, but no API key set
+    assert refused.status_code == 503
+    assert "TWILIO_API_KEY" in refused.get_json()["error"]
+    rt = app.extensions["hotline"].runtime
+    rt.settings = replace(
+        rt.settings, twilio_api_key="SK" + "1" * 32, twilio_api_secret="s" * 32
+    )
+    answer = nina.get("/console/token").get_json()
+    settings = rt.settings
+    claims = jwt.decode(
+        answer["token"], settings.twilio_api_secret, algorithms=["HS256"]
+    )
+    assert claims["sub"] == settings.twilio_account_sid
+    assert claims["iss"] == settings.twilio_api_key
+    assert claims["grants"]["identity"] == "nina"
+    assert claims["grants"]["voice"]["incoming"]["allow"] is True
+    assert claims["exp"] - claims["nbf"] == answer["ttl"]
+    assert app.test_client().get("/console/token").status_code == 401

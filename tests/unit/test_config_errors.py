@@ -114,3 +114,17 @@ def test_duplicate_key_is_refused(folder: Path) -> None:
     )
     with pytest.raises(ConfigError, match="duplicate key 'name'"):
         load_config(folder)
+
+
+def test_a_queue_may_set_its_own_wrapup_time(folder: Path) -> None:
+    queues = folder / "queues.yaml"
+    text = queues.read_text(encoding="utf-8")
+    queues.write_text(
+        text.replace(
+            "  - id: printer\n", "  - id: printer\n    wrapup_seconds: 240\n", 1
+        ),
+        encoding="utf-8",
+    )
+    routing = load_config(folder).routing
+    assert routing.wrapup_ms_by_queue() == {"printer": 240_000}
+    assert routing.longest_wrapup_ms == 240_000
