@@ -18,6 +18,8 @@ from typing import Any
 
 import redis
 from flask import Flask, current_app
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -90,8 +92,11 @@ class WebServices:
             self._feed_redis = redis.Redis.from_url(
                 self.redis_url,
                 socket_timeout=FEED_READ_TIMEOUT,
-                socket_connect_timeout=2,
+                socket_connect_timeout=1,
                 health_check_interval=30,
+                # Fail at once: a console waiting on retries holds a web
+                # thread; its browser reconnects by itself.
+                retry=Retry(NoBackoff(), 0),
             )
         return self._feed_redis
 

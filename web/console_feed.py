@@ -188,9 +188,28 @@ def follow(
     last_id: str | None,
     block_ms: int = BLOCK_MS,
 ) -> Iterator[str]:
-    """The SSE body: a snapshot or what was missed since `last_id`, then live."""
-    key = feed.rt.keys.agent_events(agent_id)
+    """The SSE body: a snapshot or what was missed since `last_id`, then live.
+
+    Redis unreachable ends the stream (never an error half-way through a
+    response): the browser reconnects by itself a second later and resumes
+    from the last id it got.
+    """
     yield f"retry: {RETRY_MS}\n\n"
+    try:
+        yield from _follow(feed, client, agent_id, last_id, block_ms)
+    except redis.RedisError as exc:
+        log.warning("console feed of %s stopped: %s", agent_id, exc)
+        yield ": live state unreachable, reconnect\n\n"
+
+
+def _follow(
+    feed: ConsoleFeed,
+    client: redis.Redis,
+    agent_id: str,
+    last_id: str | None,
+    block_ms: int,
+) -> Iterator[str]:
+    key = feed.rt.keys.agent_events(agent_id)
     cursor = last_id if _still_held(client, key, last_id) else None
     if cursor is None:
         newest: Any = client.xrevrange(key, count=1)
@@ -209,23 +228,14 @@ def follow(
             )
         yield sse(cursor, feed.snapshot(agent_id))
     while True:
-        try:
-            answer: Any = client.xread({key: cursor}, count=100, block=block_ms)
-        except redis.RedisError as exc:
-            # The browser reconnects by itself and resumes from the last id.
-            log.warning("console feed of %s stopped: %s", agent_id, exc)
-            return
+        answer: Any = client.xread({key: cursor}, count=100, block=block_ms)
         if not answer:
             yield ": keep-alive\n\n"
             continue
         for raw_id, raw_fields in answer[0][1]:
             cursor = _text(raw_id)
             fields = {_text(k): _text(v) for k, v in raw_fields.items()}
-            try:
-                message = feed.event(agent_id, fields)
-            except redis.RedisError as exc:
-                log.warning("console feed of %s stopped: %s", agent_id, exc)
-                return
+            message = feed.event(agent_id, fields)
             if message is not None:
                 yield sse(cursor, message)
 

@@ -20,6 +20,8 @@ import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from sqlalchemy.orm import Session
 from support import (
     PASSWORD,
@@ -545,3 +547,43 @@ def test_the_softphone_token_names_the_hotliner_and_allows_incoming_calls(
     assert claims["grants"]["voice"]["incoming"]["allow"] is True
     assert claims["exp"] - claims["nbf"] == answer["ttl"]
     assert app.test_client().get("/console/token").status_code == 401
+
+
+def test_the_feed_ends_cleanly_when_redis_is_unreachable(app: Flask) -> None:
+    from web.console_feed import ConsoleFeed, follow
+
+    svc = app.extensions["hotline"]
+    feed = ConsoleFeed(svc.runtime, svc.current(), lambda _n, _x: [], "fr-FR")
+    dead = redis.Redis.from_url(
+        "redis://127.0.0.1:1/0", socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)
+    )
+    body = list(follow(feed, dead, "nina", None, block_ms=100))
+    assert body[0].startswith("retry: ")
+    assert body[-1].startswith(": live state unreachable")
+    assert len(body) == 2  # the browser reconnects by itself and resumes
+
+
+def test_a_call_whose_wrapup_ran_out_can_still_get_its_outcome(
+    app: Flask, telephony: RecordingTelephony
+) -> None:
+    rt = app.extensions["hotline"].runtime
+    nina, token = _session(app, "nina")
+    leg = _talking(app, "CAlate", "nina", telephony)
+    handoff.carry_out(
+        rt, handoff.hotliner_leg_ended(rt, "gone", "nina", leg, "completed")
+    )
+    assert rt.store.agents.end_wrapup_now("nina")  # the wrap-up timer fired
+    assert rt.store.agents.get("nina")["state"] == "available"
+    timed_out = [
+        {k.decode(): v.decode() for k, v in f.items()}
+        for _, f in rt.redis.xrange(rt.keys.events)
+        if f.get(b"type") == b"agent_state" and f.get(b"call") == b"CAlate"
+    ][-1]
+    assert timed_out["reason"] == "wrapup_timeout"
+    late = nina.post(
+        "/api/calls/CAlate/outcome",
+        json={"agent_id": "nina", "outcome": "escalated", "notes": "N2 prévenu"},
+        headers={"X-CSRFToken": token},
+    )
+    assert late.status_code == 200, late.get_json()
+    assert rt.store.agents.get("nina")["state"] == "available"
