@@ -253,7 +253,10 @@ def test_a_hotliner_takes_a_call_in_the_browser(
     shot(page, "wrap-up")
     page.get_by_role("button", name="Enregistrer et prêt").click()
     expect(page.locator("#state-name")).to_have_attribute("data-state", "available")
-    expect(page.locator("#day-last")).to_contain_text(f"Pilote réinstallé {XSS}")
+    # "My day" reads the call log, written a moment later by the worker.
+    expect(page.locator("#day-last")).to_contain_text(
+        f"Pilote réinstallé {XSS}", timeout=15_000
+    )
     expect(page.locator("#day-handled")).to_have_text("1")
     assert call.ended.wait(20)
     assert page.evaluate("window.__xss") is None

@@ -302,7 +302,7 @@
       view.call = null; view.lastCallSid = ""; view.talkingSince = 0;
       showCall(null);
       $("wrapup").hidden = true;
-      loadDay();
+      refreshDaySoon();
     }));
   });
 
@@ -363,6 +363,14 @@
     return when + " · " + (c.number || "") + " · " + (setup.dispositions[c.outcome] || c.outcome || "—") +
       (c.notes ? " · " + c.notes : "");
   }
+  // The call log is written a moment after each change (the worker follows
+  // the event stream into SQL): after a call, look again until it shows.
+  let dayTimers = [];
+  function refreshDaySoon() {
+    dayTimers.forEach(clearTimeout);
+    dayTimers = [500, 2000, 5000, 10000].map(function (ms) { return setTimeout(loadDay, ms); });
+  }
+
   function loadDay() {
     return api("GET", "/console/day").then(function (d) {
       $("day-handled").textContent = String(d.handled);
@@ -431,7 +439,7 @@
         if (msg.reason === "extended") view.extended = true;
         if (msg.state === "busy" && !view.talkingSince) view.talkingSince = msg.at;
         if (msg.state === "available" || msg.state === "offline") {
-          if (msg.from === "wrapup") { showCall(null); view.lastCallSid = ""; loadDay(); }
+          if (msg.from === "wrapup") { showCall(null); view.lastCallSid = ""; refreshDaySoon(); }
         }
         if (msg.state !== "reserved") hideOffer();
         setState(msg.state, msg.at, msg.reason);
