@@ -41,6 +41,7 @@ bench: $(VENV)/.installed-dev  ## benchmarks (print figures and ratios)
 	$(BIN)/python bench/kb_accuracy.py
 	$(BIN)/python bench/routing.py
 	$(BIN)/python bench/fidelity.py
+	$(BIN)/python bench/console.py
 
 VOICE_SDK ?= 2.18.5
 vendor:  ## refetch Twilio's Voice JS SDK from npm into web/static/vendor (needs npm)

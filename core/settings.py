@@ -48,6 +48,8 @@ DOCUMENTED_VARIABLES: dict[str, str] = {
     "HOTLINE_INSTANCE": "Folder for SQLite, embedded Redis data and logs "
     "(default: ./instance).",
     "SECRET_KEY": "Flask secret key; required with real Twilio credentials.",
+    "HOTLINE_TRUSTED_PROXIES": "Reverse proxies in front of the app (default 0): "
+    "their X-Forwarded-For gives each browser's own address (login throttling).",
 }
 
 
@@ -69,6 +71,7 @@ class Settings:
     # An API key of the account signs the browser softphone's access tokens.
     twilio_api_key: str = SIMULATOR_API_KEY
     twilio_api_secret: str = SIMULATOR_AUTH_TOKEN
+    trusted_proxies: int = 0  # reverse proxies in front (X-Forwarded-For)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -126,6 +129,13 @@ class Settings:
             problems.append("TWILIO_API_KEY and TWILIO_API_SECRET must be set together")
         if api_key and not api_key.startswith("SK"):
             problems.append("TWILIO_API_KEY: must be an API key sid starting with SK")
+        proxies_text = get("HOTLINE_TRUSTED_PROXIES") or "0"
+        proxies = int(proxies_text) if proxies_text.isdigit() else -1
+        if not 0 <= proxies <= 5:
+            problems.append(
+                f"HOTLINE_TRUSTED_PROXIES={proxies_text!r}: the number of reverse "
+                "proxies in front of the app, 0 to 5"
+            )
         secret = get("SECRET_KEY")
         if secret is None and not simulated:
             problems.append("SECRET_KEY: required when real Twilio credentials are set")
@@ -146,6 +156,7 @@ class Settings:
             # Real Twilio needs an API key for softphone tokens ('' = none set).
             twilio_api_key=api_key or (SIMULATOR_API_KEY if simulated else ""),
             twilio_api_secret=api_secret or (SIMULATOR_AUTH_TOKEN if simulated else ""),
+            trusted_proxies=max(0, proxies),
         )
 
     @property

@@ -22,6 +22,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from accounts.store import AccountStore
 from calllog.db import create_db_engine
@@ -165,6 +166,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     publish_wrapup_times(runtime)
     app = Flask(__name__, instance_path=str(settings.instance_dir))
+    if settings.trusted_proxies:
+        # Each browser's own address, not the proxy's (login throttling).
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=n, x_proto=n, x_host=n
+        )
     app.config.update(
         SECRET_KEY=settings.secret_key,
         TWILIO_AUTH_TOKEN=settings.twilio_auth_token,

@@ -192,6 +192,12 @@ def _account_key() -> str:
     return "account:" + request.form.get("username", "").strip().lower()
 
 
+def _failed(response: Response) -> bool:
+    """Only failed tries count: a team behind one office address (NAT, proxy)
+    logging in at the start of a shift is not a guesser."""
+    return response.status_code != 302
+
+
 def _safe_next(target: str | None, role: Role | None = None) -> str:
     """Only a path of this site: never an open redirect. Without one, each
     role's own home: the console for hotliners, the status page for others."""
@@ -203,8 +209,10 @@ def _safe_next(target: str | None, role: Role | None = None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit("5 per minute", methods=["POST"])
-@limiter.limit("5 per minute", key_func=_account_key, methods=["POST"])
+@limiter.limit("5 per minute", methods=["POST"], deduct_when=_failed)
+@limiter.limit(
+    "5 per minute", key_func=_account_key, methods=["POST"], deduct_when=_failed
+)
 def login() -> ResponseReturnValue:
     """The login form; a wrong login or password says so, and which is not told."""
     error = None

@@ -31,8 +31,10 @@ from web.config import HotlineConfig
 
 log = logging.getLogger(__name__)
 
-#: How long one XREAD waits before a keep-alive comment is sent (ms).
-BLOCK_MS = 15_000
+#: How long one XREAD waits before a keep-alive comment is sent (ms). A closed
+#: page is only noticed when a write to it fails, and each open feed holds a
+#: web thread: short enough that a wave of reloads frees its threads quickly.
+BLOCK_MS = 5_000
 #: What the browser waits before reconnecting after a dropped stream (ms).
 RETRY_MS = 1_000
 _STREAM_ID = re.compile(r"^(\d{1,20})-(\d{1,20})$")
@@ -133,12 +135,9 @@ class ConsoleFeed:
                 "reason": fields.get("reason", ""),
             }
         if kind == "accepted":
-            return {
-                "type": "accepted",
-                "at": at,
-                "call_sid": call_sid,
-                "call": self.context(call_sid, agent_id),
-            }
+            # The context came with the offer a moment ago: not read again
+            # (a page that missed it asks /console/calls/<sid>).
+            return {"type": "accepted", "at": at, "call_sid": call_sid}
         if kind in {"talking", "call_ended", "outcome", "callback_failed"}:
             out = {"type": kind, "at": at, "call_sid": call_sid}
             for name in ("reason", "outcome", "state"):

@@ -348,3 +348,13 @@ def test_a_body_over_the_limit_gets_413_and_changes_nothing(api: FlaskClient) ->
     assert response.status_code == 413
     assert "error" in response.get_json()
     assert api.get("/api/incident").get_json() == {"incident": None}
+
+
+def test_successful_logins_from_one_office_address_are_not_throttled(
+    app: Flask,
+) -> None:
+    store = app.extensions["hotline"].accounts
+    for i in range(7):
+        provision(store, f"team{i}", "hotliner")
+    codes = [_try_login(app.test_client(), f"team{i}", PASSWORD) for i in range(7)]
+    assert codes == [302] * 7

@@ -52,3 +52,20 @@ def test_real_credentials_require_a_secret_key() -> None:
     settings = Settings.from_env({**env, "SECRET_KEY": "s3cret"})
     assert not settings.simulated
     assert settings.twilio_api_base_url == "https://api.twilio.com"
+
+
+def test_softphone_keys_and_proxies_are_checked() -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(
+            {
+                "TWILIO_API_KEY": "AK123",
+                "HOTLINE_TRUSTED_PROXIES": "many",
+            }
+        )
+    text = str(caught.value)
+    assert "TWILIO_API_KEY and TWILIO_API_SECRET must be set together" in text
+    assert "must be an API key sid starting with SK" in text
+    assert "HOTLINE_TRUSTED_PROXIES='many'" in text
+    fine = Settings.from_env({"HOTLINE_TRUSTED_PROXIES": "1"})
+    assert fine.trusted_proxies == 1
+    assert fine.twilio_api_key.startswith("SK")  # simulation signs its own

@@ -419,8 +419,12 @@
         if (view.state === "reserved") setState("available", msg.at);
         break;
       case "accepted":
+        if (view.offer && view.offer.call_sid === msg.call_sid && view.offer.call) {
+          showCall(view.offer.call);
+        } else {
+          api("GET", "/console/calls/" + encodeURIComponent(msg.call_sid)).then(showCall, function () {});
+        }
         hideOffer();
-        showCall(msg.call);
         view.talkingSince = msg.at;
         setState("busy", msg.at);
         updateCallButtons();
