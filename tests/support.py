@@ -68,18 +68,26 @@ def spoken(root: ET.Element) -> str:
     return " ".join((el.text or "").strip() for el in root.iter("Say"))
 
 
-#: One hotliner with every skill, on duty round the clock: tests do not depend
-#: on the time of day.
-ROUND_THE_CLOCK = """
-hotliners:
-  - id: nina
-    name: "Nina Nuit-et-Jour"
-    endpoint: "client:nina"
-    skills: {software: 3, printer: 3, network: 3, email: 3, account: 3,
-             hardware: 3, general: 3}
+def round_the_clock(*people: tuple[str, str]) -> str:
+    """`hotliners.yaml` for (id, name) hotliners with every skill at level 3,
+    both languages, on duty round the clock: tests do not depend on the time
+    of day."""
+    entries = "".join(
+        f"""  - id: {agent_id}
+    name: "{name}"
+    endpoint: "client:{agent_id}"
+    skills: {{software: 3, printer: 3, network: 3, email: 3, account: 3,
+             hardware: 3, general: 3}}
     shifts: ["daily 00:00-00:00"]
     languages: [fr-FR, en-US]
 """
+        for agent_id, name in people
+    )
+    return "\nhotliners:\n" + entries
+
+
+#: One such hotliner.
+ROUND_THE_CLOCK = round_the_clock(("nina", "Nina Nuit-et-Jour"))
 
 
 def off_shift_hotliner(agent_id: str) -> str:

@@ -14,13 +14,11 @@ Screenshots go to the test output folder (`HOTLINE_TEST_OUTPUT`, default
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import requests
@@ -32,13 +30,14 @@ if CHROMIUM is None:
         "Debian's chromium is not installed (apt-get install -y chromium)",
         allow_module_level=True,
     )
-sync_api = pytest.importorskip(
+pytest.importorskip(
     "playwright.sync_api", reason="playwright is not installed (dev extras)"
 )
 
+from browser.conftest import OUTPUT  # noqa: E402
 from e2e.conftest import RunningHotline  # noqa: E402
 from playwright.sync_api import Browser, Page, expect  # noqa: E402
-from support import PASSWORD, provision  # noqa: E402
+from support import PASSWORD, provision, round_the_clock  # noqa: E402
 
 from accounts.store import AccountStore  # noqa: E402
 from calllog.db import create_db_engine  # noqa: E402
@@ -48,38 +47,7 @@ from simulator.scripts import CallerScript, Digits, HotlinerProfile, Speech  # n
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
-OUTPUT = Path(
-    os.environ.get(
-        "HOTLINE_TEST_OUTPUT", Path(__file__).resolve().parents[2] / "test-output"
-    )
-)
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-HOTLINERS = """
-hotliners:
-  - id: nina
-    name: "Nina Nuit-et-Jour"
-    endpoint: "client:nina"
-    skills: {software: 3, printer: 3, network: 3, email: 3, account: 3,
-             hardware: 3, general: 3}
-    shifts: ["daily 00:00-00:00"]
-    languages: [fr-FR, en-US]
-  - id: omar
-    name: "Omar Toujours-Là"
-    endpoint: "client:omar"
-    skills: {software: 3, printer: 3, network: 3, email: 3, account: 3,
-             hardware: 3, general: 3}
-    shifts: ["daily 00:00-00:00"]
-    languages: [fr-FR, en-US]
-"""
+HOTLINERS = round_the_clock(("nina", "Nina Nuit-et-Jour"), ("omar", "Omar Toujours-Là"))
 ROUTING = """routing:
   ring_seconds: 120
   wrapup_seconds: 300
@@ -89,18 +57,6 @@ ROUTING = """routing:
 TIME_SCALE = 0.1
 XSS = "<script>window.__xss = 1</script>"
 CALLER = "+33698765432"
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture

@@ -8,11 +8,9 @@ the queue.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
@@ -22,10 +20,11 @@ if CHROMIUM is None:
         "Debian's chromium is not installed (apt-get install -y chromium)",
         allow_module_level=True,
     )
-sync_api = pytest.importorskip(
+pytest.importorskip(
     "playwright.sync_api", reason="playwright is not installed (dev extras)"
 )
 
+from browser.conftest import OUTPUT  # noqa: E402
 from e2e.conftest import RunningHotline  # noqa: E402
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect  # noqa: E402
 
@@ -34,21 +33,6 @@ from simulator.scripts import HotlinerProfile  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-OUTPUT = Path(
-    os.environ.get(
-        "HOTLINE_TEST_OUTPUT", Path(__file__).resolve().parents[2] / "test-output"
-    )
-)
 SCREENSHOT = OUTPUT / "phone-page.png"
 CONNECTED_SCREENSHOT = OUTPUT / "phone-page-connected.png"
 
@@ -70,18 +54,6 @@ ROUTING = """routing:
 """
 TIME_SCALE = 0.2  # the 6 s menu timeout lasts 1.2 s
 ALICE_ANSWERS_AFTER = 40.0  # simulated seconds: 8 s in the queue
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from support import (
     log_in,
     make_settings,
     provision,
+    round_the_clock,
 )
 
 from agents.lifecycle import AgentState
@@ -41,23 +42,9 @@ from queues.lifecycle import EventType
 from queues.routing import memberships
 from web import create_app
 
-TWO_HOTLINERS = """
-hotliners:
-  - id: nina
-    name: "Nina Nuit-et-Jour"
-    endpoint: "client:nina"
-    skills: {software: 3, printer: 3, network: 3, email: 3, account: 3,
-             hardware: 3, general: 3}
-    shifts: ["daily 00:00-00:00"]
-    languages: [fr-FR, en-US]
-  - id: omar
-    name: "Omar Toujours-Là"
-    endpoint: "client:omar"
-    skills: {software: 3, printer: 3, network: 3, email: 3, account: 3,
-             hardware: 3, general: 3}
-    shifts: ["daily 00:00-00:00"]
-    languages: [fr-FR, en-US]
-"""
+TWO_HOTLINERS = round_the_clock(
+    ("nina", "Nina Nuit-et-Jour"), ("omar", "Omar Toujours-Là")
+)
 NUMBER = "+33612345678"
 XSS = "<script>alert('hotline')</script>"
 

@@ -257,8 +257,9 @@ class World:
 
 
 @contextmanager
-def running_world(scale: float) -> Iterator[World]:
-    """The signature-checking test app and a carrier pointed at it."""
+def running_world(scale: float, **carrier_options: Any) -> Iterator[World]:
+    """The signature-checking test app and a carrier pointed at it
+    (`carrier_options`: more `CarrierConfig` fields)."""
     recorded = Recorded()
     server = make_server("127.0.0.1", 0, make_app(recorded), threaded=True)
     thread = threading.Thread(
@@ -274,6 +275,7 @@ def running_world(scale: float) -> Iterator[World]:
             status_callback_url=app_url + "/voice/status",
             hotline_number=HOTLINE,
             time_scale=scale,
+            **carrier_options,
         )
     )
     carrier.start(host="127.0.0.1", port=0)

@@ -12,7 +12,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import pytest
@@ -22,17 +22,12 @@ from test_simulator_carrier import (
     AUTH_TOKEN,
     CALLER,
     HOTLINE,
-    Recorded,
     World,
-    make_app,
+    running_world,
 )
 from twilio.jwt.access_token import AccessToken
 from twilio.jwt.access_token.grants import VoiceGrant
-from twilio.rest import Client
-from werkzeug.serving import make_server
 
-from core.twilio_client import BaseUrlHttpClient
-from simulator.carrier import Carrier, CarrierConfig
 from simulator.console import AgentConsoleClient
 from simulator.scripts import CallerScript, Digits, HotlinerProfile
 from simulator.softphone import Softphone
@@ -47,41 +42,14 @@ OTHER_SECRET = "another0secret0of0thirty0two0byte"  # PyJWT warns under 32 bytes
 pytestmark = pytest.mark.timeout(60)
 
 
-@contextmanager
-def softphone_world(scale: float) -> Iterator[World]:
+def softphone_world(scale: float) -> AbstractContextManager[World]:
     """The carrier tests' app, and a carrier that lets the console page in."""
-    recorded = Recorded()
-    server = make_server("127.0.0.1", 0, make_app(recorded), threaded=True)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    return running_world(
+        scale,
+        console_origins=(CONSOLE,),
+        softphone_keepalive_seconds=KEEPALIVE,
+        softphone_grace_seconds=GRACE,
     )
-    thread.start()
-    app_url = f"http://127.0.0.1:{server.port}"
-    carrier = Carrier(
-        CarrierConfig(
-            account_sid=ACCOUNT_SID,
-            auth_token=AUTH_TOKEN,
-            voice_url=app_url + "/voice/incoming",
-            status_callback_url=app_url + "/voice/status",
-            hotline_number=HOTLINE,
-            time_scale=scale,
-            console_origins=(CONSOLE,),
-            softphone_keepalive_seconds=KEEPALIVE,
-            softphone_grace_seconds=GRACE,
-        )
-    )
-    carrier.start(host="127.0.0.1", port=0)
-    client = Client(
-        ACCOUNT_SID, AUTH_TOKEN, http_client=BaseUrlHttpClient(carrier.api_base_url)
-    )
-    try:
-        yield World(app_url, recorded, carrier, client)
-    finally:
-        carrier.stop()
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-        client.http_client.session and client.http_client.session.close()
 
 
 @pytest.fixture
