@@ -69,11 +69,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
+from harness import percentile, redis_server, show_tracebacks  # noqa: E402
+
 from accounts.roles import Role  # noqa: E402
 from accounts.store import AccountStore  # noqa: E402
 from calllog.db import create_db_engine, upgrade  # noqa: E402
 from cli.stack import Stack, gunicorn_command  # noqa: E402
-from core.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+from core.embedded_redis import free_port  # noqa: E402
 from core.keys import Keys  # noqa: E402
 from core.settings import (  # noqa: E402
     DEFAULT_CONFIG_DIR,
@@ -343,32 +345,6 @@ def write_config(folder: Path, agents: Sequence[str]) -> Path:
     return folder
 
 
-@contextmanager
-def redis_server(
-    url: str | None, db: int, folder: Path
-) -> Iterator[tuple[str, int | None]]:
-    """A Redis URL on an empty database: our own Valkey, or a dedicated index;
-    and our Valkey's pid (None: not ours)."""
-    if url is None:
-        embedded = EmbeddedRedis(folder / "valkey", persistent=False)
-        embedded.start()
-        try:
-            yield embedded.url, embedded.pid
-        finally:
-            embedded.stop()
-        return
-    base = url.rsplit("/", 1)[0] if url.count("/") > 2 else url
-    dedicated = f"{base.rstrip('/')}/{db}"
-    client = redis.Redis.from_url(dedicated)
-    try:
-        if client.dbsize():
-            raise SystemExit(f"refusing to use non-empty Redis DB {db} at {base}")
-        yield dedicated, None
-    finally:
-        client.flushdb()
-        client.close()
-
-
 @dataclass
 class Hotline:
     url: str
@@ -481,14 +457,6 @@ def cpu_seconds(groups: dict[int, str], single: dict[int, str]) -> dict[str, flo
         if name is not None:
             used[name] += (int(fields[11]) + int(fields[12])) / tick
     return used
-
-
-def show_tracebacks(logs: Path) -> None:
-    for path in sorted(logs.glob("*.log")):
-        text = path.read_text(errors="replace")
-        if "Traceback" in text:
-            print(f"--- {path.name} has tracebacks (last 3000 characters) ---")
-            print(text[-3000:])
 
 
 #: What the consoles' process tells of one feed: the hotliner, the snapshot's
@@ -720,13 +688,6 @@ def timed_out_path(error: str) -> str:
 
 
 # -- the report ---------------------------------------------------------------
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def webhook_seconds(phases: Sequence[Phase]) -> list[float]:

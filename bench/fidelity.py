@@ -46,8 +46,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,11 +58,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
+from harness import percentile, redis_server, show_tracebacks  # noqa: E402
+
 from accounts.roles import Role  # noqa: E402
 from accounts.store import AccountStore  # noqa: E402
 from calllog.db import upgrade  # noqa: E402
 from cli.stack import Stack  # noqa: E402
-from core.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+from core.embedded_redis import free_port  # noqa: E402
 from core.settings import (  # noqa: E402
     DEFAULT_CONFIG_DIR,
     SIMULATOR_ACCOUNT_SID,
@@ -304,13 +305,6 @@ def figures(
     )
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 # -- running the hotline ----------------------------------------------------------
 
 
@@ -350,29 +344,6 @@ def write_config(folder: Path, agents: int) -> Path:
         raise SystemExit("config/hotline.yaml has no routing block to replace")
     (folder / "hotline.yaml").write_text(patched, encoding="utf-8")
     return folder
-
-
-@contextmanager
-def redis_server(url: str | None, db: int, folder: Path) -> Iterator[str]:
-    """A Redis URL on an empty database: our own Valkey, or a dedicated index."""
-    if url is None:
-        embedded = EmbeddedRedis(folder / "valkey", persistent=False)
-        embedded.start()
-        try:
-            yield embedded.url
-        finally:
-            embedded.stop()
-        return
-    base = url.rsplit("/", 1)[0] if url.count("/") > 2 else url
-    dedicated = f"{base.rstrip('/')}/{db}"
-    client = redis.Redis.from_url(dedicated)
-    try:
-        if client.dbsize():
-            raise SystemExit(f"refusing to use non-empty Redis DB {db} at {base}")
-        yield dedicated
-    finally:
-        client.flushdb()
-        client.close()
 
 
 @dataclass
@@ -611,7 +582,7 @@ def run(sc: Scenario, redis_url: str | None, db: int) -> Run:
         database_url = f"sqlite:///{folder / 'calllog.sqlite3'}"
         upgrade(database_url)
         config_dir = write_config(folder / "config", sc.agents)
-        with redis_server(redis_url, db, folder) as url:
+        with redis_server(redis_url, db, folder) as (url, _pid):
             client = redis.Redis.from_url(url)
             info = cast(dict[str, Any], client.info("server"))
             client.close()
@@ -659,14 +630,6 @@ def run(sc: Scenario, redis_url: str | None, db: int) -> Run:
                 keep = os.environ.get("FIDELITY_KEEP")
                 if keep:  # logs and call log, to look at after the run
                     shutil.copytree(folder, keep, dirs_exist_ok=True)
-
-
-def show_tracebacks(logs: Path) -> None:
-    for log in sorted(logs.glob("*.log")):
-        text = log.read_text(errors="replace")
-        if "Traceback" in text:
-            print(f"--- {log.name} has tracebacks (last 4000 characters) ---")
-            print(text[-4000:])
 
 
 def wait_all_available(
