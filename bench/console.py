@@ -69,10 +69,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
-from harness import percentile, redis_server, show_tracebacks  # noqa: E402
-
 from accounts.roles import Role  # noqa: E402
 from accounts.store import AccountStore  # noqa: E402
+from bench.harness import percentile, redis_server, show_tracebacks  # noqa: E402
 from calllog.db import create_db_engine, upgrade  # noqa: E402
 from cli.stack import Stack, gunicorn_command  # noqa: E402
 from core.embedded_redis import free_port  # noqa: E402

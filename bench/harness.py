@@ -1,8 +1,8 @@
 """What the end-to-end benches share: a Redis to run on, percentiles, and the
 tracebacks the stack's processes logged.
 
-Imported by `bench/fidelity.py` and `bench/console.py` (run as scripts from a
-checkout: their folder is on `sys.path`).
+Imported as `bench.harness` by `bench/fidelity.py` and `bench/console.py` (run
+as scripts, they put the checkout's root on `sys.path`; tests import them too).
 """
 
 from __future__ import annotations
