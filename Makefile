@@ -25,11 +25,18 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed-run  ## install and run the hotline (embedded Redis + SQLite + carrier simulator)
 	$(BIN)/hotline run
 
+# Test modules run on two workers (pytest-xdist, a module per worker at a
+# time: a module's stack and its calls stay together). Most of a module's
+# time is spent waiting on simulated calls, so two halve the wall time even
+# on one core. TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+
 test: $(VENV)/.installed-dev  ## install and run the whole test suite
-	$(BIN)/python -m pytest
+	$(PYTEST) $(PYTEST_ARGS)
 
 test-only:  ## run the test suite without (re)installing
-	$(BIN)/python -m pytest
+	$(PYTEST) $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev  ## ruff (lint and format), mypy, import contracts
 	$(BIN)/ruff check .
@@ -42,13 +49,21 @@ bench: $(VENV)/.installed-dev  ## benchmarks (print figures and ratios)
 	$(BIN)/python bench/routing.py
 	$(BIN)/python bench/fidelity.py
 	$(BIN)/python bench/console.py
+	$(BIN)/python bench/wallboard.py
+	$(BIN)/python bench/reports.py --calls 1000000 $(if $(DATABASE_URL),--database-url $(DATABASE_URL),)
 
 VOICE_SDK ?= 2.18.5
-vendor:  ## refetch Twilio's Voice JS SDK from npm into web/static/vendor (needs npm)
+UPLOT ?= 1.6.31
+vendor:  ## refetch Twilio's Voice JS SDK and uPlot from npm into web/static/vendor (needs npm)
 	rm -rf .vendor && mkdir -p .vendor
 	cd .vendor && npm pack --silent @twilio/voice-sdk@$(VOICE_SDK) && tar xzf twilio-voice-sdk-$(VOICE_SDK).tgz
 	cp .vendor/package/dist/twilio.min.js web/static/vendor/twilio-voice-sdk.min.js
 	cp .vendor/package/LICENSE.md web/static/vendor/twilio-voice-sdk.LICENSE.md
+	rm -rf .vendor/package
+	cd .vendor && npm pack --silent uplot@$(UPLOT) && tar xzf uplot-$(UPLOT).tgz
+	cp .vendor/package/dist/uPlot.iife.min.js web/static/vendor/uplot.iife.min.js
+	cp .vendor/package/dist/uPlot.min.css web/static/vendor/uplot.min.css
+	cp .vendor/package/LICENSE web/static/vendor/uplot.LICENSE
 	rm -rf .vendor
 
 clean:  ## remove the virtualenv and the instance folder

@@ -129,6 +129,34 @@ return {1, wanted}
 """
 )
 
+# KEYS[1] agent hash
+# ARGV[1] base, ARGV[2] agent id, ARGV[3] the memberships the new skills give,
+# ARGV[4] the skills set ('' = back to the roster's), ARGV[5] '1': only if the
+# hotliner has the roster's skills now (a reloaded roster: a supervisor's
+# skills for today stay)
+# -> the skills before ('' = the roster's)
+#
+# An available hotliner moves between the queues' sets at once, keeping their
+# idle time (their place in line for the next call).
+SET_SKILLS = (
+    PRELUDE
+    + """
+local base, agent = ARGV[1], ARGV[2]
+local before = field(KEYS[1], 'skills')
+if ARGV[5] == '1' and before ~= '' then return before end
+local available = field(KEYS[1], 'state') == 'available'
+if available then make_unavailable(base, agent, KEYS[1]) end
+redis.call('HSET', KEYS[1], 'id', agent, 'queues', ARGV[3], 'skills', ARGV[4])
+if available then
+  local score = idle_score(KEYS[1], field(KEYS[1], 'idle_since'))
+  for _, m in ipairs(memberships(KEYS[1])) do
+    redis.call('ZADD', base .. 'available:' .. m[1] .. ':' .. m[2], score, agent)
+  end
+end
+return before
+"""
+)
+
 # KEYS[1] agent hash, KEYS[2] events
 # ARGV[1] base, ARGV[2] agent id, ARGV[3] now, ARGV[4] wrap-up deadline
 # (state_since at or before it means the wrap-up time is over)

@@ -56,6 +56,22 @@ def parse_days(text: str) -> frozenset[int]:
     return frozenset(days)
 
 
+def format_days(days: frozenset[int]) -> str:
+    """Weekdays as a roster writes them: 'daily', 'mon-fri', 'sat,sun'."""
+    if len(days) == 7:
+        return "daily"
+    runs: list[list[int]] = []
+    for day in sorted(days):
+        if runs and day == runs[-1][-1] + 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return ",".join(
+        f"{DAYS[r[0]]}-{DAYS[r[-1]]}" if len(r) > 2 else ",".join(DAYS[d] for d in r)
+        for r in runs
+    )
+
+
 def _day(name: str) -> int:
     if name not in DAYS:
         raise ValueError(f"unknown day {name!r} (use {', '.join(DAYS)})")

@@ -2,7 +2,7 @@
 
 A person's requests at the console (`set_state`, through
 `lifecycle.MANUAL_MOVES`, which the script receives and enforces), the
-sweeper's repairs (`send_away`, `release`, `end_wrapup`), the wrap-up timer
+sweeper's repairs (`log_out_after_shift`, `release`, `end_wrapup`), the wrap-up timer
 (`end_wrapup_now`) and the reads. Moves that concern a caller and a hotliner at
 once (offer, answer, a call's end) are routing's, in `queues.store`, and stay
 one atomic script each.
@@ -10,7 +10,7 @@ one atomic script each.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import cast
 
 import redis
@@ -39,6 +39,7 @@ class AgentStore:
         self._end_wrapup = client.register_script(scripts.END_WRAPUP)
         self._extend_wrapup = client.register_script(scripts.EXTEND_WRAPUP)
         self._release = client.register_script(scripts.RELEASE_AGENT)
+        self._set_skills = client.register_script(scripts.SET_SKILLS)
 
     def set_state(
         self,
@@ -66,31 +67,85 @@ class AgentStore:
         )
         return bool(int(ok)), as_text(current)
 
-    def send_away(
+    def log_out_after_shift(
         self,
         agent_id: str,
         memberships: Iterable[tuple[str, int]],
         strategy: str = "longest-idle",
     ) -> bool:
-        """An available hotliner whose shift is over stops being offered calls.
-
-        Not logged out (they may be finishing something): set away, which the
-        status page shows, until they log in again or their next shift.
-        """
+        """A hotliner whose shift is over and who is not working a call is
+        logged out; one on a call or in wrap-up finishes it first (the match
+        offers them nothing meanwhile: `shift_until`)."""
         k = self.keys
+        idle = (AgentState.AVAILABLE, AgentState.AWAY, AgentState.BREAK)
         ok, _ = self._set_state(
             keys=[k.agent(agent_id), k.agents, k.events],
             args=[
                 k.base,
                 agent_id,
                 self.clock(),
-                AgentState.AWAY.value,
+                AgentState.OFFLINE.value,
                 _memberships(memberships),
-                AgentState.AVAILABLE.value,
+                ",".join(sorted(s.value for s in idle)),
                 strategy,
+                "shift_over",
             ],
         )
         return bool(int(ok))
+
+    def set_shift_ends(
+        self,
+        ends: Mapping[str, int],
+        on_call: Mapping[str, tuple[int, bool] | None] | None = None,
+    ) -> None:
+        """What the match checks of the rota, atomically with the offer it
+        makes: until when (epoch ms) each hotliner is on shift (0: off
+        shift), and for a specialist on call (`on_call`: their lowest caller
+        priority, and whether an announced incident lets any caller through;
+        None: an ordinary hotliner)."""
+        rules = on_call or {}
+        pipe = self.redis.pipeline(transaction=False)
+        for agent_id, until_ms in ends.items():
+            key = self.keys.agent(agent_id)
+            pipe.hset(key, "shift_until", str(until_ms))
+            rule = rules.get(agent_id)
+            if rule is None:
+                pipe.hdel(key, "min_priority", "incident_any")
+            else:
+                pipe.hset(
+                    key,
+                    mapping={
+                        "min_priority": str(rule[0]),
+                        "incident_any": "1" if rule[1] else "0",
+                    },
+                )
+        pipe.execute()
+
+    def set_skills(
+        self, agent_id: str, skills: str, memberships: Iterable[tuple[str, int]]
+    ) -> str:
+        """A supervisor's skills for a hotliner (`agents.skills.format_skills`;
+        '' puts back the roster's) and the memberships they give; the skills
+        before ('' the roster's)."""
+        k = self.keys
+        before = self._set_skills(
+            keys=[k.agent(agent_id)],
+            args=[k.base, agent_id, _memberships(memberships), skills],
+        )
+        return as_text(before)
+
+    def follow_roster(
+        self, agent_id: str, memberships: Iterable[tuple[str, int]]
+    ) -> bool:
+        """A reloaded roster's skills for a logged-in hotliner: their queue
+        lines change at once, keeping their place, unless a supervisor set
+        their skills for today (those stay). True if changed."""
+        k = self.keys
+        before = self._set_skills(
+            keys=[k.agent(agent_id)],
+            args=[k.base, agent_id, _memberships(memberships), "", "1"],
+        )
+        return not as_text(before)
 
     def release(
         self, agent_id: str, call_sid: str, why: str, wrapup_ms: int = 0
@@ -152,6 +207,20 @@ class AgentStore:
             pipe.hgetall(self.keys.agent(agent_id))
         return {
             agent_id: {as_text(a): as_text(b) for a, b in raw.items()}
+            for agent_id, raw in zip(ids, pipe.execute(), strict=True)
+        }
+
+    def fields_many(
+        self, agent_ids: Iterable[str], fields: Sequence[str]
+    ) -> dict[str, dict[str, str]]:
+        """Some fields of several hotliners' records in one round trip (a
+        wallboard reads what it shows, twice a second)."""
+        ids = list(agent_ids)
+        pipe = self.redis.pipeline(transaction=False)
+        for agent_id in ids:
+            pipe.hmget(self.keys.agent(agent_id), list(fields))
+        return {
+            agent_id: {f: as_text(v) for f, v in zip(fields, raw, strict=True) if v}
             for agent_id, raw in zip(ids, pipe.execute(), strict=True)
         }
 

@@ -7,8 +7,11 @@ N hotliners' simulated phones answer, talk and post their outcome. Every
 offer therefore goes to a watched console.
 
 Measured on the whole hotline as `hotline run` runs it (`cli.stack.Stack`:
-gunicorn with its shipped threads unless `--threads`, an RQ worker; own
-embedded Valkey unless `--redis-url`; SQLite in a temporary folder):
+the web's gunicorn with its shipped threads unless `--threads`, the feed's own
+gunicorn, an RQ worker; own embedded Valkey unless `--redis-url`; SQLite in a
+temporary folder). The consoles read their feed where the page does, from the
+feed's processes; `--feed web` reads it from the web's processes instead (as
+before the feed had its own), the web then given 64 threads unless told:
 
 - offer -> pop-up: the moment a console reads the offer from its stream
   (wall clock, ms) minus the offer's `at` (the app's clock when the routing
@@ -23,10 +26,10 @@ embedded Valkey unless `--redis-url`; SQLite in a temporary folder):
 The consoles run in a process of their own (browsers run on other machines):
 reading them takes no turn of the interpreter lock from the simulator's
 threads that time the webhooks. The CPU each part used during the calls is
-printed per run. Each open feed holds one of gunicorn's threads as long as
-the console is open: a stack with too few threads shows here as consoles that
-never connect, webhooks that time out (counted at Twilio's 15 s), or a run
-stopped because the app no longer answers its API.
+printed per run. Each open feed holds one of its gunicorn's threads as long
+as the console is open: too few threads shows here as consoles that never
+connect, webhooks that time out (counted at Twilio's 15 s), or a run stopped
+because the app no longer answers its API.
 
 Targets (exit 1 naming each one missed): pop-up p99 < 300 ms, webhook p99
 with the consoles < 1.10x without, every console connected and shown every
@@ -35,7 +38,7 @@ offer made to it.
     python bench/console.py                      # 50 consoles, 240 calls (~3 min)
     python bench/console.py --consoles 10 --calls 60   # a quick look
     python bench/console.py --rounds 2           # A B B A (~6 min)
-    python bench/console.py --threads 4          # the stack before WEB_THREADS
+    python bench/console.py --feed web           # feeds served by the web
     python bench/console.py --redis-url redis://127.0.0.1:6379 --db 15
 """
 
@@ -352,6 +355,7 @@ class Hotline:
     stack: Stack
     tokens: dict[str, str]  # agent -> API token
     logs: Path
+    feed_url: str
     valkey_pid: int | None
 
     def cpu(self, consoles: int | None) -> dict[str, float]:
@@ -369,9 +373,14 @@ class Hotline:
 
 @contextmanager
 def hotline(
-    sc: Scenario, redis_url: str | None, db: int, threads: int | None
+    sc: Scenario,
+    redis_url: str | None,
+    db: int,
+    threads: int | None,
+    supervisors: Sequence[str] = (),
 ) -> Iterator[Hotline]:
-    """The whole hotline on fresh state, N hotliner accounts; all stopped after.
+    """The whole hotline on fresh state, N hotliner accounts (and supervisor
+    accounts named in `supervisors`, same password); all stopped after.
 
     `threads`: gunicorn threads per worker (None: as `cli.stack` ships it).
     """
@@ -386,6 +395,9 @@ def hotline(
         for agent in sc.agents():
             store.add(agent, f"Console {agent}", Role.HOTLINER, PASSWORD)
             tokens[agent] = store.issue_token(agent)
+        for supervisor in supervisors:
+            store.add(supervisor, f"Wallboard {supervisor}", Role.SUPERVISOR, PASSWORD)
+            tokens[supervisor] = store.issue_token(supervisor)
         engine.dispose()
         config_dir = write_config(folder / "config", sc.agents())
         url, valkey_pid = cleanup.enter_context(redis_server(redis_url, db, folder))
@@ -435,7 +447,16 @@ def hotline(
             )
         started.append(stack)
         stack.start()
-        yield Hotline(app_url, url, carrier, stack, tokens, folder / "logs", valkey_pid)
+        yield Hotline(
+            app_url,
+            url,
+            carrier,
+            stack,
+            tokens,
+            folder / "logs",
+            stack.feed_url,
+            valkey_pid,
+        )
 
 
 def cpu_seconds(groups: dict[int, str], single: dict[int, str]) -> dict[str, float]:
@@ -468,7 +489,7 @@ FeedReport = tuple[
 ]
 
 
-def run_consoles(url: str, agents: list[str], conn: Connection) -> None:
+def run_consoles(url: str, feed_url: str, agents: list[str], conn: Connection) -> None:
     """The consoles' own process: log in, open every feed, read until told.
 
     Apart from the simulator, so reading N feeds takes no turn of the
@@ -488,7 +509,7 @@ def run_consoles(url: str, agents: list[str], conn: Connection) -> None:
         except (LoginRefused, requests.RequestException) as exc:
             failed.append((agent, "", None, [], [], [f"login: {exc}"[:200]]))
             continue
-        feeds.append(ConsoleFeed(url, agent, session))
+        feeds.append(ConsoleFeed(feed_url, agent, session))
         feeds[-1].start()
     deadline = time.monotonic() + OPEN_SECONDS
     for feed in feeds:
@@ -514,12 +535,12 @@ def run_consoles(url: str, agents: list[str], conn: Connection) -> None:
 class Consoles:
     """N logged-in consoles with their feed open, in a process of their own."""
 
-    def __init__(self, url: str, agents: Sequence[str]) -> None:
+    def __init__(self, url: str, feed_url: str, agents: Sequence[str]) -> None:
         context = multiprocessing.get_context("spawn")  # no fork of our threads
         self._conn, child = context.Pipe()
         self._process = context.Process(
             target=run_consoles,
-            args=(url, list(agents), child),
+            args=(url, feed_url, list(agents), child),
             name="consoles",
             daemon=True,
         )
@@ -572,6 +593,7 @@ def run_phase(
     db: int,
     threads: int | None,
     with_consoles: bool,
+    feed: str,
 ) -> Phase:
     rng = random.Random(sc.seed)  # the same callers and work in either phase
     numbers = [f"+33611{n:06d}" for n in range(sc.calls)]
@@ -585,7 +607,8 @@ def run_phase(
         phase = Phase(consoles=with_consoles, threads=threads_of(web.command))
         consoles: Consoles | None = None
         if with_consoles:
-            consoles = Consoles(h.url, sc.agents())
+            feed_url = h.feed_url if feed == "own" else h.url
+            consoles = Consoles(h.url, feed_url, sc.agents())
             feeds_open.callback(consoles.close)
             phase.connected = consoles.wait_open(
                 timeout=2 * LOGIN_SECONDS + OPEN_SECONDS + 30.0
@@ -627,17 +650,7 @@ def run_phase(
             + " ...",
             flush=True,
         )
-        due = time.monotonic()
-        for number, gap in zip(numbers, gaps, strict=True):
-            due += gap
-            pause = due - time.monotonic()
-            if pause > 0:
-                time.sleep(pause)
-            h.carrier.place_call(
-                CallerScript(
-                    number, inputs=[Digits(keys[number])], patience_seconds=PATIENCE
-                )
-            )
+        place_calls(h.carrier, numbers, gaps, keys)
         if not h.carrier.wait_idle(max(30.0, 20 * sc.talk * sc.scale)):
             with h.carrier.board.lock:
                 phase.unfinished = sum(1 for c in h.carrier.calls.values() if c.is_live)
@@ -656,6 +669,27 @@ def run_phase(
             time.sleep(1.0)  # the last calls' messages are on their way
             take(phase, consoles.collect(), h.redis_url)
         return phase
+
+
+def place_calls(
+    carrier: Carrier,
+    numbers: Sequence[str],
+    gaps: Sequence[float],
+    keys: dict[str, str],
+) -> None:
+    """Place one caller per number, each `gap` seconds after the one before
+    (on schedule whatever placing takes), pressing their menu key."""
+    due = time.monotonic()
+    for number, gap in zip(numbers, gaps, strict=True):
+        due += gap
+        pause = due - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        carrier.place_call(
+            CallerScript(
+                number, inputs=[Digits(keys[number])], patience_seconds=PATIENCE
+            )
+        )
 
 
 def take(phase: Phase, reports: list[FeedReport], redis_url: str) -> None:
@@ -722,7 +756,7 @@ def report(sc: Scenario, phases: Sequence[Phase]) -> list[str]:
     print(
         f"{sc.consoles} consoles, {sc.calls} calls at {sc.rate:g}/s (seed {sc.seed}),"
         f" time scale {sc.scale:g}, mean talk {sc.talk:g} s simulated, answer after"
-        f" {sc.answer:g} s; gunicorn {phases[0].threads}; {os.cpu_count()} CPUs"
+        f" {sc.answer:g} s; web gunicorn {phases[0].threads}; {os.cpu_count()} CPUs"
     )
     print(
         "runs, in order: "
@@ -733,7 +767,7 @@ def report(sc: Scenario, phases: Sequence[Phase]) -> list[str]:
         )
     )
 
-    parts = ("web", "worker-0", "valkey", "simulator", "consoles")
+    parts = ("web", "feed", "worker-0", "valkey", "simulator", "consoles")
     print(f"{'CPU seconds during the calls':30}" + "".join(f"{n:>10}" for n in parts))
     for phase in phases:
         print(
@@ -883,6 +917,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--threads", type=int, help="gunicorn threads per worker (default: shipped)"
     )
+    parser.add_argument(
+        "--feed",
+        choices=("own", "web"),
+        default="own",
+        help="who serves the consoles' feed: its own processes (shipped) or the web",
+    )
     parser.add_argument("--redis-url", help="use this server (default: own Valkey)")
     parser.add_argument("--db", type=int, default=15, help="DB index with --redis-url")
     args = parser.parse_args(argv)
@@ -914,12 +954,18 @@ def main(argv: list[str] | None = None) -> int:
         for with_consoles in ((False, True) if n % 2 == 0 else (True, False))
     ]
     phases: list[Phase] = []
+    threads = args.threads
+    if args.feed == "web" and threads is None:
+        threads = 64  # what the web shipped with while it served the feeds
+    print(f"consoles' feed served by: {args.feed}", flush=True)
     for with_consoles in plan:
         what = f"{sc.consoles} consoles open" if with_consoles else "no console open"
         print(f"{'loaded' if with_consoles else 'baseline'}: {what} ...", flush=True)
         try:
             phases.append(
-                run_phase(sc, args.redis_url, args.db, args.threads, with_consoles)
+                run_phase(
+                    sc, args.redis_url, args.db, threads, with_consoles, args.feed
+                )
             )
         except Aborted as exc:
             print(f"bench took {time.monotonic() - began:.0f} s")

@@ -321,6 +321,7 @@ ROUTING = """routing:
   max_missed_offers: 100
   announce_every_seconds: 30
   preferred_agent_hours: 0
+  whisper: {whisper}
 """
 
 
@@ -328,7 +329,7 @@ def agent_ids(agents: int) -> list[str]:
     return [f"h{n:02d}" for n in range(1, agents + 1)]
 
 
-def write_config(folder: Path, agents: int) -> Path:
+def write_config(folder: Path, agents: int, whisper: str = "phones") -> Path:
     """The shipped configuration with N one-skill hotliners and wrap-up 0."""
     shutil.copytree(DEFAULT_CONFIG_DIR, folder)
     entries = "".join(
@@ -337,7 +338,10 @@ def write_config(folder: Path, agents: int) -> Path:
     (folder / "hotliners.yaml").write_text("hotliners:\n" + entries, encoding="utf-8")
     hotline = (folder / "hotline.yaml").read_text(encoding="utf-8")
     patched, count = re.subn(
-        r"^routing:\n(?:[ #].*\n|\n)*", ROUTING, hotline, flags=re.MULTILINE
+        r"^routing:\n(?:[ #].*\n|\n)*",
+        ROUTING.format(whisper=whisper),
+        hotline,
+        flags=re.MULTILINE,
     )
     if count != 1:
         raise SystemExit("config/hotline.yaml has no routing block to replace")
@@ -356,6 +360,7 @@ class Scenario:
     warmup: int
     sl_seconds: float  # simulated
     beyond_seconds: float  # simulated
+    whisper: str = "phones"  # routing.whisper: the hotliners are on client:
     talks: dict[str, float] = field(default_factory=dict)  # number -> sim s
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -580,7 +585,7 @@ def run(sc: Scenario, redis_url: str | None, db: int) -> Run:
         folder = Path(tmp)
         database_url = f"sqlite:///{folder / 'calllog.sqlite3'}"
         upgrade(database_url)
-        config_dir = write_config(folder / "config", sc.agents)
+        config_dir = write_config(folder / "config", sc.agents, sc.whisper)
         with redis_server(redis_url, db, folder) as (url, _pid):
             client = redis.Redis.from_url(url)
             info = cast(dict[str, Any], client.info("server"))
@@ -835,7 +840,8 @@ def report(sc: Scenario, r: Run) -> list[str]:
     print(
         f"{sc.agents} hotliners, {sc.traffic:g} Erlangs offered, mean talk "
         f"{sc.talk:g} s simulated = {sc.talk * scale:g} s real (time scale "
-        f"{scale:g}), {sc.calls} callers, seed {sc.seed}; {r.server}, SQLite; "
+        f"{scale:g}), {sc.calls} callers, seed {sc.seed}, whisper {sc.whisper}; "
+        f"{r.server}, SQLite; "
         f"{os.cpu_count()} CPUs, load average {r.load[0]:.2f} -> {r.load[1]:.2f}"
     )
     print(
@@ -1158,6 +1164,13 @@ def main(argv: list[str] | None = None) -> int:
         help="threshold of P(wait > t), simulated seconds",
     )
     parser.add_argument("--quick", action="store_true", help="120 calls")
+    parser.add_argument(
+        "--whisper",
+        choices=("always", "phones", "never"),
+        default="phones",
+        help="routing.whisper (shipped: phones; the bench's hotliners are on "
+        "browser softphones, so 'always' adds the queue's name, ~1 s simulated)",
+    )
     parser.add_argument("--redis-url", help="use this server (default: own Valkey)")
     parser.add_argument("--db", type=int, default=15, help="DB index with --redis-url")
     args = parser.parse_args(argv)
@@ -1173,6 +1186,7 @@ def main(argv: list[str] | None = None) -> int:
         warmup=args.warmup,
         sl_seconds=args.sl_seconds,
         beyond_seconds=args.beyond_seconds,
+        whisper=args.whisper,
     )
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the REST access log

@@ -3,7 +3,9 @@
 One writer at a time (a Redis lock with a token); the stream position is
 stored in `stream_offsets` and committed in the same transaction as the rows
 it produced, so a crash anywhere replays from the last commit and nothing is
-applied twice or lost. Applied entries are trimmed from the stream afterwards.
+applied twice or lost. Each event is also kept with its stream id, and one
+already kept is skipped: a stream replayed from its start changes nothing.
+Applied entries are trimmed from the stream afterwards.
 """
 
 from __future__ import annotations
@@ -12,13 +14,17 @@ import logging
 import uuid
 from collections import Counter
 from typing import cast
+from zoneinfo import ZoneInfo
 
 import redis
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from calllog.models import Call, CallEvent, StreamOffset
+from calllog.buckets import DEFAULT_TZ, local_day
+from calllog.intervals import agent_moves
+from calllog.models import AgentInterval, Call, CallEvent, CallSegment, StreamOffset
 from calllog.projection import StreamEvent, UnknownEvent, apply_event
+from calllog.segments import Move, apply_move, segment_move
 from core.clock import from_ms
 from core.keys import Keys
 from core.text import as_text
@@ -44,8 +50,11 @@ def drain_events(
     keys: Keys,
     batch: int = 500,
     max_batches: int = 200,
+    tz: ZoneInfo = DEFAULT_TZ,
 ) -> int:
-    """Apply pending events to the call log; returns how many were applied."""
+    """Apply pending events to the call log; returns how many were taken from
+    the stream (an event the log holds already is skipped).
+    `tz`: the hotline's timezone (the local day and half hour of each call)."""
     token = uuid.uuid4().hex
     if not client.set(keys.calllog_lock, token, nx=True, px=LOCK_MS):
         return 0
@@ -64,12 +73,16 @@ def drain_events(
                 if not entries:
                     break
                 rows: dict[str, Call | None] = {}
+                intervals: dict[str, AgentInterval | None] = {}
+                seen = _already_applied(session, [as_text(i) for i, _ in entries])
                 for raw_id, raw_fields in entries:
+                    if as_text(raw_id) in seen:
+                        continue  # idempotent per event: a replayed stream
                     event = StreamEvent.from_fields(
                         as_text(raw_id),
                         {as_text(k): as_text(v) for k, v in raw_fields.items()},
                     )
-                    _apply(session, rows, event)
+                    _apply(session, rows, intervals, event, tz)
                 offset.last_id = as_text(entries[-1][0])
                 session.commit()
                 applied += len(entries)
@@ -82,7 +95,25 @@ def drain_events(
     return applied
 
 
-def _apply(session: Session, rows: dict[str, Call | None], event: StreamEvent) -> None:
+def _already_applied(session: Session, stream_ids: list[str]) -> set[str]:
+    """Which of these events the call log holds already (each applied event
+    is kept with its stream id, in the same transaction as its effects): an
+    event is never applied twice, even from a stream replayed from its start
+    or an offset set back."""
+    return set(
+        session.scalars(
+            select(CallEvent.stream_id).where(CallEvent.stream_id.in_(stream_ids))
+        )
+    )
+
+
+def _apply(
+    session: Session,
+    rows: dict[str, Call | None],
+    intervals: dict[str, AgentInterval | None],
+    event: StreamEvent,
+    tz: ZoneInfo = DEFAULT_TZ,
+) -> None:
     session.add(
         CallEvent(
             stream_id=event.stream_id,
@@ -93,13 +124,14 @@ def _apply(session: Session, rows: dict[str, Call | None], event: StreamEvent) -
             data=event.data,
         )
     )
+    _apply_intervals(session, intervals, event, tz)
     if not event.call_sid:
         return
     if event.call_sid not in rows:
         rows[event.call_sid] = session.get(Call, event.call_sid)
     row = rows[event.call_sid]
     try:
-        updated = apply_event(row, event)
+        updated = apply_event(row, event, tz)
     except UnknownEvent as exc:
         # Kept as a raw event above, counted, and said: never silently dropped.
         UNPROJECTED[exc.event_type] += 1
@@ -108,3 +140,83 @@ def _apply(session: Session, rows: dict[str, Call | None], event: StreamEvent) -
     if updated is not None and row is None:
         session.add(updated)
     rows[event.call_sid] = updated
+    _apply_segment(session, event, updated)
+
+
+def _apply_segment(session: Session, event: StreamEvent, row: Call | None) -> None:
+    """The hotliners' segments of the call (`calllog.segments`); each one
+    closed adds its talk and hold to the call's handle time."""
+    move = segment_move(event)
+    if move is None:
+        return
+    open_segment = session.scalars(
+        select(CallSegment)
+        .where(CallSegment.call_sid == event.call_sid, CallSegment.ended_at.is_(None))
+        .order_by(CallSegment.id.desc())
+        .limit(1)
+    ).first()
+    changed, added = apply_move(open_segment, event.call_sid, move)
+    closed_now = open_segment is not None and (
+        move.move is Move.CLOSE or (move.move is Move.OPEN and changed is not None)
+    )
+    if closed_now and changed is not None and row is not None:
+        row.handle_talk_seconds = round(
+            (row.handle_talk_seconds or 0.0) + (changed.talk_seconds or 0.0), 3
+        )
+        row.hold_seconds = round(
+            (row.hold_seconds or 0.0) + (changed.hold_seconds or 0.0), 3
+        )
+    if added is not None:
+        session.add(added)
+
+
+def _apply_intervals(
+    session: Session,
+    intervals: dict[str, AgentInterval | None],
+    event: StreamEvent,
+    tz: ZoneInfo,
+) -> None:
+    """Each hotliner's time in each state (`calllog.intervals`); their open
+    interval is read once a batch (`intervals`), then kept there."""
+    for move in agent_moves(event):
+        at = from_ms(event.at_ms)
+        if move.agent_id not in intervals:
+            intervals[move.agent_id] = session.scalars(
+                select(AgentInterval)
+                .where(AgentInterval.agent_id == move.agent_id)
+                .where(AgentInterval.ended_at.is_(None))
+                .order_by(AgentInterval.id.desc())
+                .limit(1)
+            ).first()
+        current = intervals[move.agent_id]
+        if current is not None:
+            if move.only_from and current.state != move.only_from:
+                continue
+            if current.state == move.state and (
+                move.state != "break" or move.reason == current.reason
+            ):
+                continue  # no change (said twice, an extended wrap-up...)
+            started = current.started_at
+            if started.tzinfo is None:
+                started = started.replace(tzinfo=at.tzinfo)
+            current.ended_at = at
+            current.seconds = round(max(0.0, (at - started).total_seconds()), 3)
+        elif move.only_from:
+            continue
+        opened = AgentInterval(
+            agent_id=move.agent_id,
+            state=move.state,
+            reason=move.reason or None,
+            call_sid=event.call_sid or None,
+            started_at=at,
+            local_day=local_day(at, tz),
+        )
+        session.add(opened)
+        intervals[move.agent_id] = opened
+
+
+def applied_offset(engine: Engine) -> str:
+    """The last stream id applied to the call log ("0-0": none yet)."""
+    with Session(engine) as session:
+        offset = session.get(StreamOffset, OFFSET_NAME)
+        return offset.last_id if offset is not None else "0-0"

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 
 from accounts.roles import Role
 from accounts.store import AccountStore
-from agents.shifts import is_on_shift
 from calllog.db import create_db_engine
 from core.settings import Settings
 from ivr.config import MenuNode, SelfHelpNode
@@ -82,11 +81,10 @@ def register_hotliners(
 ) -> list[str]:
     """Give every hotliner on shift now a simulated person at the console
     (using that hotliner's own API token)."""
-    tz = config.routing.hotline.timezone
     now = datetime.now(tz=UTC)
     started: list[str] = []
     for hotliner in config.routing.hotliners.values():
-        if not is_on_shift(hotliner.shifts, now, tz):
+        if not config.routing.roster.on_shift(hotliner.id, now):
             continue
         carrier.add_hotliner(
             HotlinerProfile(
@@ -101,6 +99,22 @@ def register_hotliners(
         )
         started.append(hotliner.id)
     return started
+
+
+def register_on_call(carrier: Carrier, config: HotlineConfig) -> list[str]:
+    """Simulated people behind the on-call numbers (`on_call` in
+    `hotliners.yaml`): in simulation, an external transfer reaches someone
+    who answers, listens to the briefing and talks with the caller."""
+    for entry in config.routing.on_call.values():
+        carrier.add_hotliner(
+            HotlinerProfile(
+                agent_id=entry.id,
+                endpoint=entry.number,
+                answer_after_seconds=4.0,
+                talk_seconds=180.0,
+            )
+        )
+    return list(config.routing.on_call)
 
 
 def random_caller(config: HotlineConfig, rng: random.Random) -> CallerScript:

@@ -276,6 +276,216 @@ def _masked(url: str) -> str:
 
 
 @main.command()
+@click.option("--from", "first", required=True, help="First local day, YYYY-MM-DD.")
+@click.option("--to", "last", required=True, help="Last local day, YYYY-MM-DD.")
+@click.option(
+    "--by",
+    type=click.Choice(
+        ["queue", "agent", "problem", "fault", "halfhour", "day", "week", "all"]
+    ),
+    default="queue",
+    show_default=True,
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+def report(first: str, last: str, by: str, fmt: str) -> None:
+    """The standard figures of the calls of a period (docs/METRICS.md)."""
+    import csv
+    import json
+    import sys
+    from datetime import date
+
+    from calllog.db import create_db_engine
+    from calllog.reports import (
+        COLUMNS,
+        SHORT_ABANDON_SECONDS,
+        agent_time,
+        cells,
+        thresholds,
+        totals_of,
+    )
+    from calllog.reports import report as make_report
+
+    for name, value in (("--from", first), ("--to", last)):
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise click.BadParameter(
+                f"{value!r} is not a day like 2026-12-01", param_hint=name
+            ) from None
+    settings = _settings()
+    config = _load_config_or_exit(settings.config_dir)
+    engine = create_db_engine(settings.effective_database_url)
+    try:
+        rows = make_report(engine, first, last, by, thresholds(config.routing))
+        tz = config.routing.hotline.timezone
+        agents = agent_time(engine, first, last, tz) if by == "agent" else []
+    finally:
+        engine.dispose()
+    if fmt == "json":
+        out = {"rows": [r.as_json() for r in rows]}
+        if by == "agent":
+            out["agents"] = [a.as_json() for a in agents]
+        click.echo(json.dumps(out, indent=2))
+        return
+    headings = [by, *(h for h, _ in COLUMNS)]
+    lines = [[r.key, *cells(r)] for r in rows]
+    if len(rows) > 1:
+        lines.append(["total", *cells(totals_of(rows))])
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(headings)
+        writer.writerows(lines)
+        return
+    widths = [max(len(x) for x in col) for col in zip(headings, *lines, strict=False)]
+    for line in (headings, *lines):
+        click.echo(
+            "  ".join(cell.rjust(w) for cell, w in zip(line, widths, strict=True))
+        )
+    click.echo(
+        f"\n{first} to {last}, local days; abandons under {SHORT_ABANDON_SECONDS} s "
+        "left out of the service level and the abandon rate (docs/METRICS.md)"
+    )
+    if agents:
+        click.echo("\ntime in state (minutes), occupancy, offers declined and missed:")
+        states = ("available", "reserved", "busy", "wrapup", "break", "away")
+        click.echo(
+            "  ".join(
+                [
+                    "agent".rjust(10),
+                    *(s.rjust(9) for s in states),
+                    "occupancy".rjust(9),
+                    "declined".rjust(8),
+                    "missed".rjust(6),
+                ]
+            )
+        )
+        for a in agents:
+            occupancy = "—" if a.occupancy is None else f"{a.occupancy * 100:.1f}%"
+            minutes = (f"{a.seconds.get(s, 0.0) / 60:.1f}".rjust(9) for s in states)
+            click.echo(
+                "  ".join(
+                    [
+                        a.agent_id.rjust(10),
+                        *minutes,
+                        occupancy.rjust(9),
+                        str(a.declined_offers).rjust(8),
+                        str(a.missed_offers).rjust(6),
+                    ]
+                )
+            )
+
+
+@main.group()
+def shifts() -> None:
+    """The rota against the calls expected (staffing)."""
+
+
+@shifts.command("coverage")
+@click.option("--from", "first", required=True, help="First local day, YYYY-MM-DD.")
+@click.option("--days", default=7, show_default=True, type=click.IntRange(1, 62))
+@click.option(
+    "--weeks",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 52),
+    help="Weeks of call log before --from the demand is measured on.",
+)
+@click.option(
+    "--patience",
+    type=click.FloatRange(min=1.0),
+    help="Callers' mean patience (s): Erlang A instead of Erlang C.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv"]),
+    default="table",
+    show_default=True,
+)
+def shifts_coverage(
+    first: str, days: int, weeks: int, patience: float | None, fmt: str
+) -> None:
+    """Per skill and half hour: hotliners on shift beside those the queues'
+    service-level targets need, from the calls of the last weeks."""
+    from datetime import date
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from calllog.coverage import coverage_report
+    from calllog.db import create_db_engine
+    from queues.staffing import as_csv, as_table
+
+    try:
+        first_day = date.fromisoformat(first)
+    except ValueError:
+        raise click.BadParameter(
+            f"{first!r} is not a day like 2026-12-07", param_hint="--from"
+        ) from None
+    settings = _settings()
+    config = _load_config_or_exit(settings.config_dir)
+    engine = create_db_engine(settings.effective_database_url)
+    try:
+        rows = coverage_report(
+            engine, config.routing, first_day, days, weeks=weeks, patience=patience
+        )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    except SQLAlchemyError as exc:
+        raise click.ClickException(
+            f"the call log cannot be read ({type(exc).__name__}); "
+            "is it set up (`hotline db upgrade`)?"
+        ) from None
+    finally:
+        engine.dispose()
+    click.echo(as_csv(rows) if fmt == "csv" else as_table(rows), nl=False)
+
+
+@main.group()
+def calllog() -> None:
+    """Call log upkeep."""
+
+
+@calllog.command("purge")
+@click.option("--dry-run", is_flag=True, help="Count what would go, change nothing.")
+@click.option(
+    "--days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Older than this many days (default: hotline.yaml calllog.retention_days).",
+)
+def calllog_purge(dry_run: bool, days: int | None) -> None:
+    """Remove the personal data of old calls; their figures stay (RGPD)."""
+    from calllog.db import create_db_engine
+    from calllog.retention import anonymise_before, retention_cutoff
+
+    settings = _settings()
+    config = _load_config_or_exit(settings.config_dir)
+    keep = days if days is not None else config.routing.hotline.retention_days
+    before = retention_cutoff(keep)
+    if before is None:
+        raise click.ClickException(
+            "no retention period: set calllog.retention_days in hotline.yaml, "
+            "or give --days"
+        )
+    engine = create_db_engine(settings.effective_database_url)
+    try:
+        done = anonymise_before(engine, before, dry_run=dry_run)
+    finally:
+        engine.dispose()
+    verb = "would anonymise" if dry_run else "anonymised"
+    click.echo(
+        f"{verb} {done.calls} calls started before {before:%Y-%m-%d %H:%M} UTC "
+        f"({done.events} events); their figures are kept"
+    )
+
+
+@main.command()
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 def worker(burst: bool) -> None:
     """Run an RQ worker with RQ's scheduler and the sweeper clock."""
@@ -297,6 +507,12 @@ def env() -> None:
 @main.command()
 @click.option("--port", default=5000, show_default=True, help="Web port (loopback).")
 @click.option(
+    "--feed-port",
+    type=int,
+    default=None,
+    help="Port of the consoles' live feed (loopback)  [default: the web port + 1]",
+)
+@click.option(
     "--demo/--no-demo",
     default=True,
     show_default=True,
@@ -309,7 +525,13 @@ def env() -> None:
     show_default=True,
     help="Simulator speed: 0.1 makes every wait ten times shorter.",
 )
-def run(port: int, demo: bool, calls_per_minute: float, time_scale: float) -> None:
+def run(
+    port: int,
+    feed_port: int | None,
+    demo: bool,
+    calls_per_minute: float,
+    time_scale: float,
+) -> None:
     """Run the whole hotline: web, worker, and embedded services when unset.
 
     Supervises its processes: a dead Valkey, web or worker is reaped, logged
@@ -362,14 +584,18 @@ def run(port: int, demo: bool, calls_per_minute: float, time_scale: float) -> No
             carrier.start(host="127.0.0.1", port=free_port())
             env["TWILIO_API_BASE_URL"] = carrier.api_base_url
             click.echo(f"carrier simulator plays Twilio at {carrier.api_base_url}")
+            from cli.demo import register_on_call
+
+            register_on_call(carrier, config)
         tokens: dict[str, str] = {}
         if settings.simulated:
             from cli.demo import demo_accounts
 
             logins, tokens = demo_accounts(settings, config)
-        stack = Stack(env, port, log_dir)
+        stack = Stack(env, port, log_dir, feed_port=feed_port or port + 1)
         stack.start()
-        click.echo(f"\n  Hotline running. Dashboard: {stack.url}/status")
+        click.echo(f"\n  Hotline running. Dashboard: {stack.url}/supervisor")
+        click.echo(f"  Last calls: {stack.url}/supervisor/calls")
         click.echo(f"  Hotliners' console: {stack.url}/console\n")
         if carrier is not None:
             click.echo(f"  try the voice menu: {carrier.api_base_url}/phone\n")

@@ -37,15 +37,20 @@ from sqlalchemy import Engine
 
 from calllog.db import create_db_engine
 from calllog.writer import drain_events
+from core.keys import Keys
 from core.settings import Settings
 from queues import handoff, jobs
+from queues.config import RoutingConfig
 from queues.runtime import (
     RQ_QUEUE,
     Runtime,
     build_runtime,
+    get_runtime,
     publish_wrapup_times,
     set_runtime,
+    use_routing,
 )
+from web.config_versions import ConfigVersions
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +106,56 @@ def tick(rt: Runtime) -> int:
     return handoff.expire_offers(rt) + handoff.fire_due_timers(rt)
 
 
+#: When old calls are anonymised (`calllog.retention_days`): daily, 02:17 UTC.
+RETENTION_CRON = "17 2 * * *"
+#: How often past days' report rollups are brought up to date (a thread of
+#: the worker: SQL only, it neither waits for Redis nor takes a job slot),
+#: the first time a while after start.
+ROLLUP_INTERVAL = 15 * 60
+ROLLUP_FIRST_AFTER = 120
+
+
+def retention() -> int:
+    """The RQ job: anonymise calls past the retention period; calls done."""
+    from calllog.retention import anonymise_before, retention_cutoff
+
+    rt = get_runtime()
+    before = retention_cutoff(rt.routing.hotline.retention_days)
+    if before is None:
+        return 0
+    engine = create_db_engine(rt.settings.effective_database_url)
+    try:
+        done = anonymise_before(engine, before)
+    finally:
+        engine.dispose()
+    log.info("retention: %d calls anonymised (before %s)", done.calls, before)
+    return done.calls
+
+
+def _rollup_step(rt: Runtime, engine: Engine, started: list[bool]) -> float:
+    """Bring the report rollups of past days up to date (`calllog.reports`)."""
+    from calllog.reports import roll_up_days, thresholds
+
+    if not started:
+        started.append(True)
+        return ROLLUP_FIRST_AFTER
+    rows = roll_up_days(engine, thresholds(rt.routing))
+    log.debug("report rollups up to date (%d rows)", rows)
+    return ROLLUP_INTERVAL
+
+
+#: How often the call log is searched for calls live state has lost.
+LOST_CALLS_INTERVAL = 60
+
+
+def _lost_calls_step(rt: Runtime, engine: Engine) -> float:
+    """Close calls the call log has as live and live state lost (a crash)."""
+    from calllog.lost_calls import close_lost_calls
+
+    close_lost_calls(engine, rt.store, rt.telephony)
+    return LOST_CALLS_INTERVAL
+
+
 def _timer_step(rt: Runtime) -> float:
     tick(rt)
     return TICK_SECONDS
@@ -108,7 +163,7 @@ def _timer_step(rt: Runtime) -> float:
 
 def _writer_step(rt: Runtime, engine: Engine) -> float:
     """Drain the stream to SQL; when there is nothing, wait for new entries."""
-    if drain_events(rt.redis, engine, rt.keys):
+    if drain_events(rt.redis, engine, rt.keys, tz=rt.routing.hotline.timezone):
         return 0.0
     last = cast(list[tuple[bytes, object]], rt.redis.xrevrange(rt.keys.events, count=1))
     after = last[0][0] if last else b"0-0"
@@ -133,6 +188,17 @@ def _clock(runtime: Runtime, stop: threading.Event) -> None:
         failure_ttl=3600,
     )
 
+    # Daily, at a quiet hour (UTC), never at start: a long job must not hold
+    # the worker's one job slot while the sweep waits.
+    cron.register(
+        retention,
+        queue_name=RQ_QUEUE,
+        cron=RETENTION_CRON,
+        job_timeout=3600,
+        result_ttl=0,
+        failure_ttl=86400,
+    )
+
     def step() -> float:
         cron.enqueue_jobs()
         return SWEEP_INTERVAL / 2
@@ -143,7 +209,9 @@ def _clock(runtime: Runtime, stop: threading.Event) -> None:
 def start_background_loops(
     runtime: Runtime, engine: Engine, stop: threading.Event
 ) -> list[threading.Thread]:
-    """The timer loop and the call-log writer, as daemon threads."""
+    """The timer loop, the call-log writer, the report rollups and the search
+    for lost calls, as daemon threads."""
+    first: list[bool] = []
     threads = [
         threading.Thread(
             target=_loop,
@@ -157,22 +225,77 @@ def start_background_loops(
             daemon=True,
             name="hotline-writer",
         ),
+        threading.Thread(
+            target=_loop,
+            args=("report rollups", lambda: _rollup_step(runtime, engine, first), stop),
+            daemon=True,
+            name="hotline-rollups",
+        ),
+        threading.Thread(
+            target=_loop,
+            args=("lost calls", lambda: _lost_calls_step(runtime, engine), stop),
+            daemon=True,
+            name="hotline-lost-calls",
+        ),
     ]
     for thread in threads:
         thread.start()
     return threads
 
 
+#: How long a starting worker waits for Redis before giving up (exit 1, and
+#: the supervisor starts it again).
+REDIS_START_WAIT = 30.0
+
+
+def _wait_for_redis(client: redis.Redis, timeout: float) -> None:
+    """Wait until Redis answers a PING.
+
+    A Valkey restarted under `hotline run` refuses commands while it loads its
+    append-only file, and a worker restarted beside it would exit at once and
+    be restarted again and again; one log line and a patient start instead.
+    """
+    deadline = time.monotonic() + timeout
+    said = False
+    while True:
+        try:
+            client.ping()
+            return
+        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
+            if time.monotonic() >= deadline:
+                raise
+            if not said:
+                log.warning("worker: waiting for Redis before starting")
+                said = True
+            time.sleep(RETRY_SECONDS)
+
+
+def _reloaded(runtime: Runtime, routing: RoutingConfig) -> None:
+    """A configuration edit: this process uses it, and logged-in hotliners'
+    queue lines follow their new skills (each worker does it: idempotent)."""
+    use_routing(runtime, routing)
+    followed = jobs.follow_roster(runtime)
+    log.info("configuration reloaded: %d hotliners' queue lines refreshed", followed)
+
+
 def run_worker(settings: Settings, *, burst: bool = False) -> None:
     """Run until stopped (SIGTERM/SIGINT), or until the queue is empty in burst."""
-    runtime = build_runtime(settings)
+    configs = ConfigVersions(settings.config_dir, None, Keys())
+    runtime = build_runtime(settings, routing=configs.load().routing)
+    _wait_for_redis(runtime.redis, REDIS_START_WAIT)
     publish_wrapup_times(runtime)
+    configs.redis = runtime.redis
+    configs.on_install = lambda _version, new: _reloaded(runtime, new.routing)
+    configs.publish()
     engine = create_db_engine(settings.effective_database_url)
     set_runtime(runtime)
     stop = threading.Event()
     if not burst:
         threading.Thread(
             target=_clock, args=(runtime, stop), daemon=True, name="hotline-clock"
+        ).start()
+        threading.Thread(
+            target=configs.watch, args=(stop,), daemon=True, name="hotline-config"
         ).start()
         start_background_loops(runtime, engine, stop)
     # RQ blocks on its queue for minutes at a time: its own connection, without

@@ -22,6 +22,15 @@ class Keys:
         """Common start of every key; Lua scripts derive ids' keys from it."""
         return f"{self.prefix}:{{{self.tag}}}:"
 
+    @property
+    def config_current(self) -> str:
+        """The newest configuration version (`web.config_versions`)."""
+        return f"{self.base}config:current"
+
+    def config_files(self, version: str) -> str:
+        """A configuration version's files (JSON: relative path -> text)."""
+        return f"{self.base}config:files:{version}"
+
     def call(self, call_sid: str) -> str:
         return f"{self.base}call:{call_sid}"
 
@@ -34,6 +43,11 @@ class Keys:
     def caller(self, number: str) -> str:
         """Summary of a caller number's last calls (`queues.history`)."""
         return f"{self.base}caller:{number}"
+
+    @property
+    def counters(self) -> str:
+        """Running totals for /metrics (hash: `offers` made by the router)."""
+        return f"{self.base}counters"
 
     def stats(self, queue_id: str) -> str:
         """Hash of a queue's measured averages (talk_ms, wrapup_ms)."""
@@ -64,6 +78,12 @@ class Keys:
         """An account as last read from SQL (by id or by token hash), for the
         web to go on authenticating while SQL is unreachable."""
         return f"{self.base}account:{key}"
+
+    @property
+    def queue_overrides(self) -> str:
+        """Hash of queues opened or closed by a supervisor, whatever their
+        opening hours say: queue id -> 'open' | 'closed' (`queues.overrides`)."""
+        return f"{self.base}queue-overrides"
 
     @property
     def timers(self) -> str:

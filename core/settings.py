@@ -14,13 +14,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from core.errors import SettingsError
+from core.validate import is_e164
 
 #: Where the shipped example configuration lives (used when HOTLINE_CONFIG is unset).
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
 _ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 _AUTH_TOKEN = re.compile(r"^[0-9a-zA-Z]{32}$")
-_PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 #: The account the carrier simulator plays when no Twilio credentials are set.
 SIMULATOR_ACCOUNT_SID = "AC" + "5" * 32
@@ -72,6 +72,13 @@ class Settings:
     twilio_api_key: str = SIMULATOR_API_KEY
     twilio_api_secret: str = SIMULATOR_AUTH_TOKEN
     trusted_proxies: int = 0  # reverse proxies in front (X-Forwarded-For)
+    # The consoles' live feed served by processes of its own on this port of
+    # the same host (`hotline run`); None: the web serves it (or a proxy
+    # routes /console/events to them on the same origin).
+    feed_port: int | None = None
+    # The help desk's mail server for recaps ('' none: recaps by SMS only).
+    smtp_url: str = ""
+    mail_from: str = "hotline@localhost"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -120,7 +127,7 @@ class Settings:
         if not config_dir.is_dir():
             problems.append(f"HOTLINE_CONFIG={str(config_dir)!r}: no such folder")
         number = get("HOTLINE_NUMBER") or "+33180000000"
-        if not _PHONE.match(number):
+        if not is_e164(number):
             problems.append(
                 f"HOTLINE_NUMBER={number!r}: must be an E.164 number like +33180000000"
             )
@@ -136,6 +143,25 @@ class Settings:
                 f"HOTLINE_TRUSTED_PROXIES={proxies_text!r}: the number of reverse "
                 "proxies in front of the app, 0 to 5"
             )
+        feed_text = get("FEED_PORT")
+        feed_port = int(feed_text) if feed_text and feed_text.isdigit() else None
+        if feed_text is not None and not (feed_port and 0 < feed_port < 65536):
+            problems.append(
+                f"FEED_PORT={feed_text!r}: the port of the consoles' live feed, "
+                "1 to 65535"
+            )
+        smtp_url = get("SMTP_URL") or ""
+        if smtp_url and (
+            urlsplit(smtp_url).scheme not in {"smtp", "smtps"}
+            or not urlsplit(smtp_url).hostname
+        ):
+            problems.append(  # not echoed: it may hold a password
+                "SMTP_URL: must be smtp://host[:port] or "
+                "smtps://user:password@host[:port]"
+            )
+        mail_from = get("SMTP_FROM") or "hotline@localhost"
+        if "@" not in mail_from:
+            problems.append(f"SMTP_FROM={mail_from!r}: must be an email address")
         secret = get("SECRET_KEY")
         if secret is None and not simulated:
             problems.append("SECRET_KEY: required when real Twilio credentials are set")
@@ -157,6 +183,9 @@ class Settings:
             twilio_api_key=api_key or (SIMULATOR_API_KEY if simulated else ""),
             twilio_api_secret=api_secret or (SIMULATOR_AUTH_TOKEN if simulated else ""),
             trusted_proxies=max(0, proxies),
+            feed_port=feed_port,
+            smtp_url=smtp_url,
+            mail_from=mail_from,
         )
 
     @property

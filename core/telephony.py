@@ -1,10 +1,12 @@
 """What the hotline asks of the carrier's REST API, behind one small adapter.
 
-Five verbs are enough for the router: ring a hotliner (or call a caller
-back), move a live call to other TwiML, end a call, ask what became of one,
-and send a text. `TwilioTelephony` speaks them through `twilio.rest.Client`
-(to api.twilio.com, or to the carrier simulator through
-`TWILIO_API_BASE_URL`); tests hand their own implementation to the
+Seven verbs are enough: ring a hotliner (or call a caller back), move a live
+call to other TwiML, end a call, ask what became of one, send a text, call
+someone into a conference, and change one leg of a conference (hold, mute,
+whether its leaving ends it).
+`TwilioTelephony` speaks them through `twilio.rest.Client` (to
+api.twilio.com, or to the carrier simulator through `TWILIO_API_BASE_URL`);
+tests hand their own implementation to the
 composition roots, so no test ever reaches for a module global.
 
 Every REST request has a timeout (`REST_TIMEOUT_SECONDS`): a carrier API that
@@ -59,6 +61,25 @@ class Telephony(Protocol):
         """Text a caller."""
         ...
 
+    def add_participant(
+        self,
+        conference: str,
+        *,
+        to: str,
+        from_: str,
+        status_callback: str,
+        timeout: int,
+        label: str,
+        muted: bool = False,
+        coach: str | None = None,
+    ) -> str:
+        """Call `to` into the live conference named `conference` (its leaving
+        does not end it); the new leg's CallSid. Its status callback hears
+        when it is answered and when it ends. `muted`: it hears and is not
+        heard (a supervisor listening); `coach`: heard by that leg alone (a
+        supervisor whispering to the hotliner)."""
+        ...
+
     def update_participant(
         self,
         conference: str,
@@ -66,9 +87,15 @@ class Telephony(Protocol):
         *,
         hold: bool | None = None,
         muted: bool | None = None,
+        end_conference_on_exit: bool | None = None,
+        hold_url: str | None = None,
+        coach: str | None = None,
     ) -> None:
-        """Hold (the caller hears music) or mute one leg of the live conference
-        named `conference`."""
+        """Hold (the caller hears music, or the TwiML at `hold_url`) or mute
+        one leg of the live conference named `conference`, or say whether its
+        leaving ends the conference (a warm transfer hands the conference from
+        one hotliner to another). `coach`: a leg's CallSid to be heard by alone
+        (whisper), or "" to be heard by everyone again (barge)."""
         ...
 
 
@@ -139,6 +166,42 @@ class TwilioTelephony:
         except Exception as exc:  # noqa: BLE001
             raise _wrap(exc, "could not send a text") from exc
 
+    def add_participant(
+        self,
+        conference: str,
+        *,
+        to: str,
+        from_: str,
+        status_callback: str,
+        timeout: int,
+        label: str,
+        muted: bool = False,
+        coach: str | None = None,
+    ) -> str:
+        extra: dict[str, Any] = {}
+        if muted:
+            extra["muted"] = True
+        if coach:
+            extra["coaching"] = True
+            extra["call_sid_to_coach"] = coach
+        try:
+            # Twilio creates participants by the conference's friendly name too.
+            participant: Any = self.client.conferences(conference).participants.create(
+                from_=from_,
+                to=to,
+                label=label,
+                timeout=timeout,
+                beep="false",
+                end_conference_on_exit=False,
+                status_callback=status_callback,
+                status_callback_method="POST",
+                status_callback_event=["answered", "completed"],
+                **extra,
+            )
+        except Exception as exc:  # noqa: BLE001
+            raise _wrap(exc, f"could not call {to[:6]}... into {conference}") from exc
+        return str(participant.call_sid)
+
     def update_participant(
         self,
         conference: str,
@@ -146,12 +209,24 @@ class TwilioTelephony:
         *,
         hold: bool | None = None,
         muted: bool | None = None,
+        end_conference_on_exit: bool | None = None,
+        hold_url: str | None = None,
+        coach: str | None = None,
     ) -> None:
-        changes: dict[str, bool] = {}
+        changes: dict[str, bool | str] = {}
+        if coach is not None:
+            changes["coaching"] = bool(coach)
+            if coach:
+                changes["call_sid_to_coach"] = coach
+        if hold_url is not None:
+            changes["hold_url"] = hold_url
+            changes["hold_method"] = "POST"
         if hold is not None:
             changes["hold"] = hold
         if muted is not None:
             changes["muted"] = muted
+        if end_conference_on_exit is not None:
+            changes["end_conference_on_exit"] = end_conference_on_exit
         try:
             # Participants are addressed by the conference's sid, which only
             # the carrier knows: found by its name among the live ones.

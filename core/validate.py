@@ -15,6 +15,13 @@ from typing import Any
 from core.yamlfile import Located
 
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+#: A phone number we can call or text: E.164, + then up to 15 digits.
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+
+def is_e164(number: str) -> bool:
+    """Whether `number` is one we can dial or text (not hidden, not forged)."""
+    return bool(E164.match(number))
 
 
 def require_mapping(

@@ -21,6 +21,10 @@ PHRASES: dict[str, dict[str, str]] = {
         "goodbye": "Merci de votre appel, au revoir.",
         "hotliner_left": "Votre technicien a été déconnecté. Vous gardez votre "
         "place, un autre technicien va vous répondre.",
+        "transferred": "Je vous transfère au service {queue}. Merci de patienter : "
+        "vous êtes prioritaire.",
+        "transfer_hold": "Je vous mets en relation avec un spécialiste. Merci de "
+        "patienter quelques instants.",
         "offer_unavailable": "Incident technique : cet appel ne peut pas vous être "
         "passé maintenant. L'appelant garde sa place.",
         "callback_unavailable": "Le rappel n'est pas disponible pour le moment. "
@@ -76,6 +80,10 @@ PHRASES: dict[str, dict[str, str]] = {
         "goodbye": "Thank you for calling, goodbye.",
         "hotliner_left": "Your technician was disconnected. You keep your "
         "place; another technician will answer you.",
+        "transferred": "I am transferring you to {queue}. Please hold: you go to "
+        "the front.",
+        "transfer_hold": "I am putting you through to a specialist. Please hold "
+        "for a moment.",
         "offer_unavailable": "Technical incident: this call cannot be put through "
         "to you now. The caller keeps their place.",
         "callback_unavailable": "Callbacks are not available right now. Please "

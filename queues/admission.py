@@ -20,6 +20,7 @@ from enum import StrEnum
 from core.clock import utcnow
 from queues import waiting
 from queues.outage import LiveState
+from queues.overrides import is_open_now, overrides
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +66,15 @@ def admit(
     by default); else say why not, without queueing them."""
     rt = live.rt
     when = at or utcnow()
-    if not rt.routing.is_open(queue_id, when):
+    # Opened or closed by hand? Without live state: by the schedule alone.
+    override = live.run(lambda: overrides(rt.redis, rt.keys).get(queue_id), None)
+    if not is_open_now(rt.routing, queue_id, when, override):
         return Admission.CLOSED
     # Without live state, take the queue for staffed: the caller is held and
     # taken into the router in their order once Redis is back.
     if not live.run(
-        lambda: waiting.is_staffed(rt.store, rt.routing, queue_id, when), True
+        lambda: waiting.is_staffed(rt.store, rt.routing, queue_id, when, priority),
+        True,
     ):
         return Admission.UNSTAFFED
     admission = live.run(

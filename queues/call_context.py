@@ -62,6 +62,32 @@ class KbFault:
 
 
 @dataclass(frozen=True, slots=True)
+class Transfer:
+    """Who passed the caller on, and what they wrote for the next hotliner."""
+
+    by: str  # hotliner id
+    by_name: str
+    notes: str
+    count: int  # transfers so far
+    steps: tuple[str, ...]  # the steps they did (checked on their screen)
+
+
+@dataclass(frozen=True, slots=True)
+class Consult:
+    """A warm transfer under way: the hotliner briefing a specialist, and
+    their notes (what the specialist's pop-up shows before they answer)."""
+
+    by: str
+    by_name: str
+    to: str
+    to_name: str
+    notes: str
+    state: str  # 'ringing' or 'joined'
+    queue: str  # the queue asked for ('' for a named specialist)
+    steps: tuple[str, ...]  # the steps the hotliner did
+
+
+@dataclass(frozen=True, slots=True)
 class CallContext:
     """Everything the console shows about one call (JSON-ready by `as_json`)."""
 
@@ -81,6 +107,10 @@ class CallContext:
     preferred: bool  # routed to them because they helped this caller last time
     incident: str  # the incident the caller heard and said was not theirs
     callback: bool
+    transfer: Transfer | None  # passed on by another hotliner, with their notes
+    scheduled: bool  # a call back a hotliner scheduled (not one the caller asked)
+    consult: Consult | None  # a warm transfer under way
+    on_hold: bool
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -118,7 +148,55 @@ def call_context(
         preferred=bool(agent_id) and call.get("preferred", "") == agent_id,
         incident=call.get("incident_heard", ""),
         callback=call.get("callback", "") == "1",
+        transfer=_transfer(call, routing),
+        scheduled=bool(call.get("due")),
+        consult=_consult(call, routing),
+        on_hold=call.get("hold", "") == "1",
     )
+
+
+def _consult(call: Mapping[str, str], routing: RoutingConfig) -> Consult | None:
+    by = call.get("consult_from", "")
+    to = call.get("consult_agent", "") or call.get("consult_external", "")
+    if not by or not to:
+        return None
+    return Consult(
+        by=by,
+        by_name=_name(routing, by),
+        to=to,
+        to_name=_name(routing, to),
+        notes=call.get("consult_notes", ""),
+        state=call.get("consult_state", ""),
+        queue=call.get("consult_queue", ""),
+        steps=_lines(call.get("consult_steps", "")),
+    )
+
+
+def _name(routing: RoutingConfig, who: str) -> str:
+    """A hotliner's name, an on-call entry's, or the number called."""
+    hotliner = routing.hotliner(who)
+    if hotliner is not None:
+        return hotliner.name
+    entry = routing.on_call.get(who)
+    return entry.name if entry else who
+
+
+def _transfer(call: Mapping[str, str], routing: RoutingConfig) -> Transfer | None:
+    by = call.get("transferred_by", "")
+    if not by:
+        return None
+    hotliner = routing.hotliner(by)
+    return Transfer(
+        by=by,
+        by_name=hotliner.name if hotliner else by,
+        notes=call.get("transfer_notes", ""),
+        count=_int(call.get("transfers")),
+        steps=_lines(call.get("transfer_steps", "")),
+    )
+
+
+def _lines(text: str) -> tuple[str, ...]:
+    return tuple(line for line in text.split("\n") if line)
 
 
 def ivr_path(call: Mapping[str, str]) -> tuple[PathStep, ...]:

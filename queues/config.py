@@ -15,7 +15,17 @@ from pathlib import Path
 from typing import Any, NewType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from agents.config import AgentId, Hotliner, load_hotliners, read_weekly
+from agents.config import (
+    AgentId,
+    Hotliner,
+    OnCall,
+    load_hotliners,
+    load_on_call,
+    read_weekly,
+)
+from agents.rota import Duty, HolidayCalendar, Roster, known_country
+from agents.rota_file import FILE as ROTA_FILE
+from agents.rota_file import read_rota
 from agents.shifts import Shift, is_on_shift
 from core.validate import (
     check_keys,
@@ -33,6 +43,10 @@ from core.yamlfile import Located, load_yaml
 QueueId = NewType("QueueId", str)
 
 ROUTING_STRATEGIES = ("longest-idle", "fewest-calls", "skill-level")
+#: Who hears the queue's name ("Appel Messagerie.") before the caller joins:
+#: every hotliner, those rung on a phone (a browser softphone's page pops up
+#: the whole context already, and the whisper delays every caller), or nobody.
+WHISPER_MODES = ("always", "phones", "never")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +113,8 @@ class HotlineSettings:
     callback_retry_seconds: int = 120
     callback_ring_seconds: int = 30
     opening_hours: tuple[Shift, ...] = ()  # empty: open round the clock
-    holidays: frozenset[date] = frozenset()  # closed all day
+    # Closed all day; weekly shifts do not run (`agents.rota`).
+    holidays: HolidayCalendar = HolidayCalendar()
     hours_text: dict[str, str] = field(default_factory=dict)  # said when closed
     returning_caller_days: int = 7  # "is this about your call of ...?"
     # The console's lists: why a hotliner takes a break, how a call ended.
@@ -110,10 +125,22 @@ class HotlineSettings:
         default_factory=lambda: dict(DEFAULT_DISPOSITIONS)
     )
     wrapup_extend_seconds: int = 60  # "extend", once per call
+    # A hotliner whose console is open when their shift starts goes available
+    # by itself (else the console asks them).
+    auto_available: bool = False
+    whisper: str = "phones"  # one of WHISPER_MODES
+    # Calls older than this many days are anonymised (0: kept as they are).
+    retention_days: int = 0
 
     @property
     def default_language(self) -> str:
         return self.languages[0]
+
+    def whispers_to(self, endpoint: str) -> bool:
+        """Whether a hotliner rung on `endpoint` hears the whisper."""
+        if self.whisper == "phones":
+            return not endpoint.startswith("client:")
+        return self.whisper == "always"
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +150,13 @@ class RoutingConfig:
     hotline: HotlineSettings
     queues: dict[QueueId, QueueConfig]
     hotliners: dict[AgentId, Hotliner]
+    # Outside people a call can be passed on to (external transfer).
+    on_call: dict[str, OnCall] = field(default_factory=dict)
+    # Who is on shift when (made from the above by `__post_init__`).
+    roster: Roster = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "roster", make_roster(self.hotline, self.hotliners))
 
     @property
     def skills(self) -> tuple[str, ...]:
@@ -162,6 +196,38 @@ class RoutingConfig:
 
     def hotliner(self, agent_id: str) -> Hotliner | None:
         return self.hotliners.get(AgentId(agent_id))
+
+    def shift_fields(
+        self, agent_id: str, at: datetime
+    ) -> tuple[int, tuple[int, bool] | None]:
+        """What the match checks of a hotliner's rota (`AgentStore.
+        set_shift_ends`): until when they are on shift (epoch ms, 0 if off
+        shift), and their on-call rule (lowest priority, incident) or None."""
+        until = self.roster.until(agent_id, at)
+        hotliner = self.hotliner(agent_id)
+        rule = hotliner.on_call if hotliner else None
+        return (
+            int(until.timestamp() * 1000) if until else 0,
+            None if rule is None else (rule.min_priority, rule.incident),
+        )
+
+
+def make_roster(
+    hotline: HotlineSettings, hotliners: Mapping[AgentId, Hotliner]
+) -> Roster:
+    """The rota of these hotliners, in the hotline's timezone by default."""
+    return Roster(
+        {
+            agent_id: Duty(
+                weekly=h.shifts,
+                tz=h.timezone or hotline.timezone,
+                changes=h.changes,
+                on_holidays=h.on_holidays,
+            )
+            for agent_id, h in hotliners.items()
+        },
+        hotline.holidays,
+    )
 
 
 def _labelled(
@@ -216,6 +282,7 @@ def load_hotline_settings(path: Path) -> HotlineSettings:
             "hours_text",
             "returning_caller_days",
             "console",
+            "calllog",
         },
     )
     tz_name = get_str(root, "timezone", located, "hotline.yaml", default="Europe/Paris")
@@ -243,6 +310,7 @@ def load_hotline_settings(path: Path) -> HotlineSettings:
             "max_missed_offers",
             "announce_every_seconds",
             "preferred_agent_hours",
+            "whisper",
         },
     )
     strategy = get_choice(
@@ -254,6 +322,10 @@ def load_hotline_settings(path: Path) -> HotlineSettings:
         default="longest-idle",
     )
     assert strategy is not None
+    whisper = get_choice(
+        routing, "whisper", located, "routing", WHISPER_MODES, default="phones"
+    )
+    assert whisper is not None
     callback = require_mapping(
         root.get("callback", {}), located, "callback", root, "callback"
     )
@@ -268,20 +340,7 @@ def load_hotline_settings(path: Path) -> HotlineSettings:
     if callback_key not in set("0123456789"):
         raise located.error("callback: key must be one digit", callback, "key")
     opening_hours = read_weekly(root, "opening_hours", located, "hotline.yaml") or ()
-    holidays_raw = require_list(
-        root.get("holidays", []), located, "holidays", root, "holidays"
-    )
-    holidays: set[date] = set()
-    for day in holidays_raw:
-        if isinstance(day, date):
-            holidays.add(day)
-            continue
-        try:
-            holidays.add(date.fromisoformat(str(day)))
-        except ValueError as exc:
-            raise located.error(
-                f"holidays: {day!r} is not a date like 2026-12-25", root, "holidays"
-            ) from exc
+    holidays = _holidays(root, located)
     langs_tuple = tuple(langs)
     hours_text = (
         get_translations(root, "hours_text", located, "hotline.yaml", langs_tuple)
@@ -296,9 +355,21 @@ def load_hotline_settings(path: Path) -> HotlineSettings:
         located,
         "console",
         set(),
-        {"break_reasons", "dispositions", "wrapup_extend_seconds"},
+        {"break_reasons", "dispositions", "wrapup_extend_seconds", "auto_available"},
     )
+    auto_available = console.get("auto_available", False)
+    if not isinstance(auto_available, bool):
+        raise located.error(
+            "console: auto_available is true or false", console, "auto_available"
+        )
+    calllog = require_mapping(
+        root.get("calllog", {}), located, "calllog", root, "calllog"
+    )
+    check_keys(calllog, located, "calllog", set(), {"retention_days"})
     return HotlineSettings(
+        retention_days=get_int(
+            calllog, "retention_days", located, "calllog", 0, 0, 36500
+        ),
         break_reasons=_labelled(
             console, "break_reasons", located, langs_tuple, DEFAULT_BREAK_REASONS
         ),
@@ -308,6 +379,7 @@ def load_hotline_settings(path: Path) -> HotlineSettings:
         wrapup_extend_seconds=get_int(
             console, "wrapup_extend_seconds", located, "console", 60, 0, 3600
         ),
+        auto_available=auto_available,
         name=get_str(root, "name", located, "hotline.yaml"),
         timezone=tz,
         languages=tuple(langs),
@@ -315,6 +387,7 @@ def load_hotline_settings(path: Path) -> HotlineSettings:
             get_identifier(root, "general_queue", located, "hotline.yaml")
         ),
         strategy=strategy,
+        whisper=whisper,
         ring_seconds=get_int(routing, "ring_seconds", located, "routing", 15, 5, 120),
         wrapup_seconds=get_int(
             routing, "wrapup_seconds", located, "routing", 60, 0, 3600
@@ -339,7 +412,7 @@ def load_hotline_settings(path: Path) -> HotlineSettings:
             callback, "ring_seconds", located, "callback", 30, 5, 120
         ),
         opening_hours=opening_hours,
-        holidays=frozenset(holidays),
+        holidays=holidays,
         hours_text=hours_text,
         returning_caller_days=get_int(
             root, "returning_caller_days", located, "hotline.yaml", 7, 0, 365
@@ -443,6 +516,37 @@ def load_queues(path: Path, languages: tuple[str, ...]) -> dict[QueueId, QueueCo
     return result
 
 
+def _holidays(root: dict[str, Any], located: Located) -> HolidayCalendar:
+    """`holidays: [FR, 2026-12-24]`: a country's public holidays (computed by
+    the `holidays` package, every year) and dates of the hotline's own."""
+    raw = require_list(root.get("holidays", []), located, "holidays", root, "holidays")
+    days: set[date] = set()
+    countries: list[str] = []
+    for day in raw:
+        if isinstance(day, date):
+            days.add(day)
+        elif isinstance(day, str) and known_country(day):
+            countries.append(day)
+        else:
+            try:
+                days.add(date.fromisoformat(str(day)))
+            except ValueError as exc:
+                raise located.error(
+                    f"holidays: {day!r} is neither a date like 2026-12-25 nor a "
+                    "country code like FR",
+                    root,
+                    "holidays",
+                ) from exc
+    return HolidayCalendar(tuple(countries), frozenset(days))
+
+
+def _hotliner_ids(path: Path) -> set[str]:
+    """The ids `rota.yaml` may name (checked in full by `load_hotliners`)."""
+    data, _ = load_yaml(path)
+    entries = data.get("hotliners") if isinstance(data, dict) else None
+    return {str(e["id"]) for e in entries or [] if isinstance(e, dict) and "id" in e}
+
+
 def load_routing_config(folder: Path) -> RoutingConfig:
     """Load and cross-check `hotline.yaml`, `queues.yaml` and `hotliners.yaml`."""
     hotline = load_hotline_settings(folder / "hotline.yaml")
@@ -454,7 +558,17 @@ def load_routing_config(folder: Path) -> RoutingConfig:
             data,
             "general_queue",
         )
+    rota = read_rota(folder / ROTA_FILE, _hotliner_ids(folder / "hotliners.yaml"))
     hotliners = load_hotliners(
-        folder / "hotliners.yaml", {q.skill for q in queues.values()}, hotline.languages
+        folder / "hotliners.yaml",
+        {q.skill for q in queues.values()},
+        hotline.languages,
+        rota.exceptions,
+        rota.shifts,
     )
-    return RoutingConfig(hotline=hotline, queues=queues, hotliners=hotliners)
+    return RoutingConfig(
+        hotline=hotline,
+        queues=queues,
+        hotliners=hotliners,
+        on_call=load_on_call(folder / "hotliners.yaml"),
+    )

@@ -17,15 +17,26 @@ and sweep re-drive whatever was left undone.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
 from core.clock import now_ms
 from core.telephony import FINAL_CALL_STATUSES, TelephonyError
-from queues import routing, webhooks
+from core.validate import is_e164
+from queues import conference, routing, webhooks
 from queues.runtime import Runtime
-from queues.store import Accepted, LegRecorded, Offer, OutcomeRecorded
+from queues.store import (
+    Accepted,
+    LegEnded,
+    LegRecorded,
+    Offer,
+    OutcomeRecorded,
+    Rejected,
+    Transferred,
+    TransferRefused,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +57,23 @@ class Next:
     end_legs: tuple[str, ...] = ()  # hotliner legs nobody waits for any more
     connect: str | None = None  # a caller whose hotliner answered
     dispatch: bool = False  # a hotliner or a caller became free: offer now
+    # A transferred caller to move out of their conference into their new
+    # queue, before `end_legs` (their old hotliner's): if the move fails, the
+    # legs are left up, so the caller is never left in a conference that ends.
+    move_out: str | None = None
+    # A warm transfer that did not happen: the caller is taken off hold.
+    resume: str | None = None
+    # A warm transfer done: the specialist now holds the conference.
+    handed_over: str | None = None
 
     def __or__(self, other: Next) -> Next:
         return Next(
             end_legs=self.end_legs + other.end_legs,
             connect=self.connect or other.connect,
             dispatch=self.dispatch or other.dispatch,
+            move_out=self.move_out or other.move_out,
+            resume=self.resume or other.resume,
+            handed_over=self.handed_over or other.handed_over,
         )
 
 
@@ -66,7 +88,12 @@ HOLDING = frozenset({"queued", "offered", "connected"})
 def carry_out(rt: Runtime, todo: Next) -> None:
     """Do at the carrier what a decision implies; failures are logged and left
     to the timers and the sweep."""
-    for leg in todo.end_legs:
+    moved = move_caller_out(rt, todo.move_out) if todo.move_out else True
+    if todo.handed_over:
+        conference.seat_specialist(rt, todo.handed_over)
+    if todo.resume:
+        conference.resume_caller(rt, todo.resume)
+    for leg in todo.end_legs if moved else ():
         end_leg(rt, leg)
     if todo.connect:
         connect_caller(rt, todo.connect)
@@ -157,12 +184,13 @@ def expire_offers(rt: Runtime) -> int:
     todo = NOTHING
     for offer_id in rt.store.expired_offers():
         leg = rt.store.offer(offer_id).get("leg")
-        if (
-            rt.store.reject(offer_id, "expired", rt.routing.hotline.max_missed_offers)
-            is not None
-        ):
+        rejected = rt.store.reject(
+            offer_id, "expired", rt.routing.hotline.max_missed_offers
+        )
+        if rejected is not None:
             expired += 1
             todo |= Next(end_legs=(leg,) if leg else (), dispatch=True)
+            todo |= _resume_if(rejected)
     carry_out(rt, todo)
     return expired
 
@@ -193,7 +221,13 @@ def hotliner_declined(rt: Runtime, offer_id: str, agent_id: str) -> Next | None:
     )
     if rejected is None:
         return None
-    return Next(end_legs=(leg,) if leg else (), dispatch=True)
+    return Next(end_legs=(leg,) if leg else (), dispatch=True) | _resume_if(rejected)
+
+
+def _resume_if(rejected: Rejected) -> Next:
+    """A specialist's offer for a warm transfer, rejected: the caller is
+    taken off hold (they stay with their hotliner)."""
+    return Next(resume=rejected.call_sid) if rejected.ended_warm_transfer else NOTHING
 
 
 def hotliner_leg_ended(
@@ -212,17 +246,31 @@ def hotliner_leg_ended(
     goes back to their place.
     """
     hotline = rt.routing.hotline
-    if (
-        rt.store.reject(offer_id, status, hotline.max_missed_offers, at_ms=at_ms)
-        is not None
-    ):
-        return Next(dispatch=True)
+    rejected = rt.store.reject(offer_id, status, hotline.max_missed_offers, at_ms=at_ms)
+    if rejected is not None:
+        return Next(dispatch=True) | _resume_if(rejected)
     ended = rt.store.agent_leg_ended(
         agent_id, leg_sid, hotline.wrapup_seconds * 1000, ALONE_GRACE_MS, at_ms
     )
+    return after_leg_ended(ended)
+
+
+def after_leg_ended(ended: LegEnded | None) -> Next:
+    """What a hotliner's leg ending leaves to do (its status callback, or the
+    reconciliation finding it over): offer the next caller, and for a warm
+    transfer, hand the conference over or take the caller off hold."""
     if ended is None:
         return NOTHING
-    return Next(dispatch=ended.caller == "requeued" or ended.agent_state == "available")
+    todo = Next(
+        end_legs=(ended.specialist_leg,) if ended.specialist_leg else (),
+        dispatch=ended.caller in {"requeued", "consult_over"}
+        or ended.agent_state == "available",
+    )
+    if ended.caller == "handed_over":
+        return todo | Next(handed_over=ended.call_sid)
+    if ended.caller == "consult_over":
+        return todo | Next(resume=ended.call_sid)
+    return todo
 
 
 def outcome_posted(
@@ -246,6 +294,130 @@ def outcome_posted(
         result is not OutcomeRecorded.REFUSED,
         Next(dispatch=result is OutcomeRecorded.AGENT_FREED),
     )
+
+
+# -- transfers ---------------------------------------------------------------
+
+#: Priority added to a caller transferred to another queue: they have waited
+#: once already (capped at 9, the highest).
+TRANSFER_PRIORITY_BUMP = 1
+
+
+class TransferInvalid(Exception):
+    """A transfer asked for something that cannot be (unknown queue...)."""
+
+
+def transfer_to_queue(
+    rt: Runtime,
+    call_sid: str,
+    agent_id: str,
+    queue_id: str,
+    notes: str = "",
+    steps: tuple[str, ...] = (),
+) -> tuple[Transferred | TransferRefused, Next]:
+    """Cold transfer: the caller talking with `agent_id` goes to `queue_id`,
+    keeping their first entry time, with a raised priority and the notes.
+
+    What is left to do: move the caller out of the conference into the queue
+    (they hear that they are transferred), then hang up the hotliner's leg,
+    then offer the waiting callers. `TransferInvalid` for a queue that does
+    not exist or a caller on our call back (not movable yet).
+    """
+    if rt.routing.queue(queue_id) is None:
+        raise TransferInvalid(f"no queue {queue_id!r}")
+    if rt.store.call(call_sid).get("callback") == "1":
+        raise TransferInvalid("a caller we called back cannot be transferred")
+    result = rt.store.transfer(
+        call_sid,
+        agent_id,
+        queue_id,
+        priority_bump=TRANSFER_PRIORITY_BUMP,
+        wrapup_ms=rt.routing.hotline.wrapup_seconds * 1000,
+        notes=notes,
+        steps=steps,
+    )
+    if isinstance(result, TransferRefused):
+        return result, NOTHING
+    legs = (result.agent_leg,) if result.agent_leg else ()
+    return result, Next(move_out=call_sid, end_legs=legs, dispatch=True)
+
+
+def move_caller_out(rt: Runtime, call_sid: str) -> bool:
+    """Redirect a transferred caller from their conference into their queue.
+    False if the carrier refused (the caller is still in the conference)."""
+    call = rt.store.call(call_sid)
+    if call.get("state") not in HOLDING:
+        return True  # gone, or already with their next hotliner
+    try:
+        rt.telephony.redirect(
+            call_sid, _caller_url(rt, webhooks.caller_transferred, call)
+        )
+    except TelephonyError:
+        log.warning(
+            "could not move transferred call_sid=%s out of its conference",
+            call_sid,
+            exc_info=True,
+        )
+        return False
+    return True
+
+
+# -- call backs by a specialist, at a set time ---------------------------------
+
+#: How far ahead a call back may be scheduled, and how soon at the earliest.
+MAX_SCHEDULE_AHEAD_MS = 14 * 24 * 3600 * 1000
+MIN_SCHEDULE_AHEAD_MS = 10_000
+#: Priority of a scheduled call back: the caller was promised this time.
+SCHEDULED_PRIORITY = 8
+
+
+def schedule_callback(
+    rt: Runtime,
+    call_sid: str,
+    agent_id: str,
+    queue_id: str,
+    due_ms: int,
+    notes: str = "",
+) -> str:
+    """A specialist of `queue_id` calls the caller of `call_sid` back at
+    `due_ms`; the new call's sid. `TransferInvalid` for an unknown queue, a
+    time out of bounds or a number we cannot call."""
+    if rt.routing.queue(queue_id) is None:
+        raise TransferInvalid(f"no queue {queue_id!r}")
+    now = now_ms()
+    if not now + MIN_SCHEDULE_AHEAD_MS <= due_ms <= now + MAX_SCHEDULE_AHEAD_MS:
+        raise TransferInvalid("the time must be between 10 s and 14 days from now")
+    call = rt.store.call(call_sid)
+    number = call.get("callback_number") or call.get("from", "")
+    if not is_e164(number):
+        raise TransferInvalid("the caller's number cannot be called back")
+    new_sid = "CB" + uuid.uuid4().hex
+    rt.store.schedule_callback(
+        new_sid,
+        call_sid,
+        due_ms=due_ms,
+        queue_id=queue_id,
+        priority=SCHEDULED_PRIORITY,
+        number=number,
+        language=call.get("lang", ""),
+        agent_id=agent_id,
+        notes=notes,
+        hotline_number=rt.settings.hotline_number,
+    )
+    return new_sid
+
+
+def callback_due(rt: Runtime, call_sid: str) -> Next:
+    """A scheduled call back's time has come: it joins its queue."""
+    call = rt.store.call(call_sid)
+    if call.get("state") != "scheduled":
+        return NOTHING
+    queued = rt.store.enqueue(
+        call_sid,
+        call.get("scheduled_queue", ""),
+        int(call.get("scheduled_priority") or 0),
+    )
+    return Next(dispatch=queued == 1)
 
 
 # -- the caller's side -------------------------------------------------------
@@ -364,15 +536,20 @@ def fire_due_timers(rt: Runtime) -> int:
     """Fire every timer that is due (each claimed by one process); fired."""
     fired = 0
     for member in rt.store.due_timers():
-        if rt.store.claim_timer(member):
+        lease = rt.store.claim_timer(member)
+        if lease is not None:
             fired += 1
             carry_out(rt, fire_timer(rt, member))
+            rt.store.release_timer(member, lease)
     return fired
 
 
 def fire_timer(rt: Runtime, member: str) -> Next:
-    """One due timer: 'wrapup:<agent>', 'bridge:<call>' or 'alone:<call>'."""
+    """One due timer: 'wrapup:<agent>', 'bridge:<call>', 'alone:<call>' or
+    'due:<call>' (a scheduled call back)."""
     kind, _, ident = member.partition(":")
+    if kind == "due":
+        return callback_due(rt, ident)
     if kind == "wrapup":
         return Next(dispatch=rt.store.agents.end_wrapup_now(ident))
     if kind == "bridge":

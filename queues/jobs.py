@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from agents.shifts import is_on_shift
+from agents import skills as agent_skills
+from agents.lifecycle import AgentState
 from core.clock import now_ms, utcnow
 from core.telephony import FINAL_CALL_STATUSES, TelephonyError
 from ivr.prompts import phrase
@@ -61,26 +62,63 @@ def sweep_with(rt: Runtime) -> dict[str, int]:
     }
 
 
+def follow_roster(rt: Runtime) -> int:
+    """After a configuration reload: every logged-in hotliner's queue lines
+    as their (new) skills in `hotliners.yaml` say, unless a supervisor set
+    their skills for today. Returns how many were looked at."""
+    live = rt.store.agents.get_many(rt.routing.hotliners)
+    changed = 0
+    for agent_id, hotliner in rt.routing.hotliners.items():
+        if live.get(agent_id, {}).get("state", "offline") == "offline":
+            continue
+        lines = routing.memberships(hotliner, rt.routing)
+        if rt.store.agents.follow_roster(agent_id, lines):
+            changed += 1
+    return changed
+
+
 def end_shifts(rt: Runtime, at: datetime | None = None) -> int:
-    """Available hotliners whose shift is over are no longer offered calls."""
+    """Keep live state true to the rota: tell the match until when each
+    logged-in hotliner is on shift (and what a specialist on call takes), log
+    out those whose shift is over once they are not working a call, and log
+    in specialists on call whose shift has begun (they have no console: the
+    rota is their "available"). Returns how many were logged out.
+
+    The match itself passes over anyone past their `shift_until`, so a
+    hotliner whose wrap-up ends after their shift is never offered a call
+    while this sweep is yet to come; the sweep only keeps `shift_until` moving
+    (a round-the-clock hotliner's, a config reload's) and logs people out.
+    """
     when = at or utcnow()
-    tz = rt.routing.hotline.timezone
-    states = rt.store.agents.states(rt.routing.hotliners)
+    live = rt.store.agents.get_many(rt.routing.hotliners)
+    ends: dict[str, int] = {}
+    rules: dict[str, tuple[int, bool] | None] = {}
     ended = 0
-    for agent_id, state in states.items():
-        hotliner = rt.routing.hotliner(agent_id)
-        if (
-            state == "available"
-            and hotliner is not None
-            and not is_on_shift(hotliner.shifts, when, tz)
+    for agent_id, hotliner in rt.routing.hotliners.items():
+        agent = live.get(agent_id, {})
+        state = agent.get("state", "offline")
+        if state == "offline" and hotliner.on_call is None:
+            continue  # most of a big roster, most of the time: nothing to do
+        until_ms, rule = rt.routing.shift_fields(agent_id, when)
+        lines = routing.memberships(agent_skills.effective(hotliner, agent), rt.routing)
+        if state == "offline":
+            if rule is None or not until_ms:
+                continue
+            # A specialist on call: on duty, so reachable.
+            rt.store.agents.set_shift_ends({agent_id: until_ms}, {agent_id: rule})
+            ok, _ = rt.store.agents.set_state(
+                agent_id, AgentState.AVAILABLE, lines, rt.routing.hotline.strategy
+            )
+            if ok:
+                log.info("on call: agent_id=%s logged in by the rota", agent_id)
+            continue
+        ends[agent_id], rules[agent_id] = until_ms, rule
+        if not until_ms and rt.store.agents.log_out_after_shift(
+            agent_id, lines, rt.routing.hotline.strategy
         ):
-            if rt.store.agents.send_away(
-                agent_id,
-                routing.memberships(hotliner, rt.routing),
-                rt.routing.hotline.strategy,
-            ):
-                log.info("shift over: agent_id=%s set away", agent_id)
-                ended += 1
+            log.info("shift over: agent_id=%s logged out", agent_id)
+            ended += 1
+    rt.store.agents.set_shift_ends(ends, rules)
     return ended
 
 
@@ -154,10 +192,7 @@ def reconcile_with_carrier(
             )
             if ended is not None:
                 closed += 1
-                todo |= handoff.Next(
-                    dispatch=ended.caller == "requeued"
-                    or ended.agent_state == "available"
-                )
+                todo |= handoff.after_leg_ended(ended)
     now = now_ms()
     active = rt.store.active_calls(limit=100_000)
     due: list[tuple[int, str]] = []

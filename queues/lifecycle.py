@@ -29,6 +29,7 @@ class CallState(StrEnum):
     SELF_SERVED = "self_served"  # resolved by the IVR's self-help
     VOICEMAIL = "voicemail"  # left a message instead of waiting
     CALLBACK_WAIT = "callback_wait"  # our call back failed; retry after a delay
+    SCHEDULED = "scheduled"  # a call back by a specialist, due at a set time
 
 
 class CallEvent(StrEnum):
@@ -46,6 +47,7 @@ class CallEvent(StrEnum):
     CALLBACK_FAILED = "callback_failed"  # not answered; retry later
     CALLBACK_GIVEN_UP = "callback_given_up"  # not answered, no attempt left
     RETRY_CALLBACK = "retry_callback"
+    TRANSFER = "transfer"  # a hotliner passes the caller on to a queue
 
 
 class EventType(StrEnum):
@@ -64,9 +66,22 @@ class EventType(StrEnum):
     CALL_ENDED = "call_ended"
     OUTCOME = "outcome"
     CALLBACK_REQUESTED = "callback_requested"
+    CALLBACK_SCHEDULED = "callback_scheduled"  # a specialist calls back later
     CALLBACK_FAILED = "callback_failed"
     CALLER_LEFT = "caller_left"  # hung up to be called back: keeps their place
     AGENT_STATE = "agent_state"  # a hotliner's state changed
+    TRANSFERRED = "transferred"  # passed on by a hotliner: to a queue (cold),
+    # or to the specialist they briefed ('kind' warm)
+    RECAP_SENT = "recap_sent"  # the caller was sent a recap (SMS, email)
+    HOLD = "hold"  # the hotliner put the caller on hold ('on' 1) or took them back
+    # Warm transfer: a specialist is rung for it, answers and hears the
+    # hotliner, or it ends without them (declined, not answered, cancelled...).
+    CONSULT_OFFERED = "consult_offered"
+    CONSULT_JOINED = "consult_joined"
+    CONSULT_ENDED = "consult_ended"
+    # A supervisor's control (audited in SQL): in the stream so that every
+    # wallboard shows it at once ('action', 'target'); about no call.
+    CONTROL = "control"
 
 
 #: Where every call starts (the hotline answered, the caller is in the menu).
@@ -98,10 +113,15 @@ TRANSITIONS: dict[tuple[CallState, CallEvent], CallState] = {
     (CallState.CONNECTED, CallEvent.HANGUP): CallState.COMPLETED,
     (CallState.TALKING, CallEvent.HOTLINER_LEFT): CallState.QUEUED,  # alone in it
     (CallState.TALKING, CallEvent.HANGUP): CallState.COMPLETED,
+    # Cold transfer: back in the router for another queue, first entry kept.
+    (CallState.TALKING, CallEvent.TRANSFER): CallState.QUEUED,
     # A caller waiting for a callback is called back once a hotliner accepts:
     (CallState.CONNECTED, CallEvent.CALLBACK_FAILED): CallState.CALLBACK_WAIT,
     (CallState.CONNECTED, CallEvent.CALLBACK_GIVEN_UP): CallState.ABANDONED,
     (CallState.CALLBACK_WAIT, CallEvent.RETRY_CALLBACK): CallState.QUEUED,
+    # A call back scheduled by a hotliner for a specialist joins its queue
+    # when due (then as any caller waiting for our call back).
+    (CallState.SCHEDULED, CallEvent.ENQUEUE): CallState.QUEUED,
     # The one move out of a final state: the hang-up's status callback can
     # overtake the <Record> action of the message the caller did leave.
     (CallState.ABANDONED, CallEvent.LEAVE_MESSAGE): CallState.VOICEMAIL,

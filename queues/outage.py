@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import redis
 
 from core.clock import now_ms
-from queues import handoff
+from queues import handoff, warm_transfer
 from queues.lifecycle import EventType
 from queues.runtime import Runtime
 from queues.spool import Args, Spool
@@ -96,6 +96,12 @@ def _callback_leg_ended(rt: Runtime, at: int, sid: str, status: str) -> handoff.
     return handoff.callback_leg_ended(rt, sid, status, at_ms=at)
 
 
+def _external_status(
+    rt: Runtime, at: int, sid: str, ident: str, leg: str, status: str
+) -> handoff.Next:
+    return warm_transfer.external_status(rt, sid, ident, leg, status)
+
+
 def _outcome(
     rt: Runtime, at: int, sid: str, agent: str, outcome: str, notes: str
 ) -> handoff.Next:
@@ -119,6 +125,7 @@ REPLAY: dict[str, Callable[..., handoff.Next | None]] = {
     "conference_over": _conference_over,
     "requeue_alone": _requeue_alone,
     "callback_leg_ended": _callback_leg_ended,
+    "external_status": _external_status,
     "outcome": _outcome,
 }
 
@@ -202,9 +209,14 @@ class LiveState:
             return 0
         replayed = 0
         if self.spool.pending():
+            started = time.monotonic()
             replayed = self.spool.replay(self.apply, is_outage)
             if replayed:
-                log.warning("replayed %d journaled operations", replayed)
+                log.warning(
+                    "replayed %d journaled operations in %.2f s",
+                    replayed,
+                    time.monotonic() - started,
+                )
         if not self.spool.pending():
             with self._lock:
                 if self._down_since is not None:

@@ -104,6 +104,13 @@ def get_runtime() -> Runtime:
     return _runtime
 
 
+def use_routing(rt: Runtime, routing: RoutingConfig) -> None:
+    """A reloaded configuration's queues, hotliners and rules from now on
+    (each process's `rt.routing` is read afresh by every request and job)."""
+    rt.routing = routing
+    publish_wrapup_times(rt)
+
+
 def publish_wrapup_times(rt: Runtime) -> bool:
     """Tell the scripts each queue's own wrap-up time (one atomic swap).
 

@@ -15,6 +15,7 @@ the order of what it writes.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import sqlite3
@@ -28,6 +29,9 @@ log = logging.getLogger(__name__)
 #: Arguments of a journaled operation: JSON values.
 Args = list[Any]
 
+#: Entries read at a time by a replay.
+REPLAY_BATCH = 100
+
 
 class Spool:
     """Append operations; replay them in time order once; know if any wait."""
@@ -35,6 +39,7 @@ class Spool:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.marker = path.with_suffix(".pending")
+        self.lock_path = path.with_suffix(".replaying")
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.execute(
@@ -76,25 +81,65 @@ class Spool:
         Stops (keeping the rest) at the first failure `is_outage` recognises
         (Redis went away again); an entry failing otherwise is logged and
         dropped, so one bad entry never blocks the journal. Returns how many
-        were applied.
+        were applied (0 if another process of the host is replaying).
+
+        The journal's write lock is held only to read a batch, to delete an
+        entry and to see it empty, never while an entry is applied: applying
+        talks to Redis and to Twilio, and webhooks journaling meanwhile must
+        not wait for that (they answer Twilio within a second). Entries they
+        add are later in time and are replayed in a following batch.
         """
         applied = 0
+        with self._replayer() as alone:
+            if not alone:
+                return 0
+            while True:
+                with self._connect() as db:
+                    rows = db.execute(
+                        "SELECT id, at_ms, op, args FROM ops"
+                        " ORDER BY at_ms, id LIMIT ?",
+                        (REPLAY_BATCH,),
+                    ).fetchall()
+                if not rows:
+                    if self._forget_if_empty():
+                        return applied
+                    continue
+                for row_id, at_ms, op, raw in rows:
+                    try:
+                        apply(op, json.loads(raw), int(at_ms))
+                    except Exception as exc:  # noqa: BLE001 - sorted below
+                        if is_outage(exc):
+                            return applied
+                        log.exception(
+                            "dropping journaled %s %s: it cannot be applied", op, raw
+                        )
+                    else:
+                        applied += 1
+                    with self._connect() as db:
+                        db.execute("DELETE FROM ops WHERE id = ?", (row_id,))
+
+    def _forget_if_empty(self) -> bool:
+        """Remove the marker if no entry is left; under the write lock, so an
+        entry appended meanwhile (its marker touched after its commit) is
+        never left without its marker."""
         with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")  # one replayer at a time, per host
-            rows = db.execute("SELECT id, at_ms, op, args FROM ops ORDER BY at_ms, id")
-            for row_id, at_ms, op, raw in rows.fetchall():
-                try:
-                    apply(op, json.loads(raw), int(at_ms))
-                except Exception as exc:  # noqa: BLE001 - sorted below
-                    if is_outage(exc):
-                        break
-                    log.exception(
-                        "dropping journaled %s %s: it cannot be applied", op, raw
-                    )
-                else:
-                    applied += 1
-                db.execute("DELETE FROM ops WHERE id = ?", (row_id,))
-            left = int(db.execute("SELECT COUNT(*) FROM ops").fetchone()[0])
-            if left == 0:
-                self.marker.unlink(missing_ok=True)
-        return applied
+            db.execute("BEGIN IMMEDIATE")
+            if int(db.execute("SELECT COUNT(*) FROM ops").fetchone()[0]):
+                return False
+            self.marker.unlink(missing_ok=True)
+            return True
+
+    @contextmanager
+    def _replayer(self) -> Iterator[bool]:
+        """One replayer at a time per host (every web process watches):
+        True if this one may replay now."""
+        with self.lock_path.open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)

@@ -19,6 +19,7 @@ from core.clock import now_ms
 from core.keys import Keys
 from core.text import as_text
 from queues import scripts
+from queues.consult_store import ConsultStore
 from queues.lifecycle import EventType
 from queues.routing import QueueRule
 
@@ -46,6 +47,7 @@ class Rejected:
     agent_id: str
     agent_state: str
     queue_id: str
+    ended_warm_transfer: bool = False  # a specialist's offer: caller off hold
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +82,32 @@ class LegEnded:
     caller: str  # 'requeued', 'talking' (conference should end) or '' (over)
     call_sid: str
     agent_state: str  # 'available' (take the next caller now) or 'wrapup'
+    specialist_leg: str = ""  # a warm transfer's ringing leg, to end
+
+
+@dataclass(frozen=True, slots=True)
+class Transferred:
+    """A caller passed on to another queue by their hotliner."""
+
+    agent_leg: str  # the hotliner's leg, to hang up once the caller is out
+    agent_state: str  # 'wrapup', or 'available' with no wrap-up
+    priority: int  # the caller's, raised
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRefused:
+    why: str  # 'unknown_call', 'not_yours' or 'not_talking:<state>'
 
 
 class OutcomeRecorded(Enum):
     REFUSED = 0  # this hotliner did not handle this call
     RECORDED = 1
     AGENT_FREED = 2  # recorded, and the hotliner is free for the next caller
+
+
+#: How long a claimed timer is left to its claimer before it is due again
+#: (`scripts.CLAIM_TIMER`): far longer than any timer's action takes.
+TIMER_LEASE_MS = 30_000
 
 
 class RoutingStore:
@@ -103,6 +125,8 @@ class RoutingStore:
         self.clock = clock
         #: The hotliners' side of live state (their requests, repairs, reads).
         self.agents = AgentStore(client, self.keys, clock)
+        #: Warm transfers (the caller on hold while a specialist is briefed).
+        self.consults = ConsultStore(client, self.keys, clock)
         register = client.register_script
         self._start_call = register(scripts.START_CALL)
         self._note_call = register(scripts.NOTE_CALL)
@@ -122,6 +146,14 @@ class RoutingStore:
         self._requeue_alone = register(scripts.REQUEUE_ALONE)
         self._conference_over = register(scripts.CONFERENCE_OVER)
         self._self_serve = register(scripts.SELF_SERVE)
+        self._transfer = register(scripts.TRANSFER)
+        self._move_waiting = register(scripts.MOVE_WAITING)
+        self._note_recap = register(scripts.NOTE_RECAP)
+        self._schedule_callback = register(scripts.SCHEDULE_CALLBACK)
+        self._note_hold = register(scripts.NOTE_HOLD)
+        self._claim_timer = register(scripts.CLAIM_TIMER)
+        self._close_lost_call = register(scripts.CLOSE_LOST_CALL)
+        self._release_timer = register(scripts.RELEASE_TIMER)
 
     # -- callers -------------------------------------------------------------
 
@@ -353,13 +385,6 @@ class RoutingStore:
             )
         ]
 
-    def oldest_wait_start(self, queue_id: str) -> int | None:
-        """First-entry time (ms) of the longest-waiting caller of a queue."""
-        members = self.waiting(queue_id, limit=1000)
-        starts = [int(c.get("first_queued") or 0) for c in self.calls(members)]
-        starts = [s for s in starts if s]
-        return min(starts) if starts else None
-
     def calls(self, call_sids: Iterable[str]) -> list[dict[str, str]]:
         """Live records of several calls in one round trip."""
         pipe = self.redis.pipeline(transaction=False)
@@ -369,6 +394,27 @@ class RoutingStore:
         return [
             {as_text(a): as_text(b) for a, b in raw.items()} for raw in pipe.execute()
         ]
+
+    def call_fields(
+        self, call_sids: Iterable[str], fields: Sequence[str]
+    ) -> list[dict[str, str]]:
+        """Some fields of several calls in one round trip (a screen showing
+        hundreds of calls reads what it shows, not every field)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for sid in call_sids:
+            pipe.hmget(self.keys.call(sid), list(fields))
+        return [
+            {name: as_text(v) for name, v in zip(fields, raw, strict=True) if v}
+            for raw in pipe.execute()
+        ]
+
+    def queue_lengths(self, queue_ids: Iterable[str]) -> dict[str, int]:
+        """Callers waiting in each queue, in one round trip."""
+        ids = list(queue_ids)
+        pipe = self.redis.pipeline(transaction=False)
+        for queue_id in ids:
+            pipe.zcard(self.keys.queue(queue_id))
+        return {q: int(n) for q, n in zip(ids, pipe.execute(), strict=True)}
 
     def mark_checked(self, call_sid: str, at_ms: int) -> None:
         """When reconciliation last asked the carrier about this call."""
@@ -471,8 +517,14 @@ class RoutingStore:
         )
         if not result:
             return None
-        sid, agent, state, queue = (as_text(x) for x in result)
-        return Rejected(call_sid=sid, agent_id=agent, agent_state=state, queue_id=queue)
+        sid, agent, state, queue, warm = (as_text(x) for x in result)
+        return Rejected(
+            call_sid=sid,
+            agent_id=agent,
+            agent_state=state,
+            queue_id=queue,
+            ended_warm_transfer=warm == "1",
+        )
 
     def expired_offers(self, at_ms: int | None = None) -> list[str]:
         """Offers whose ring time is over (for the sweeper)."""
@@ -505,8 +557,10 @@ class RoutingStore:
         )
         if not result:
             return None
-        caller, call_sid, state = (as_text(x) for x in result)
-        return LegEnded(caller=caller, call_sid=call_sid, agent_state=state)
+        caller, call_sid, state, leg = (as_text(x) for x in result)
+        return LegEnded(
+            caller=caller, call_sid=call_sid, agent_state=state, specialist_leg=leg
+        )
 
     def record_outcome(
         self,
@@ -538,6 +592,151 @@ class RoutingStore:
             )
         )
 
+    def move_waiting(
+        self, call_sid: str, queue_id: str, priority: int, by: str
+    ) -> tuple[str, str] | str:
+        """A supervisor moves a waiting caller (see `MOVE_WAITING`): (the
+        queue they were in, their priority before), or why not."""
+        k = self.keys
+        current = self.call(call_sid).get("queue", "")
+        result = [
+            as_text(x)
+            for x in self._move_waiting(
+                keys=[
+                    k.call(call_sid),
+                    k.queue(current or queue_id),
+                    k.queue(queue_id),
+                    k.events,
+                ],
+                args=[k.base, call_sid, queue_id, priority, self.clock(), by],
+            )
+        ]
+        if result[0] != "ok":
+            return result[1]
+        return result[1], result[2]
+
+    def transfer(
+        self,
+        call_sid: str,
+        agent_id: str,
+        queue_id: str,
+        *,
+        priority_bump: int,
+        wrapup_ms: int,
+        notes: str = "",
+        steps: tuple[str, ...] = (),
+        at_ms: int | None = None,
+    ) -> Transferred | TransferRefused:
+        """Cold transfer: `agent_id`'s caller goes to `queue_id` (see the script)."""
+        k = self.keys
+        result = [
+            as_text(x)
+            for x in self._transfer(
+                keys=[k.call(call_sid), k.agent(agent_id), k.events, k.queue(queue_id)],
+                args=[
+                    k.base,
+                    call_sid,
+                    agent_id,
+                    at_ms or self.clock(),
+                    queue_id,
+                    priority_bump,
+                    wrapup_ms,
+                    notes,
+                    "\n".join(steps),
+                ],
+            )
+        ]
+        if result[0] != "ok":
+            return TransferRefused(result[1])
+        return Transferred(
+            agent_leg=result[1], agent_state=result[2], priority=int(result[3])
+        )
+
+    def schedule_callback(
+        self,
+        call_sid: str,
+        follows: str,
+        *,
+        due_ms: int,
+        queue_id: str,
+        priority: int,
+        number: str,
+        language: str,
+        agent_id: str,
+        notes: str,
+        hotline_number: str,
+        at_ms: int | None = None,
+    ) -> bool:
+        """A call back to `number` at `due_ms` by `queue_id`'s hotliners (see
+        the script); False if `call_sid` exists already."""
+        k = self.keys
+        return bool(
+            self._schedule_callback(
+                keys=[k.call(call_sid), k.active_calls, k.events, k.call(follows)],
+                args=[
+                    k.base,
+                    call_sid,
+                    at_ms or self.clock(),
+                    due_ms,
+                    queue_id,
+                    priority,
+                    number,
+                    language,
+                    agent_id,
+                    notes,
+                    follows,
+                    hotline_number,
+                ],
+            )
+        )
+
+    def note_hold(
+        self, call_sid: str, agent_id: str, on: bool, at_ms: int | None = None
+    ) -> bool:
+        """The caller was put on hold (or taken back): timed in the call log."""
+        k = self.keys
+        return bool(
+            self._note_hold(
+                keys=[k.call(call_sid), k.events],
+                args=[
+                    k.base,
+                    call_sid,
+                    at_ms or self.clock(),
+                    agent_id,
+                    "1" if on else "0",
+                ],
+            )
+        )
+
+    def note_recap(
+        self,
+        call_sid: str,
+        agent_id: str,
+        *,
+        sms_to: str = "",
+        email_to: str = "",
+        at_ms: int | None = None,
+    ) -> bool:
+        """The caller was sent a recap (on the call and in the stream)."""
+        k = self.keys
+        channels = ",".join(
+            name for name, to in (("sms", sms_to), ("email", email_to)) if to
+        )
+        return bool(
+            self._note_recap(
+                keys=[k.call(call_sid), k.events],
+                args=[
+                    k.base,
+                    call_sid,
+                    at_ms or self.clock(),
+                    agent_id,
+                    channels,
+                    sms_to,
+                    email_to,
+                ],
+            )
+        )
+
     def kb_fixes(self) -> dict[str, int]:
         """Calls fixed per known fault, as hotliners said in their outcomes."""
         raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.kb_fixes))
@@ -555,9 +754,45 @@ class RoutingStore:
             )
         ]
 
-    def claim_timer(self, member: str) -> bool:
-        """Take a due timer; only one process (of several workers) gets it."""
-        return int(cast(int, self.redis.zrem(self.keys.timers, member))) == 1
+    def claim_timer(
+        self, member: str, lease_ms: int = TIMER_LEASE_MS, at_ms: int | None = None
+    ) -> str | None:
+        """Take a due timer for `lease_ms` (only one process of several gets
+        it); the lease to `release_timer` once acted on, None if not due."""
+        lease = self._claim_timer(
+            keys=[self.keys.timers], args=[member, at_ms or self.clock(), lease_ms]
+        )
+        return as_text(lease) if lease else None
+
+    def close_lost_call(self, call_sid: str, final_state: str, reason: str) -> bool:
+        """End, in the call log, a call live state has no trace of
+        (`scripts.CLOSE_LOST_CALL`); False if live state knows it after all."""
+        k = self.keys
+        return bool(
+            self._close_lost_call(
+                keys=[k.call(call_sid), k.events],
+                args=[k.base, call_sid, self.clock(), final_state, reason],
+            )
+        )
+
+    def note_control(self, action: str, target: str) -> None:
+        """A supervisor's control, in the event stream: live screens follow
+        the stream, so they show it at once (the audit log is SQL's)."""
+        self.redis.xadd(
+            self.keys.events,
+            {
+                "type": EventType.CONTROL.value,
+                "call": "",
+                "agent": "",
+                "at": str(self.clock()),
+                "action": action,
+                "target": target,
+            },
+        )
+
+    def release_timer(self, member: str, lease: str) -> None:
+        """A claimed timer was acted on: gone, unless it was set again."""
+        self._release_timer(keys=[self.keys.timers], args=[member, lease])
 
     def set_timer(self, member: str, due_ms: int) -> None:
         self.redis.zadd(self.keys.timers, {member: due_ms})

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from agents.lifecycle import AgentState
-from agents.shifts import is_on_shift
 from core.clock import utcnow
 from queues.config import RoutingConfig
 from queues.routing import estimated_wait_seconds, serving
@@ -58,22 +57,30 @@ def is_staffed(
     routing: RoutingConfig,
     queue_id: str,
     at: datetime | None = None,
+    priority: int = 0,
 ) -> bool:
-    """Someone who may serve the queue is on shift and logged in right now.
+    """Someone who may serve this caller in the queue is on shift and logged
+    in right now (a specialist on call counts only for callers their rule
+    lets through: the match would never offer them the others).
 
     A caller is not held in a queue nobody serves (Asterisk's `joinempty`):
     they hear it at once and choose a callback or a message instead.
     """
     when = at or utcnow()
-    tz = routing.hotline.timezone
+    incident: list[bool] = []  # read once, if a rule asks
+
+    def takes(agent_id: str) -> bool:
+        rule = routing.hotliners[agent_id].on_call  # type: ignore[index]
+        if rule is None or priority >= rule.min_priority:
+            return True
+        if not incident:
+            incident.append(bool(store.redis.exists(store.keys.incident)))
+        return rule.accepts(priority, incident[0])
+
     candidates = [
         agent_id
         for agent_id in serving(routing, queue_id)
-        if is_on_shift(
-            routing.hotliners[agent_id].shifts,  # type: ignore[index]
-            when,
-            tz,
-        )
+        if routing.roster.on_shift(agent_id, when) and takes(agent_id)
     ]
     states = store.agents.states(candidates)
     return any(state != AgentState.OFFLINE for state in states.values())

@@ -40,6 +40,16 @@ AGENT_STATUS = "/voice/agent/status"
 CALLER_CONNECT = "/voice/caller/connect"
 CALLER_AFTER = "/voice/caller/after"
 CALLER_REQUEUE = "/voice/caller/requeue"
+CALLER_TRANSFERRED = "/voice/caller/transferred"
+CALLER_TRANSFER_HOLD = "/voice/caller/transfer-hold"  # on hold for a transfer
+# A specialist rung for a warm transfer picked up (their leg's end goes to
+# AGENT_STATUS, like any offer's).
+CONSULT_ANSWER = "/voice/agent/consult-answer"
+# Someone outside called into a caller's conference (external transfer).
+EXTERNAL_STATUS = "/voice/external/status"
+
+# A supervisor's leg in a caller's conference (listen, whisper, barge).
+LISTENER_STATUS = "/voice/supervisor/status"
 
 # Our call back to a caller who asked for one.
 CALLBACK_ANSWER = "/voice/callback/answer"
@@ -64,6 +74,11 @@ ALL = (
     CALLER_CONNECT,
     CALLER_AFTER,
     CALLER_REQUEUE,
+    CALLER_TRANSFERRED,
+    CALLER_TRANSFER_HOLD,
+    CONSULT_ANSWER,
+    EXTERNAL_STATUS,
+    LISTENER_STATUS,
     CALLBACK_ANSWER,
     CALLBACK_STATUS,
 )
@@ -78,22 +93,22 @@ def _with_query(path: str, **params: object) -> str:
 # -- the voice menu ------------------------------------------------------------
 
 
-def incident(lang: str, incident_id: str, version: int) -> str:
+def incident(lang: str, incident_id: str, version: str) -> str:
     """Answer to "is your call about the announced incident?"."""
     return _with_query(INCIDENT, lang=lang, incident=incident_id, v=version)
 
 
-def returning(lang: str, previous: str, queue: str, version: int) -> str:
+def returning(lang: str, previous: str, queue: str, version: str) -> str:
     """Answer to "is it about your earlier call (`previous`, in `queue`)?"."""
     return _with_query(RETURNING, lang=lang, previous=previous, queue=queue, v=version)
 
 
-def menu(node: str, attempt: int, lang: str, version: int) -> str:
+def menu(node: str, attempt: int, lang: str, version: str) -> str:
     """Answer to a menu of the call's tree version."""
     return _with_query(MENU, node=node, attempt=attempt, lang=lang, v=version)
 
 
-def selfhelp(node: str, step: int, attempt: int, lang: str, version: int) -> str:
+def selfhelp(node: str, step: int, attempt: int, lang: str, version: str) -> str:
     """Answer to "did this self-help step fix it?"."""
     return _with_query(
         SELFHELP, node=node, step=step, attempt=attempt, lang=lang, v=version
@@ -141,6 +156,31 @@ def agent_answer(offer: str, call: str) -> str:
     return _with_query(AGENT_ANSWER, offer=offer, call=call)
 
 
+def consult_answer(offer: str, call: str) -> str:
+    """The specialist picked up the leg rung for a warm transfer's `offer`."""
+    return _with_query(CONSULT_ANSWER, offer=offer, call=call)
+
+
+def external_status(call: str, consult: str) -> str:
+    """Answered and final statuses of an outside leg of an external transfer."""
+    return _with_query(EXTERNAL_STATUS, call=call, consult=consult)
+
+
+def listener_status(call: str) -> str:
+    """Statuses of a supervisor's leg listening in on `call`."""
+    return _with_query(LISTENER_STATUS, call=call)
+
+
+def transfer_hold(lang: str) -> str:
+    """What a caller on hold for a warm transfer hears (their `HoldUrl`)."""
+    return _with_query(CALLER_TRANSFER_HOLD, lang=lang)
+
+
+def conference_name(call_sid: str) -> str:
+    """One conference per caller, so transfer and listen-in can join it later."""
+    return f"hotline-{call_sid}"
+
+
 def agent_status(offer: str, agent: str) -> str:
     """Final status of the hotliner's leg rung for `offer`."""
     return _with_query(AGENT_STATUS, offer=offer, agent=agent)
@@ -155,6 +195,12 @@ def caller_connect(call: str, queue: str, lang: str) -> str:
 def caller_requeue(call: str, queue: str, lang: str) -> str:
     """A caller alone in a conference moved back to their place in the queue."""
     return _with_query(CALLER_REQUEUE, call=call, queue=queue, lang=lang)
+
+
+def caller_transferred(call: str, queue: str, lang: str) -> str:
+    """A caller passed on by their hotliner, moved out of the conference into
+    the queue they were transferred to."""
+    return _with_query(CALLER_TRANSFERRED, call=call, queue=queue, lang=lang)
 
 
 def caller_after(call: str, lang: str) -> str:

@@ -271,6 +271,7 @@ class CallSession:
                 # An inbound caller's CallSid is the app's call: the hotliner
                 # knows it, whatever the app says they are handling now.
                 known = peer.sid if peer and peer.direction == "inbound" else None
+                caller = None if peer is None else _caller_number(peer)
             call_sid = (
                 known or console.current_call(profile.agent_id) or self.call.peer_sid
             )
@@ -282,7 +283,10 @@ class CallSession:
                 number = self.board.answered_counts.get(profile.agent_id, 0)
                 self.board.answered_counts[profile.agent_id] = number + 1
             console.post_outcome(
-                profile.agent_id, call_sid, profile.outcome_for(number), profile.notes
+                profile.agent_id,
+                call_sid,
+                profile.outcome_for(number, caller),
+                profile.notes,
             )
             with self.board.lock:
                 self.call.outcome_posted_at = time.monotonic()
@@ -848,13 +852,50 @@ class CallSession:
         with self.board.lock:
             participant, notices = self.board.join(call, spec)
         self._send_notices(notices)
+        started = time.monotonic()
         try:
-            self.sleep(time_limit, until=lambda: participant.left)
+            while True:
+                left = time_limit - self.board.simulated_seconds(started)
+                done = self.sleep(
+                    left,
+                    until=lambda: (
+                        participant.left or bool(call.outbox) or bool(call.documents)
+                    ),
+                )
+                with self.board.lock:
+                    outbox, call.outbox = call.outbox, []
+                    documents, call.documents = call.documents, []
+                self._send_notices(outbox)
+                for kind, url, method in documents:
+                    self._play_participant_document(kind, url, method)
+                if not done or participant.left:
+                    break
         finally:
             with self.board.lock:
                 notices = self.board.leave(participant)
             self._send_notices(notices)
         return "completed"
+
+    def _play_participant_document(self, kind: str, url: str, method: str) -> None:
+        """A conference participant's `HoldUrl` or `AnnounceUrl`: fetched like
+        Twilio (the leg's parameters), its `<Say>`s noted in the transcript
+        (`<Play>` is the music already noted). Only `<Play>`, `<Say>`,
+        `<Pause>` and `<Redirect>` are allowed there."""
+        with self.board.lock:
+            params = self._params()
+        try:
+            verbs = parse_twiml(self.sender.send(url, method, params))
+        except (WebhookError, TwimlError) as exc:
+            self.carrier.record_error(f"call {self.call.sid}: {kind} document: {exc}")
+            return
+        for verb in verbs:
+            if isinstance(verb, Say):
+                self.call.note("say", verb.text, language=verb.language)
+            elif not isinstance(verb, Play | Pause | Redirect):
+                self.carrier.record_error(
+                    f"call {self.call.sid}: {kind} document: "
+                    f"<{type(verb).__name__}> is not allowed there"
+                )
 
     def _dial_queue(self, verb: Dial, noun: Queue) -> str:
         call = self.call

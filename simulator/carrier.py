@@ -172,6 +172,16 @@ class Carrier:
 
     # Hotliners ---------------------------------------------------------------
 
+    def audio_of(self, conference_name: str) -> list[dict[str, tuple[str, ...]]]:
+        """Who heard whom in the conference of that name (live or ended), each
+        time it changed: a listening supervisor heard by nobody, a coach by
+        the hotliner alone."""
+        with self.board.lock:
+            found = [
+                c for c in self.board.conferences.values() if c.name == conference_name
+            ]
+            return [dict(step) for c in found for step in c.audio]
+
     def add_hotliner(self, profile: HotlinerProfile) -> None:
         """Registers the endpoint and, with a console, makes the hotliner available.
 

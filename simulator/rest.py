@@ -144,8 +144,8 @@ def _events(name: str, allowed: frozenset[str]) -> frozenset[str]:
     return values
 
 
-def _method(name: str) -> str:
-    value = request.form.get(name, "POST").upper()
+def _method(name: str, default: str = "POST") -> str:
+    value = request.form.get(name, default).upper()
     if value not in ("GET", "POST"):
         raise ApiError(400, 21205, f"{name} must be GET or POST")
     return value
@@ -386,16 +386,46 @@ def fetch_participant(account_sid: str, conference_sid: str, call_sid: str) -> R
 def update_participant(
     account_sid: str, conference_sid: str, call_sid: str
 ) -> Response:
-    with _board().lock:
+    board = _board()
+    with board.lock:
         participant = _participant(conference_sid, call_sid)
-        participant.hold = _flag("Hold", participant.hold)
-        participant.muted = _flag("Muted", participant.muted)
+        call = participant.call
+        hold = _flag("Hold", participant.hold)
+        muted = _flag("Muted", participant.muted)
+        if hold != participant.hold:
+            # What the held leg hears until taken back: the HoldUrl's document
+            # (played by the leg's thread), else Twilio's default music.
+            call.note("hold", "hold music" if hold else "back from hold")
+            participant.hold = hold
+            call.outbox += board.participant_changed(participant, "hold", hold)
+            if hold and request.form.get("HoldUrl"):
+                call.documents.append(
+                    ("hold", request.form["HoldUrl"], _method("HoldMethod", "GET"))
+                )
+        if request.form.get("AnnounceUrl"):
+            call.documents.append(
+                ("announce", request.form["AnnounceUrl"], _method("AnnounceMethod"))
+            )
+        if muted != participant.muted:
+            participant.muted = muted
+            call.outbox += board.participant_changed(participant, "mute", muted)
+        modified = {
+            "EndConferenceOnExit",
+            "Coaching",
+            "CallSidToCoach",
+        } & set(request.form)
+        participant.end_conference_on_exit = _flag(
+            "EndConferenceOnExit", participant.end_conference_on_exit
+        )
         participant.coaching = _flag("Coaching", participant.coaching)
         participant.call_sid_to_coach = (
             request.form.get("CallSidToCoach") or participant.call_sid_to_coach
         )
+        if modified:
+            call.outbox += board.participant_changed(participant, "modify", True)
         participant.conference.date_updated = utcnow()
-        participant.call.wake.set()
+        participant.conference.record_audio()
+        call.wake.set()
         return jsonify(_participant_json(participant))
 
 

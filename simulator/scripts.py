@@ -78,6 +78,10 @@ class HotlinerProfile:
     posts its outcome after each call, like a person using the agent console.
     `outcomes`, when given, are used in turn, one per call, instead of `outcome`.
 
+    `outcome_of`, when given, decides each call's outcome from the caller's
+    number instead (a scripted day knows what each caller's call ends with,
+    whoever takes it).
+
     `talk_time`, when given, decides each conversation's length instead of
     `talk_seconds`: it is called with the number of the caller the hotliner
     talks with (the peer leg's From) when the talk starts, and answers simulated
@@ -103,6 +107,7 @@ class HotlinerProfile:
     notes: str = ""
     console: AgentConsoleClient | None = None
     talk_time: Callable[[str], float] | None = None
+    outcome_of: Callable[[str], str] | None = None
     human: bool = False
 
     def talk_seconds_with(self, caller_number: str | None) -> float:
@@ -111,8 +116,11 @@ class HotlinerProfile:
             return self.talk_time(caller_number)
         return self.talk_seconds
 
-    def outcome_for(self, call_number: int) -> str:
-        """The outcome of this hotliner's `call_number`-th answered call (from 0)."""
+    def outcome_for(self, call_number: int, caller_number: str | None = None) -> str:
+        """The outcome of this hotliner's `call_number`-th answered call (from
+        0), with `caller_number` when it is known."""
+        if self.outcome_of is not None and caller_number is not None:
+            return self.outcome_of(caller_number)
         if self.outcomes:
             return self.outcomes[call_number % len(self.outcomes)]
         return self.outcome

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core.clock import utcnow
 from simulator.scripts import CallerScript, HotlinerProfile
@@ -124,6 +124,11 @@ class Call:
     enqueued_at: float = 0.0
     queue_time: float = 0.0  # simulated seconds of the last queue wait
     participant: Participant | None = None
+    # Conference status callbacks about this leg made through the REST API
+    # (hold, mute, modify), sent by the call's own thread like Twilio's.
+    outbox: list[Any] = field(default_factory=list)
+    # `HoldUrl` / `AnnounceUrl` documents to fetch and play: (kind, url, method).
+    documents: list[tuple[str, str, str]] = field(default_factory=list)
     bridge: Bridge | None = None
     # A person's softphone (`profile.human`): its keypad (DTMF for the leg's
     # own <Gather>s), whether the softphone was told the leg rings, and the
@@ -254,6 +259,38 @@ class ConferenceState:
     status_callback_events: frozenset[str] = frozenset()
     sequence_number: int = 0
     reason_ended: str | None = None
+    # Who heard whom, each time it changed: {speaker's CallSid: hearers' CallSids}.
+    audio: list[dict[str, tuple[str, ...]]] = field(default_factory=list)
+
+    def audience(self) -> dict[str, tuple[str, ...]]:
+        """Who hears each participant now, by Twilio's rules: a muted or held
+        participant is heard by nobody, a coach (`Coaching` with
+        `CallSidToCoach`) only by the participant it coaches, anyone else by
+        every participant not on hold (a held one hears the hold music)."""
+        present = [p for p in self.participants.values() if not p.left]
+        heard: dict[str, tuple[str, ...]] = {}
+        for speaker in present:
+            if speaker.muted or speaker.hold:
+                heard[speaker.call.sid] = ()
+                continue
+            heard[speaker.call.sid] = tuple(
+                sorted(
+                    p.call.sid
+                    for p in present
+                    if p is not speaker
+                    and not p.hold
+                    and (
+                        not speaker.coaching or p.call.sid == speaker.call_sid_to_coach
+                    )
+                )
+            )
+        return heard
+
+    def record_audio(self) -> None:
+        """Keep who hears whom, when it changed (tests read it as a story)."""
+        now = self.audience()
+        if not self.audio or self.audio[-1] != now:
+            self.audio.append(now)
 
 
 @dataclass(frozen=True, slots=True)

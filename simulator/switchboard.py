@@ -289,6 +289,19 @@ class Switchboard:
         self._wake_conference(conference)
         return notices
 
+    def participant_changed(
+        self, participant: Participant, event: str, on: bool
+    ) -> list[Notice]:
+        """A REST update changed a participant: `event` is 'hold', 'mute' or
+        'modify' (what the conference subscribes to); `on` says which way."""
+        conference = participant.conference
+        conference.date_updated = utcnow()
+        name = {
+            "hold": "participant-hold" if on else "participant-unhold",
+            "mute": "participant-mute" if on else "participant-unmute",
+        }.get(event, "participant-modified")
+        return self._conference_notice(conference, event, participant, name)
+
     def _end_conference(self, conference: ConferenceState, reason: str) -> list[Notice]:
         conference.status = "completed"
         conference.reason_ended = reason
@@ -325,20 +338,30 @@ class Switchboard:
         if call.bridge is not None:
             return call.bridge.other(call).sid
         if call.participant is not None:
-            others = [
-                sid
-                for sid in call.participant.conference.participants
-                if sid != call.sid
-            ]
-            return others[0] if others else None
+            # A caller first: several hotliners may share a caller's conference
+            # (a warm transfer's briefing).
+            others = sorted(
+                (
+                    p.call
+                    for p in call.participant.conference.participants.values()
+                    if p.call is not call
+                ),
+                key=lambda other: other.direction != "inbound",
+            )
+            return others[0].sid if others else None
         return None
 
     def _wake_conference(self, conference: ConferenceState) -> None:
+        conference.record_audio()
         for participant in conference.participants.values():
             participant.call.wake.set()
 
     def _conference_notice(
-        self, conference: ConferenceState, event: str, participant: Participant | None
+        self,
+        conference: ConferenceState,
+        event: str,
+        participant: Participant | None,
+        name: str | None = None,
     ) -> list[Notice]:
         if not conference.status_callback or event not in (
             conference.status_callback_events
@@ -349,7 +372,7 @@ class Switchboard:
             "AccountSid": self.account_sid,
             "ConferenceSid": conference.sid,
             "FriendlyName": conference.name,
-            "StatusCallbackEvent": _CONFERENCE_EVENT_NAMES[event],
+            "StatusCallbackEvent": name or _CONFERENCE_EVENT_NAMES[event],
             "SequenceNumber": str(conference.sequence_number),
             "Timestamp": format_datetime(utcnow()),
         }

@@ -10,13 +10,12 @@ PostgreSQL gets a fresh database per session, else SQLite in tmp_path.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import redis
+from support import throwaway_database
 
 from core.embedded_redis import EmbeddedRedis
 
@@ -56,35 +55,6 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
     finally:
         client.flushdb()
         client.close()
-
-
-@contextmanager
-def throwaway_database(folder: Path) -> Iterator[str]:
-    """A new empty database: PostgreSQL if DATABASE_URL says so, else SQLite."""
-    external = os.environ.get("DATABASE_URL")
-    if not external:
-        yield f"sqlite:///{folder / 'calllog.sqlite3'}"
-        return
-    import sqlalchemy as sa
-
-    name = f"hotline_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(external, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.make_url(external).set(database=name)
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(
-                sa.text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = :n AND pid <> pg_backend_pid()"
-                ),
-                {"n": name},
-            )
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
 
 
 @pytest.fixture(scope="session")

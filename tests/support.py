@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import time
+import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -116,6 +120,14 @@ class RecordingTelephony:
         self.texts: list[dict[str, str]] = []
         self.statuses: dict[str, str] = {}
         self.participant_updates: list[tuple[str, str, bool | None, bool | None]] = []
+        #: Legs called into a conference (external transfers), like `placed`.
+        self.added: list[dict[str, Any]] = []
+        #: (conference, leg, the TwiML it hears on hold)
+        self.hold_urls: list[tuple[str, str, str]] = []
+        #: (conference, leg, whether its leaving ends the conference)
+        self.end_on_exit: list[tuple[str, str, bool]] = []
+        #: (conference, leg, the leg it coaches or "" for none)
+        self.coaching: list[tuple[str, str, str]] = []
 
     def place_call(
         self, *, to: str, from_: str, url: str, status_callback: str, timeout: int
@@ -147,6 +159,35 @@ class RecordingTelephony:
     def send_sms(self, *, to: str, from_: str, body: str) -> None:
         self.texts.append({"to": to, "from": from_, "body": body})
 
+    def add_participant(
+        self,
+        conference: str,
+        *,
+        to: str,
+        from_: str,
+        status_callback: str,
+        timeout: int,
+        label: str,
+        muted: bool = False,
+        coach: str | None = None,
+    ) -> str:
+        sid = f"CAadded{len(self.added) + 1}"
+        self.added.append(
+            {
+                "sid": sid,
+                "conference": conference,
+                "to": to,
+                "from": from_,
+                "status_callback": status_callback,
+                "timeout": timeout,
+                "label": label,
+                "muted": muted,
+                "coach": coach,
+            }
+        )
+        self.statuses[sid] = "ringing"
+        return sid
+
     def update_participant(
         self,
         conference: str,
@@ -154,8 +195,18 @@ class RecordingTelephony:
         *,
         hold: bool | None = None,
         muted: bool | None = None,
+        end_conference_on_exit: bool | None = None,
+        hold_url: str | None = None,
+        coach: str | None = None,
     ) -> None:
-        self.participant_updates.append((conference, call_sid, hold, muted))
+        if coach is not None:
+            self.coaching.append((conference, call_sid, coach))
+        if hold_url is not None:
+            self.hold_urls.append((conference, call_sid, hold_url))
+        if hold is not None or muted is not None:
+            self.participant_updates.append((conference, call_sid, hold, muted))
+        if end_conference_on_exit is not None:
+            self.end_on_exit.append((conference, call_sid, end_conference_on_exit))
 
 
 def make_settings(
@@ -202,8 +253,11 @@ def provision(store: Any, account_id: str, role: str) -> str:
 
 
 def csrf_token(html: str) -> str:
-    """The CSRF token a page's form carries."""
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    """The CSRF token a page carries: its form's field, or the `<meta>` a
+    script page sends back in `X-CSRFToken`."""
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html) or re.search(
+        r'name="csrf-token" content="([^"]+)"', html
+    )
     assert found is not None, "no CSRF token in the page"
     return found.group(1)
 
@@ -216,6 +270,15 @@ def log_in(client: Any, account_id: str, password: str = PASSWORD) -> None:
         data={"username": account_id, "password": password, "csrf_token": token},
     )
     assert response.status_code == 302, response.get_data(as_text=True)[:300]
+
+
+def console_session(app: Any, agent_id: str) -> tuple[Any, dict[str, str]]:
+    """A hotliner logged in through the form, with the console page's CSRF
+    header their JSON writes carry."""
+    client = app.test_client()
+    log_in(client, agent_id)
+    token = csrf_token(client.get("/console").get_data(as_text=True))
+    return client, {"X-CSRFToken": token}
 
 
 def bearer_client(app: Any, token: str) -> Any:
@@ -242,3 +305,47 @@ def supervisor_token(database_url: str, account_id: str = "e2e-supervisor") -> s
 def bearer(token: str) -> dict[str, str]:
     """Headers of an API request made with `token`."""
     return {"Authorization": f"Bearer {token}"}
+
+
+def wait_for(
+    predicate: Callable[[], Any], timeout: float, what: str, every: float = 0.05
+) -> Any:
+    """The predicate's first true value within `timeout` seconds, polled every
+    `every`; an AssertionError naming `what` otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@contextmanager
+def throwaway_database(folder: Path) -> Iterator[str]:
+    """A new empty database: PostgreSQL if DATABASE_URL says so, else SQLite
+    (in `folder`)."""
+    external = os.environ.get("DATABASE_URL")
+    if not external:
+        yield f"sqlite:///{folder / 'calllog.sqlite3'}"
+        return
+    import sqlalchemy as sa
+
+    name = f"hotline_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(external, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.make_url(external).set(database=name)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :n AND pid <> pg_backend_pid()"
+                ),
+                {"n": name},
+            )
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,17 +23,20 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from accounts.audit import AuditLog
 from accounts.store import AccountStore
 from calllog.db import create_db_engine
-from core.errors import ConfigError
+from core.keys import Keys
+from core.mail import Mailer
 from core.settings import Settings
 from ivr.config import IvrTree
 from ivr.incident import IncidentStore
 from queues.outage import LiveState, replay_when_back
-from queues.runtime import Runtime, build_runtime, publish_wrapup_times
+from queues.runtime import Runtime, build_runtime, publish_wrapup_times, use_routing
 from queues.spool import Spool
 from web.auth import csrf, init_auth
-from web.config import HotlineConfig, config_files, load_config
+from web.config import HotlineConfig
+from web.config_versions import ConfigVersions
 
 #: Socket timeout of the consoles' feed client: past its longest XREAD block.
 FEED_READ_TIMEOUT = 30.0
@@ -42,13 +44,10 @@ FEED_READ_TIMEOUT = 30.0
 
 @dataclass(slots=True)
 class WebServices:
-    """What views need, built once per process; the voice menu reloads itself.
-
-    A changed configuration folder is loaded again (at most once a second) and,
-    if valid, its IVR tree and knowledge base serve new calls; a call already
-    in the menu keeps the tree version it started with (URLs carry `v=`), so an
-    edit never breaks a call in progress. An invalid edit is logged and ignored.
-    """
+    """What views need, built once per process; the configuration reloads
+    itself (`web.config_versions`): an edit serves new calls within a second,
+    a call in the menu keeps the version it started with (`v=` in its URLs),
+    an invalid edit is logged and the running version stays."""
 
     runtime: Runtime
     config_dir: Path
@@ -56,35 +55,20 @@ class WebServices:
     incidents: IncidentStore
     engine: Engine  # the call log (pages read it; webhooks never do)
     accounts: AccountStore  # who logs in (same database)
+    audit: AuditLog  # supervisors' controls used (same database)
+    configs: ConfigVersions
+    mailer: Mailer | None = None  # the help desk's SMTP server (`SMTP_URL`)
     stop: threading.Event = field(default_factory=threading.Event)
-    trees: dict[int, HotlineConfig] = field(default_factory=dict)
-    version: int = 0
-    stamp: tuple[tuple[str, float], ...] = ()
-    checked_at: float = 0.0
-    lock: threading.Lock = field(default_factory=threading.Lock)
     redis_url: str = ""
     _feed_redis: redis.Redis | None = None
 
-    KEEP_VERSIONS = 8
-
-    def install(
-        self, config: HotlineConfig, stamp: tuple[tuple[str, float], ...]
-    ) -> None:
-        self.version += 1
-        self.trees[self.version] = config
-        self.stamp = stamp
-        for old in sorted(self.trees)[: -self.KEEP_VERSIONS]:
-            del self.trees[old]
-
     def current(self) -> HotlineConfig:
-        """The newest valid configuration, reloading it if files changed."""
-        now = time.monotonic()
-        if now - self.checked_at >= 1.0:
-            with self.lock:
-                if now - self.checked_at >= 1.0:
-                    self.checked_at = now
-                    self._reload_if_changed()
-        return self.trees[self.version]
+        """The newest valid configuration."""
+        return self.configs.current()[1]
+
+    @property
+    def version(self) -> str:
+        return self.configs.version
 
     def feed_redis(self) -> redis.Redis:
         """A client for consoles' live feeds: their XREADs block for seconds,
@@ -101,44 +85,13 @@ class WebServices:
             )
         return self._feed_redis
 
-    def for_version(self, version: str | None) -> tuple[int, HotlineConfig]:
+    def for_version(self, version: str | None) -> tuple[str, HotlineConfig]:
         """The configuration a call in progress started with (or the newest)."""
-        current = self.current()
-        try:
-            wanted = int(version or "")
-        except ValueError:
-            return self.version, current
-        found = self.trees.get(wanted)
-        return (wanted, found) if found is not None else (self.version, current)
-
-    def _reload_if_changed(self) -> None:
-        stamp = file_stamp(self.config_dir)
-        if stamp == self.stamp:
-            return
-        try:
-            config = load_config(self.config_dir)
-        except ConfigError as exc:
-            logging.getLogger(__name__).error("configuration not reloaded: %s", exc)
-            self.stamp = stamp  # report a broken edit once, not every second
-            return
-        self.install(config, stamp)
-        logging.getLogger(__name__).info(
-            "configuration reloaded (version %d)", self.version
-        )
+        return self.configs.get(version)
 
     @property
     def ivr(self) -> IvrTree:
         return self.current().ivr
-
-
-def file_stamp(folder: Path) -> tuple[tuple[str, float], ...]:
-    stamps = []
-    for path in config_files(folder):
-        try:
-            stamps.append((str(path), path.stat().st_mtime))
-        except OSError:
-            continue
-    return tuple(stamps)
 
 
 def services() -> WebServices:
@@ -149,21 +102,39 @@ def services() -> WebServices:
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the web app; `test_config` may carry `SETTINGS`, `KEYS` and
     `TELEPHONY` (a stand-in for the carrier's REST API)."""
-    test_config = test_config or {}
+    return _build(test_config or {}, feed_only=False)
+
+
+def create_feed_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the consoles' live feed alone (`/console/events`, `/healthz`).
+
+    Run in processes of its own (`hotline run`, the Procfile's `feed`), the
+    feeds' long-lived requests and their work on every offer never take a
+    thread or the interpreter lock from the web's workers that answer Twilio.
+    """
+    return _build(test_config or {}, feed_only=True)
+
+
+def _build(test_config: dict[str, Any], *, feed_only: bool) -> Flask:
     settings: Settings = test_config.get("SETTINGS") or Settings.from_env(os.environ)
     if settings.redis_url is None:
         raise RuntimeError(
             "REDIS_URL is not set: start the hotline with `hotline run`, which "
             "starts an embedded Redis, or point REDIS_URL at a server"
         )
-    config = load_config(settings.config_dir)
+    configs = ConfigVersions(
+        settings.config_dir, None, test_config.get("KEYS") or Keys()
+    )
+    config = configs.load()
     runtime = build_runtime(
         settings,
         keys=test_config.get("KEYS"),
         routing=config.routing,
         telephony=test_config.get("TELEPHONY"),
     )
-
+    configs.redis = runtime.redis
+    configs.on_install = lambda _version, new: use_routing(runtime, new.routing)
+    configs.publish()
     publish_wrapup_times(runtime)
     app = Flask(__name__, instance_path=str(settings.instance_dir))
     if settings.trusted_proxies:
@@ -190,11 +161,49 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         incidents=IncidentStore(runtime.redis, runtime.keys),
         engine=engine,
         accounts=AccountStore(engine),
+        audit=AuditLog(engine),
+        configs=configs,
         redis_url=settings.redis_url,
+        mailer=Mailer.from_url(settings.smtp_url, settings.mail_from)
+        if settings.smtp_url
+        else None,
     )
-    web_services.install(config, file_stamp(settings.config_dir))
-    web_services.checked_at = time.monotonic()
     app.extensions["hotline"] = web_services
+
+    from web import (
+        agent_controls,  # noqa: F401 - its routes join the api blueprint
+        api,
+        call_controls,  # noqa: F401 - its routes join the api blueprint
+        console,
+        history,
+        metrics,
+        openapi,
+        rota,
+        status,
+        voice,
+        wallboard,
+    )
+
+    init_auth(
+        app,
+        redis_url=settings.redis_url,
+        secure_cookies=(settings.public_base_url or "").startswith("https://"),
+        pages=not feed_only,
+    )
+    # Every process looks for configuration edits by itself.
+    threading.Thread(
+        target=configs.watch,
+        args=(web_services.stop,),
+        daemon=True,
+        name="hotline-config",
+    ).start()
+    if feed_only:
+        app.register_blueprint(console.feed_bp)
+        app.register_blueprint(wallboard.feed_bp)
+        app.add_url_rule("/healthz", view_func=status.healthz)
+        _add_error_handlers(app)
+        logging.getLogger(__name__).info("hotline consoles' feed ready")
+        return app
     # Replays what webhooks journaled while Redis was unreachable, once it is back.
     threading.Thread(
         target=replay_when_back,
@@ -202,23 +211,34 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         daemon=True,
         name="hotline-replay",
     ).start()
-
-    from web import api, console, status, voice
-
-    init_auth(
-        app,
-        redis_url=settings.redis_url,
-        secure_cookies=(settings.public_base_url or "").startswith("https://"),
-    )
     # Twilio signs its webhooks (no CSRF token); the API checks CSRF itself on
     # writes made with a session (`web.auth.api_account`).
-    for blueprint in (*voice.ALL, api.bp):
+    for blueprint in (*voice.ALL, api.bp, history.api_bp):
         csrf.exempt(blueprint)
     app.register_blueprint(voice.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(status.bp)
     app.register_blueprint(console.bp)
+    app.register_blueprint(console.feed_bp)
+    app.register_blueprint(wallboard.bp)
+    app.register_blueprint(wallboard.feed_bp)
+    app.register_blueprint(history.bp)
+    app.register_blueprint(history.api_bp)
+    app.register_blueprint(rota.page_bp)
+    app.register_blueprint(openapi.bp)  # the API's description, for any account
+    app.register_blueprint(metrics.bp)
+    metrics.init_metrics(app)
+    _add_error_handlers(app)
+    logging.getLogger(__name__).info(
+        "hotline web ready: %d queues, %d hotliners, simulated=%s",
+        len(config.routing.queues),
+        len(config.routing.hotliners),
+        settings.simulated,
+    )
+    return app
 
+
+def _add_error_handlers(app: Flask) -> None:
     @app.errorhandler(413)
     def _too_large(exc: Exception) -> tuple[dict[str, str], int]:
         return {"error": "request body too large (64 KiB at most)"}, 413
@@ -233,11 +253,3 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     def _call_log_unreachable(exc: SQLAlchemyError) -> tuple[dict[str, str], int]:
         logging.getLogger(__name__).warning("call log unreachable: %s", exc)
         return {"error": "call log (SQL) unreachable; try again shortly"}, 503
-
-    logging.getLogger(__name__).info(
-        "hotline web ready: %d queues, %d hotliners, simulated=%s",
-        len(config.routing.queues),
-        len(config.routing.hotliners),
-        settings.simulated,
-    )
-    return app

@@ -150,8 +150,11 @@ def _load(account_id: str) -> SessionUser | None:
 login_manager.user_loader(_load)
 
 
-def init_auth(app: Flask, *, redis_url: str, secure_cookies: bool) -> None:
-    """Sessions, CSRF, throttling and security headers for `app`."""
+def init_auth(
+    app: Flask, *, redis_url: str, secure_cookies: bool, pages: bool = True
+) -> None:
+    """Sessions, CSRF, throttling and security headers for `app`; `pages`: the
+    login and account pages too (the consoles' feed only reads sessions)."""
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -167,7 +170,8 @@ def init_auth(app: Flask, *, redis_url: str, secure_cookies: bool) -> None:
     login_manager.login_view = "auth.login"
     csrf.init_app(app)
     limiter.init_app(app)
-    app.register_blueprint(bp)
+    if pages:
+        app.register_blueprint(bp)
 
     @app.after_request
     def _security_headers(response: Response) -> Response:
@@ -200,12 +204,12 @@ def _failed(response: Response) -> bool:
 
 def _safe_next(target: str | None, role: Role | None = None) -> str:
     """Only a path of this site: never an open redirect. Without one, each
-    role's own home: the console for hotliners, the status page for others."""
+    role's own home: the console for hotliners, the wallboard for others."""
     if target and target.startswith("/") and not urlsplit(target).netloc:
         return target
     if role is Role.HOTLINER:
         return url_for("console.page")
-    return url_for("status.page")
+    return url_for("supervisor.page")
 
 
 @bp.route("/login", methods=["GET", "POST"])

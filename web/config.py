@@ -2,7 +2,7 @@
 
 Used by `web.create_app` and by `hotline check-config`: the routing part
 (hotline, queues, hotliners), the IVR tree (whose leaves name queues) and the
-knowledge base.
+knowledge base, and the recap's templates.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from ivr.kb import SYNONYMS_FILE, KnowledgeBase, load_knowledge_base
 from ivr.search import KbSearch, load_synonyms
 from queues.config import RoutingConfig, load_routing_config
 from queues.directory import load_directory
+from queues.recap import FOLDER as RECAP_FOLDER
+from queues.recap import RecapTemplates, load_recap_templates, recap_files
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +26,7 @@ class HotlineConfig:
     kb: KnowledgeBase
     search: KbSearch
     directory: dict[str, str] = field(default_factory=dict)  # number -> name
+    recap: RecapTemplates | None = None  # None: no `recap/` folder, no recaps
 
 
 def load_config(folder: Path) -> HotlineConfig:
@@ -40,9 +43,14 @@ def load_config(folder: Path) -> HotlineConfig:
         kb=kb,
         search=KbSearch.from_kb(kb, synonyms),
         directory=load_directory(folder),
+        recap=load_recap_templates(folder, languages)
+        if (folder / RECAP_FOLDER).is_dir()
+        else None,
     )
 
 
 def config_files(folder: Path) -> list[Path]:
     """Every file whose change should reload the configuration."""
-    return sorted([*folder.glob("*.yaml"), *(folder / "kb").glob("*.yaml")])
+    return sorted(
+        [*folder.glob("*.yaml"), *(folder / "kb").glob("*.yaml"), *recap_files(folder)]
+    )

@@ -15,7 +15,6 @@ import logging
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -34,16 +33,20 @@ from twilio.jwt.access_token import AccessToken
 from twilio.jwt.access_token.grants import VoiceGrant
 
 from accounts.roles import Role
-from agents.shifts import Shift
+from agents.config import Hotliner
 from calllog.models import Call, CallEvent
 from calllog.projection import OUTCOME_MISSING
 from core.clock import utcnow
+from queues.config import RoutingConfig
 from web import WebServices, services
 from web.auth import json_for, page_for
 from web.console_feed import BLOCK_MS, ConsoleFeed, History, follow
 from web.console_text import TEXT
 
 bp = Blueprint("console", __name__, url_prefix="/console")
+#: The live feed alone: registered by the web and by the feed's own processes
+#: (`web.create_feed_app`), which a page on another port of the host reads.
+feed_bp = Blueprint("console_feed", __name__, url_prefix="/console")
 log = logging.getLogger(__name__)
 
 #: Lifetime of a softphone access token; the page asks for a new one before.
@@ -88,6 +91,7 @@ def page() -> ResponseReturnValue:
     lang = _lang()
     hotline = rt.routing.hotline
     settings = rt.settings
+    feed_url = feed_url_for(settings.feed_port)
     setup = {
         "agent": _me(),
         "name": current_user.account.name,
@@ -98,11 +102,23 @@ def page() -> ResponseReturnValue:
         "simulated": settings.simulated,
         "carrier_url": settings.twilio_api_base_url if settings.simulated else "",
         "break_reasons": {k: v[lang] for k, v in hotline.break_reasons.items()},
+        "queues": {
+            q.id: q.names.get(lang) or next(iter(q.names.values()), q.id)
+            for q in rt.routing.queues.values()
+        },
+        # Who a warm transfer may name (the console greys out who is off).
+        "specialists": {
+            h.id: h.name for h in rt.routing.hotliners.values() if h.id != _me()
+        },
+        "on_call": {e.id: e.name for e in rt.routing.on_call.values()},
         "dispositions": {k: v[lang] for k, v in hotline.dispositions.items()},
         "wrapup_seconds": hotline.wrapup_seconds,
         "extend_seconds": hotline.wrapup_extend_seconds,
-        "shift_today": _shift_today(me.shifts if me else (), hotline.timezone),
+        "shift_today": _shift_today(rt.routing, me) if me else "",
+        "duty": _duty(rt.routing, me) if me else [],
+        "auto_available": hotline.auto_available,
         "text": TEXT[lang],
+        "feed_url": feed_url,
     }
     response = Response(
         render_template("console.html", setup=setup, lang=lang, hotline=hotline)
@@ -110,6 +126,8 @@ def page() -> ResponseReturnValue:
     connect = (
         _origin(settings.twilio_api_base_url) if settings.simulated else TWILIO_CONNECT
     )
+    if feed_url:
+        connect += " " + feed_url
     response.headers["Content-Security-Policy"] = (
         "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
         f"img-src 'self' data:; media-src 'self' blob: data:; connect-src 'self' "
@@ -119,7 +137,7 @@ def page() -> ResponseReturnValue:
     return response
 
 
-@bp.get("/events")
+@feed_bp.get("/events")
 @json_for(Role.HOTLINER)
 def events() -> ResponseReturnValue:
     """Server-sent events: the hotliner's offers, calls and state, live."""
@@ -133,6 +151,45 @@ def events() -> ResponseReturnValue:
         mimetype="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+def feed_url_for(feed_port: int | None) -> str:
+    """Where the page reads its feed: '' for its own origin, else the same
+    host (so the session cookie goes along) on the feed's port."""
+    if feed_port is None:
+        return ""
+    host = urlsplit(request.host_url).hostname or "127.0.0.1"
+    if ":" in host:  # an IPv6 address
+        host = f"[{host}]"
+    return f"{request.scheme}://{host}:{feed_port}"
+
+
+@feed_bp.after_request
+def _allow_the_console_page(response: Response) -> Response:
+    return allow_same_host(response)
+
+
+def allow_same_host(response: Response) -> Response:
+    """CORS for a page (console, wallboard) served from another port of the
+    same host than its live feed.
+
+    Only an origin on this very host may read the feed with its cookies: a
+    port is no boundary for cookies anyway, a host is. The reconnect's
+    `Last-Event-ID` header makes the browser ask first (OPTIONS, answered by
+    Flask before any view).
+    """
+    origin = request.headers.get("Origin", "")
+    parts = urlsplit(origin)
+    if origin and (parts.scheme, parts.hostname) == (
+        request.scheme,
+        urlsplit(request.host_url).hostname,
+    ):
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Credentials"] = "true"
+        response.headers["Access-Control-Allow-Headers"] = "Last-Event-ID"
+        response.headers["Access-Control-Max-Age"] = "600"
+    response.headers.add("Vary", "Origin")
+    return response
 
 
 @bp.get("/token")
@@ -172,7 +229,8 @@ def call(call_sid: str) -> ResponseReturnValue:
     """A call's context, for the hotliner who handles or handled it."""
     ctx = _feed().context(call_sid, _me())
     live = services().runtime.store.call(call_sid)
-    if ctx is None or live.get("agent") != _me():
+    # The specialist of a warm transfer reads it before it is theirs.
+    if ctx is None or _me() not in {live.get("agent"), live.get("consult_agent")}:
         return jsonify({"error": "not one of your calls"}), 404
     return jsonify(ctx)
 
@@ -316,9 +374,27 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _shift_today(shifts: tuple[Shift, ...], tz: ZoneInfo) -> str:
-    """Today's shifts as '07:00-15:00', in the hotline's timezone."""
-    today = utcnow().astimezone(tz).weekday()
+def _duty(routing: RoutingConfig, me: Hotliner) -> list[list[int]]:
+    """The hotliner's stretches on duty from now to two days on (epoch ms):
+    the console prompts them to go available when one begins."""
+    now = utcnow()
+    return [
+        [int(a.timestamp() * 1000), int(b.timestamp() * 1000)]
+        for a, b in routing.roster.intervals(
+            me.id, now - timedelta(days=1), now + timedelta(days=2)
+        )
+    ]
+
+
+def _shift_today(routing: RoutingConfig, me: Hotliner) -> str:
+    """Today's stretches on duty as '07:00-15:00', in the hotliner's own
+    timezone, exceptions (leave, extra shift, swap, holiday) applied."""
+    tz = me.timezone or routing.hotline.timezone
+    today = utcnow().astimezone(tz).date()
+    start = datetime.combine(today, time(0), tzinfo=tz)
+    end = datetime.combine(today + timedelta(days=1), time(0), tzinfo=tz)
     return ", ".join(
-        f"{s.start:%H:%M}-{s.end:%H:%M}" for s in shifts if today in s.days
+        f"{a.astimezone(tz):%H:%M}-{b.astimezone(tz):%H:%M}"
+        for a, b in routing.roster.intervals(me.id, start, end)
+        if a.astimezone(tz).date() == today
     )

@@ -121,7 +121,7 @@ class ConsoleFeed:
         kind = fields.get("type", "")
         call_sid = fields.get("call", "")
         at = _int(fields.get("at"))
-        if kind == "offered":
+        if kind in {"offered", "consult_offered"}:
             offer_id = fields.get("offer", "")
             offer = self.rt.store.offer(offer_id)
             if not offer:  # already gone: its rejection follows in the stream
@@ -134,6 +134,10 @@ class ConsoleFeed:
                 "call_sid": call_sid,
                 "reason": fields.get("reason", ""),
             }
+        if kind == "transferred" and fields.get("kind") != "warm":
+            return None  # a cold transfer: the hotliner's wrap-up says it
+        if kind in {"consult_joined", "consult_ended", "transferred", "hold"}:
+            return self._warm_transfer(kind, agent_id, fields, at)
         if kind == "accepted":
             # The context came with the offer a moment ago: not read again
             # (a page that missed it asks /console/calls/<sid>).
@@ -160,6 +164,40 @@ class ConsoleFeed:
             return out
         return None
 
+    def _warm_transfer(
+        self, kind: str, agent_id: str, fields: dict[str, str], at: int
+    ) -> dict[str, Any]:
+        """A warm transfer's steps, as each side sees them: the specialist
+        who answered sees the call (like an accepted offer), the hotliner who
+        asked sees the specialist join, or the transfer end and why."""
+        call_sid = fields.get("call", "")
+        if kind == "hold":
+            return {
+                "type": "hold",
+                "at": at,
+                "call_sid": call_sid,
+                "on": fields.get("on") == "1",
+            }
+        if kind == "consult_joined" and fields.get("from"):
+            return {"type": "accepted", "at": at, "call_sid": call_sid, "warm": True}
+        other = fields.get("specialist") or fields.get("to", "")
+        other = other.removeprefix("external:")
+        hotliner = self.rt.routing.hotliner(other)
+        entry = self.rt.routing.on_call.get(other)
+        return {
+            "type": "consult",
+            "at": at,
+            "call_sid": call_sid,
+            "state": {"consult_joined": "joined", "consult_ended": "ended"}.get(
+                kind, "done"
+            ),
+            "reason": fields.get("reason", ""),
+            "specialist": other,
+            "specialist_name": (
+                hotliner.name if hotliner else entry.name if entry else other
+            ),
+        }
+
     def _offer(
         self, offer_id: str, offer: dict[str, str], agent_id: str
     ) -> dict[str, Any]:
@@ -167,6 +205,7 @@ class ConsoleFeed:
         return {
             "offer_id": offer_id,
             "call_sid": call_sid,
+            "warm": offer.get("kind") == "consult",
             "expires": _int(offer.get("expires")),
             "call": self.context(call_sid, agent_id),
         }

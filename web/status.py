@@ -1,36 +1,30 @@
-"""A plain status page: queues, hotliners, last calls. Refreshes itself.
-
-The supervisor dashboard issue replaces it; until then it lets a new user see
-the hotline working.
-"""
+"""What is not anyone's screen: each role's home, the health check, and
+where the old status page went."""
 
 from __future__ import annotations
 
 import redis
-from flask import Blueprint, redirect, render_template, url_for
+from flask import Blueprint, redirect, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from accounts.roles import Role
-from calllog.models import Call
-from core.clock import now_ms
 from web import services
-from web.auth import page_for
 
 bp = Blueprint("status", __name__)
 
 
 @bp.get("/")
 def index() -> ResponseReturnValue:
-    """Each role's home: hotliners work in the console, others watch status."""
+    """Each role's home: hotliners work in the console, others at the
+    wallboard."""
     if not current_user.is_authenticated:
         return redirect(url_for("auth.login"))  # then to their role's home
     if current_user.account.role is Role.HOTLINER:
         return redirect(url_for("console.page"))
-    return redirect(url_for("status.page"))
+    return redirect(url_for("supervisor.page"))
 
 
 @bp.get("/healthz")
@@ -63,48 +57,7 @@ def healthz() -> ResponseReturnValue:
 
 
 @bp.get("/status")
-@page_for(Role.SUPERVISOR, Role.ADMIN)
 def page() -> ResponseReturnValue:
-    svc = services()
-    rt = svc.runtime
-    lang = rt.routing.hotline.default_language
-    now = now_ms()
-    queues = []
-    for queue in rt.routing.queues.values():
-        oldest = rt.store.oldest_wait_start(queue.id)
-        queues.append(
-            {
-                "id": queue.id,
-                "name": queue.names[lang],
-                "waiting": rt.store.queue_length(queue.id),
-                "longest_wait": round((now - oldest) / 1000) if oldest else 0,
-            }
-        )
-    live = rt.store.agents.get_many(rt.routing.hotliners)
-    hotliners = [
-        {
-            "id": h.id,
-            "name": h.name,
-            "skills": ", ".join(sorted(h.skills)),
-            "state": live[h.id].get("state", "offline"),
-            "since": round((now - int(live[h.id]["state_since"])) / 1000)
-            if live[h.id].get("state_since")
-            else None,
-        }
-        for h in rt.routing.hotliners.values()
-    ]
-    incident = svc.incidents.current()
-    with Session(services().engine) as session:
-        calls = session.scalars(
-            select(Call).order_by(Call.started_at.desc()).limit(25)
-        ).all()
-        return render_template(
-            "status.html",
-            hotline=rt.routing.hotline,
-            queues=queues,
-            hotliners=hotliners,
-            calls=calls,
-            incident=incident.messages.get(lang) if incident else None,
-            incident_confirmations=incident.confirmations if incident else 0,
-            simulated=rt.settings.simulated,
-        )
+    """The first release's status page, now the wallboard (queues and
+    hotliners live) and the call list: old bookmarks land on the wallboard."""
+    return redirect(url_for("supervisor.page"), code=301)

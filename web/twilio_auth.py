@@ -35,6 +35,10 @@ def signed_url() -> str:
 #: (Twilio's are 32 hex digits). Anything else could not name a live call and,
 #: spliced into Redis keys, could reach another key.
 CALL_SID = re.compile(r"^CA[0-9A-Za-z]{1,64}$")
+#: A call the URL names: Twilio's, or a call back scheduled by a hotliner
+#: ("CB", `queues.handoff.schedule_callback`), a call of ours whose legs are
+#: Twilio's.
+OUR_CALL = re.compile(r"^C[AB][0-9A-Za-z]{1,64}$")
 
 
 def has_valid_call_sids() -> bool:
@@ -42,7 +46,7 @@ def has_valid_call_sids() -> bool:
     if not CALL_SID.match(request.form.get("CallSid", "")):
         return False
     named = request.args.get("call")
-    return named is None or bool(CALL_SID.match(named))
+    return named is None or bool(OUR_CALL.match(named))
 
 
 def validate_twilio_request(view: F) -> F:

@@ -94,6 +94,16 @@ def hold(
     return response
 
 
+def transfer_hold(text: str, lang: str, music_url: str) -> VoiceResponse:
+    """A caller on hold while their hotliner briefs a specialist (a HoldUrl
+    document: `<Say>` and `<Play>` only): told once, then music until taken
+    back."""
+    response = VoiceResponse()
+    response.say(text, language=lang)
+    response.play(music_url, loop=0)
+    return response
+
+
 def keep_waiting(text: str, lang: str, wait_url: str) -> VoiceResponse:
     """Back to the queue's hold loop (inside a waitUrl, after a key press)."""
     response = VoiceResponse()
@@ -120,6 +130,22 @@ def connect_to_hotliner(
     if intro:
         response.say(intro, language=lang)
     response.append(_conference(Dial(action=after_url, method="POST"), conference))
+    return response
+
+
+def join_briefing(conference: str) -> VoiceResponse:
+    """A specialist rung for a warm transfer joins the hotliner (the caller is
+    on hold). Their leaving does not end the call: they may decline it, and
+    once they take it the hotline makes their leaving end it."""
+    response = VoiceResponse()
+    dial = Dial()
+    dial.conference(
+        conference,
+        start_conference_on_enter=True,
+        end_conference_on_exit=False,
+        beep=False,
+    )
+    response.append(dial)
     return response
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from e2e.conftest import RunningHotline, running_hotline
 
-__all__ = ["OUTPUT", "RunningHotline", "browser", "running_hotline"]
+__all__ = ["OUTPUT", "RunningHotline", "browser", "require_browser", "running_hotline"]
 
 CHROMIUM = shutil.which("chromium")
 OUTPUT = Path(
@@ -34,6 +34,20 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+def require_browser() -> None:
+    """Called at the top of each browser test module, before it imports
+    Playwright: the module is skipped, with the reason, when Debian's
+    chromium or Playwright (dev extras) is missing."""
+    if CHROMIUM is None:
+        pytest.skip(
+            "Debian's chromium is not installed (apt-get install -y chromium)",
+            allow_module_level=True,
+        )
+    pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (dev extras)"
+    )
 
 
 @pytest.fixture

@@ -15,26 +15,18 @@ Screenshots go to the test output folder (`HOTLINE_TEST_OUTPUT`, default
 from __future__ import annotations
 
 import re
-import shutil
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
+from browser.conftest import require_browser
 from sqlalchemy.orm import Session
 
-CHROMIUM = shutil.which("chromium")
-if CHROMIUM is None:
-    pytest.skip(
-        "Debian's chromium is not installed (apt-get install -y chromium)",
-        allow_module_level=True,
-    )
-pytest.importorskip(
-    "playwright.sync_api", reason="playwright is not installed (dev extras)"
-)
+require_browser()
 
-from browser.conftest import OUTPUT  # noqa: E402
+from browser.conftest import OUTPUT  # noqa: E402 - after the skip
 from e2e.conftest import RunningHotline  # noqa: E402
 from playwright.sync_api import Browser, Page, expect  # noqa: E402
 from support import PASSWORD, provision, round_the_clock  # noqa: E402
@@ -90,7 +82,9 @@ def shot(page: Page, name: str) -> None:
     page.screenshot(path=str(OUTPUT / f"console-{name}.png"), full_page=True)
 
 
-def open_console(browser: Browser, hotline: RunningHotline) -> tuple[Page, list[str]]:
+def open_console(
+    browser: Browser, hotline: RunningHotline, who: str = "nina"
+) -> tuple[Page, list[str]]:
     context = browser.new_context(
         viewport={"width": 1400, "height": 1000}, locale="fr-FR"
     )
@@ -108,7 +102,7 @@ def open_console(browser: Browser, hotline: RunningHotline) -> tuple[Page, list[
         ),
     )
     page.goto(f"{hotline.url}/login")
-    page.get_by_label(re.compile("Identifiant")).fill("nina")
+    page.get_by_label(re.compile("Identifiant")).fill(who)
     page.get_by_label(re.compile("Mot de passe")).fill(PASSWORD)
     page.get_by_role("button", name="Se connecter").click()
     expect(page).to_have_url(re.compile(r"/console$"))
@@ -150,8 +144,14 @@ def test_a_hotliner_takes_a_call_in_the_browser(
 ) -> None:
     publish_incident(hotline)
     page, problems = open_console(browser, hotline)
-    page.get_by_role("button", name="Disponible").click()
+    # On shift (round the clock) and offline: the console asks her to start.
+    prompt = page.locator("#shift-prompt")
+    expect(prompt).to_be_visible()
+    expect(prompt).to_contain_text("Votre service a commencé")
+    shot(page, "shift-prompt")
+    prompt.get_by_role("button", name="Commencer mon service").click()
     expect(page.locator("#state-name")).to_have_attribute("data-state", "available")
+    expect(prompt).to_be_hidden()
     shot(page, "available")
 
     call = hotline.carrier.place_call(caller(CALLER))
@@ -206,7 +206,25 @@ def test_a_hotliner_takes_a_call_in_the_browser(
     expect(page.locator("#wrapup")).to_be_visible()
     page.get_by_label("Résolu par prise en main à distance").check()
     expect(page.locator("#fixed-by")).to_have_value("printer-offline")
+    # The recap to the caller: previewed, then texted (no mail server here).
+    page.locator("#recap summary").click()
+    expect(page.locator("#recap-summary")).to_have_value(
+        "L'imprimante apparaît hors ligne"
+    )
+    page.locator("#recap-next").fill(f"Relancer l'impression {XSS}")
+    page.get_by_role("button", name="Aperçu").click()
+    expect(page.locator("#recap-sms-to")).to_have_text(CALLER)
+    expect(page.locator("#recap-sms-text")).to_contain_text(
+        f"À faire : Relancer l'impression {XSS}"
+    )
+    expect(page.locator("#recap-email-text")).to_contain_text("HL-")
     shot(page, "wrap-up")
+    page.get_by_role("button", name="Envoyer le récapitulatif").click()
+    expect(page.locator("#message")).to_have_text("Récapitulatif envoyé")
+    texts = [m for m in hotline.carrier.messages if m.get("to") == CALLER]
+    assert len(texts) == 1
+    assert f"Relancer l'impression {XSS}" in texts[0]["body"]
+    assert page.evaluate("window.__xss") is None
     page.get_by_role("button", name="Enregistrer et prêt").click()
     expect(page.locator("#state-name")).to_have_attribute("data-state", "available")
     # "My day" reads the call log, written a moment later by the worker.
@@ -294,14 +312,18 @@ def test_a_declined_offer_goes_to_the_next_hotliner_and_tabs_lose_no_event(
     expect(second.locator("#state-reason")).to_contain_text("Formation")
     second.get_by_role("button", name="Disponible").click()
     expect(second.locator("#state-name")).to_have_attribute("data-state", "available")
-    # Reconnect the way EventSource does: Last-Event-ID, the last id seen.
+    # Reconnect the way EventSource does: Last-Event-ID, the last id seen, to
+    # the feed's own port (cross-origin: asked first, then with the cookie).
     last_id = page.evaluate(
         "window.hotlineConsole.log.filter(e => e.id).slice(-1)[0].id"
     )
+    feed_url = page.evaluate("window.hotlineConsole.feedUrl")
+    assert feed_url == f"{hotline.stack.feed_url}/console/events"
     replay = page.evaluate(
         """async (last) => {
             const headers = {'Last-Event-ID': last};
-            const r = await fetch('/console/events', {headers: headers});
+            const r = await fetch(window.hotlineConsole.feedUrl,
+                                  {headers: headers, credentials: 'include'});
             const reader = r.body.getReader();
             let text = '';
             const t0 = Date.now();
@@ -329,6 +351,134 @@ def test_a_declined_offer_goes_to_the_next_hotliner_and_tabs_lose_no_event(
     assert all(i in replay_ids for i in missed)
     shot(second, "second-tab")
     assert problems == []
+
+
+def test_a_hotliner_transfers_a_call_and_the_next_one_reads_her_notes(
+    browser: Browser, hotline: RunningHotline
+) -> None:
+    nina, nina_problems = open_console(browser, hotline, "nina")
+    omar, omar_problems = open_console(browser, hotline, "omar")
+    nina.get_by_role("button", name="Disponible").click()
+    expect(nina.locator("#state-name")).to_have_attribute("data-state", "available")
+    call = hotline.carrier.place_call(caller(CALLER))
+    expect(nina.locator("#offer")).to_be_visible(timeout=30_000)
+    nina.get_by_role("button", name="Accepter").click()
+    expect(nina.locator("#phone-status")).to_have_attribute("data-status", "in_call")
+    expect(nina.locator("#state-name")).to_have_attribute("data-state", "busy")
+    nina.locator("#notes").fill(f"Réseau du 2e étage en cause {XSS}")
+    nina.locator("#transfer-mode").select_option("cold")
+    nina.locator("#transfer-queue").select_option("network")
+    shot(nina, "transfer")
+    nina.get_by_role("button", name="Transférer").click()
+    expect(nina.locator("#state-name")).to_have_attribute("data-state", "wrapup")
+    expect(nina.locator("#message")).to_have_text("Appel transféré")
+    expect(nina.locator("#phone-status")).to_have_attribute("data-status", "ready")
+
+    omar.get_by_role("button", name="Disponible").click()
+    offer = omar.locator("#offer")
+    expect(offer).to_be_visible(timeout=30_000)
+    ctx = omar.locator("#offer-context")
+    expect(ctx.locator(".ctx-queue")).to_have_text("connexion internet et réseau")
+    expect(ctx.locator(".ctx-transfer")).to_have_text(
+        f"Nina Nuit-et-Jour — « Réseau du 2e étage en cause {XSS} »"
+    )
+    expect(ctx.locator(".ctx-path")).to_contain_text("mon imprimante")
+    shot(omar, "offer-transferred")
+    assert omar.evaluate("window.__xss") is None
+    omar.get_by_role("button", name="Accepter").click()
+    expect(omar.locator("#state-name")).to_have_attribute("data-state", "busy")
+    expect(omar.locator("#call-context .ctx-transfer")).to_contain_text("Nina")
+    omar.locator("#phone-hangup").click()
+    expect(omar.locator("#state-name")).to_have_attribute("data-state", "wrapup")
+    assert call.ended.wait(20)
+    assert hotline.carrier.errors == []
+    assert nina_problems == []
+    assert omar_problems == []
+
+
+def test_a_warm_transfer_briefs_omar_in_his_console_then_leaves_him_the_caller(
+    browser: Browser, hotline: RunningHotline
+) -> None:
+    nina, nina_problems = open_console(browser, hotline, "nina")
+    omar, omar_problems = open_console(browser, hotline, "omar")
+    nina.get_by_role("button", name="Disponible").click()
+    expect(nina.locator("#state-name")).to_have_attribute("data-state", "available")
+    call = hotline.carrier.place_call(caller(CALLER))
+    expect(nina.locator("#offer")).to_be_visible(timeout=30_000)
+    nina.get_by_role("button", name="Accepter").click()
+    expect(nina.locator("#phone-status")).to_have_attribute(
+        "data-status", "in_call", timeout=20_000
+    )
+    expect(nina.locator("#state-name")).to_have_attribute(
+        "data-state", "busy", timeout=20_000
+    )
+    omar.get_by_role("button", name="Disponible").click()
+    expect(omar.locator("#state-name")).to_have_attribute("data-state", "available")
+
+    nina.locator("#notes").fill(f"Pilote réinstallé, rien n'y fait {XSS}")
+    nina.locator(".agent-step").first.check()  # done: Omar need not do it again
+    nina.locator("#transfer-mode").select_option("warm")
+    nina.locator("#transfer-queue").select_option("agent:omar")
+
+    # Omar declines first: the caller is back with Nina, who is told why.
+    nina.get_by_role("button", name="Transférer").click()
+    expect(omar.locator("#offer")).to_be_visible(timeout=30_000)
+    omar.get_by_role("button", name="Refuser").click()
+    expect(nina.locator("#message")).to_contain_text("Omar Toujours-Là : refusé")
+    expect(nina.locator("#consult")).to_be_hidden()
+    expect(nina.locator("#hold")).to_have_text("Mettre en attente")  # off hold
+    expect(omar.locator("#state-name")).to_have_attribute("data-state", "available")
+    shot(nina, "warm-transfer-declined")
+
+    nina.get_by_role("button", name="Transférer").click()
+    expect(nina.locator("#consult")).to_be_visible()
+    expect(nina.locator("#consult-text")).to_contain_text("Omar Toujours-Là")
+    expect(nina.locator("#consult-complete")).to_be_disabled()
+    expect(nina.locator("#hold")).to_have_text("Reprendre")  # the caller is on hold
+
+    # Omar's pop-up: the whole context and Nina's notes, as text.
+    expect(omar.locator("#offer")).to_be_visible(timeout=30_000)
+    ctx = omar.locator("#offer-context")
+    expect(ctx.locator(".ctx-consult")).to_have_text(
+        f"Nina Nuit-et-Jour — « Pilote réinstallé, rien n'y fait {XSS} »"
+    )
+    expect(ctx.locator(".ctx-path")).to_contain_text("mon imprimante")
+    expect(ctx.locator(".ctx-steps-done li")).to_have_count(1)
+    expect(ctx.locator(".ctx-steps-done")).to_contain_text("Imprimantes et scanners")
+    expect(ctx.locator(".ctx-hold")).to_have_text("En attente (musique)")
+    expect(omar.locator("#offer-title-text")).to_have_text("Transfert accompagné")
+    shot(omar, "offer-warm-transfer")
+    omar.get_by_role("button", name="Accepter").click()
+    expect(omar.locator("#state-name")).to_have_attribute("data-state", "busy")
+    expect(nina.locator("#consult-complete")).to_be_enabled(timeout=20_000)
+    expect(nina.locator("#consult-text")).to_contain_text("en ligne avec")
+    shot(nina, "warm-transfer-briefing")
+    deadline = time.monotonic() + 10  # Omar joins at the carrier a moment later
+    while time.monotonic() < deadline:
+        with hotline.carrier.board.lock:
+            conference = hotline.carrier.board.live_conferences[f"hotline-{call.sid}"]
+            if len(conference.participants) == 3:
+                assert conference.participants[call.sid].hold
+                break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("Omar did not join Nina and the caller on hold")
+
+    nina.get_by_role("button", name="Terminer le transfert").click()
+    expect(nina.locator("#state-name")).to_have_attribute("data-state", "wrapup")
+    expect(nina.locator("#message")).to_contain_text("Omar Toujours-Là")
+    expect(nina.locator("#consult")).to_be_hidden()
+    expect(omar.locator("#call-context .ctx-transfer")).to_contain_text("Nina")
+    shot(omar, "after-warm-transfer")
+    assert omar.evaluate("window.__xss") is None
+    omar.locator("#phone-hangup").click()
+    expect(omar.locator("#state-name")).to_have_attribute("data-state", "wrapup")
+    assert call.ended.wait(20)
+    holds = [e.detail for e in call.transcript if e.kind == "hold"]
+    assert holds == ["hold music", "back from hold"] * 2
+    assert hotline.carrier.errors == []
+    assert nina_problems == []
+    assert omar_problems == []
 
 
 def _wait_for_row(

@@ -9,22 +9,14 @@ the queue.
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Callable
 
 import pytest
+from browser.conftest import require_browser
 
-CHROMIUM = shutil.which("chromium")
-if CHROMIUM is None:
-    pytest.skip(
-        "Debian's chromium is not installed (apt-get install -y chromium)",
-        allow_module_level=True,
-    )
-pytest.importorskip(
-    "playwright.sync_api", reason="playwright is not installed (dev extras)"
-)
+require_browser()
 
-from browser.conftest import OUTPUT  # noqa: E402
+from browser.conftest import OUTPUT  # noqa: E402 - after the skip
 from e2e.conftest import RunningHotline  # noqa: E402
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect  # noqa: E402
 

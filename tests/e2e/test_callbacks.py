@@ -12,6 +12,7 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
+from support import wait_for
 
 from calllog.models import Call, CallEvent
 from simulator.console import AgentConsoleClient
@@ -38,15 +39,6 @@ callback:
   retry_seconds: 1
   ring_seconds: 10
 """
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def describe(carrier: object) -> str:

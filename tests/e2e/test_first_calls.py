@@ -13,7 +13,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
-from support import PASSWORD, bearer, csrf_token
+from support import PASSWORD, bearer, csrf_token, wait_for
 
 from calllog.models import Call, CallEvent
 from simulator.console import AgentConsoleClient
@@ -55,15 +55,6 @@ ROUTING = """routing:
 
 TIME_SCALE = 0.1  # every simulated second lasts 100 ms
 OUTCOMES = {"alice": "resolved", "bruno": "remote_takeover", "chloe": "escalated"}
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_thirty_callers_reach_three_hotliners_and_every_call_is_logged(
@@ -199,6 +190,9 @@ def test_thirty_callers_reach_three_hotliners_and_every_call_is_logged(
         },
         timeout=5,
     )
-    page = browser.get(f"{url}/status", timeout=5)
+    page = browser.get(f"{url}/status", timeout=5)  # the old page: the wallboard
     assert page.status_code == 200
-    assert "Dora Absente" in page.text
+    assert page.url == f"{url}/supervisor"
+    board = browser.get(f"{url}/supervisor/board", timeout=5).json()
+    dora = next(h for h in board["hotliners"] if h["name"] == "Dora Absente")
+    assert dora["state"] == "away"

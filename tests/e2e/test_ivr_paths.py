@@ -368,7 +368,8 @@ def test_incident_message_is_heard_first_confirmed_and_texted_when_resolved(
                 first
                 and second
                 and first.status == "self_served"
-                and (second.outcome == "resolved")
+                and second.status == "completed"
+                and second.outcome == "resolved"
             ):
                 break
         time.sleep(0.25)

@@ -20,7 +20,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ import redis
 import requests
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
-from support import bearer, supervisor_token
+from support import bearer, supervisor_token, wait_for
 
 from calllog.models import Call
 from core.embedded_redis import free_port
@@ -128,6 +128,8 @@ def children(parent: int) -> dict[str, int]:
             kinds.setdefault("zombie", proc.pid)
         elif "valkey-server" in proc.cmdline:
             kinds["valkey"] = proc.pid
+        elif "create_feed_app" in proc.cmdline:
+            kinds["feed"] = proc.pid
         elif "gunicorn" in proc.cmdline:
             kinds["web"] = proc.pid
         elif "-m cli worker" in proc.cmdline:
@@ -150,16 +152,6 @@ def gone(pid: int) -> bool:
     return not Path(f"/proc/{pid}").exists()
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 class HotlineRun:
     """`hotline run` as a subprocess; its output (stdout and stderr) in a file."""
 
@@ -175,6 +167,7 @@ class HotlineRun:
             PYTHONUNBUFFERED="1",
         )
         self.port = free_port()
+        self.feed_port = free_port()
         script = Path(sys.executable).with_name("hotline")
         command = [str(script)]
         if not script.exists():
@@ -187,6 +180,8 @@ class HotlineRun:
                     "run",
                     "--port",
                     str(self.port),
+                    "--feed-port",
+                    str(self.feed_port),
                     # The demo logs the hotliners in; its trickle places one
                     # call at once, then (on average) one every 100 minutes.
                     "--calls-per-minute",
@@ -280,7 +275,21 @@ class PhoneCall:
         assert response.json() == {"heard": True}, self.events
 
 
-def test_killed_valkey_worker_and_web_are_restarted_and_calls_go_on(
+def settled(run: HotlineRun, kind: str, for_seconds: float = 2.0) -> int:
+    """The pid of the child of `kind` once the same one has run `for_seconds`."""
+    since: dict[int, float] = {}
+
+    def steady() -> int | None:
+        pid = run.children().get(kind)
+        if pid is None:
+            return None
+        first_seen = since.setdefault(pid, time.monotonic())
+        return pid if time.monotonic() - first_seen >= for_seconds else None
+
+    return int(wait_for(steady, 30, f"a {kind} running for {for_seconds} s"))
+
+
+def test_killed_valkey_worker_web_and_feed_are_restarted_and_calls_go_on(
     hotline_run: HotlineRun,
 ) -> None:
     run = hotline_run
@@ -293,7 +302,7 @@ def test_killed_valkey_worker_and_web_are_restarted_and_calls_go_on(
     )
     phone = re.findall(r"try the voice menu: (\S+)/phone", run.output)[0]
     first = run.children()
-    assert set(first) == {"valkey", "web", "worker"}, first
+    assert set(first) == {"valkey", "web", "feed", "worker"}, first
     token = supervisor_token(f"sqlite:///{run.instance / 'hotline.sqlite3'}")
 
     # Valkey: killed, reaped, restarted on the same port with its data.
@@ -334,10 +343,10 @@ def test_killed_valkey_worker_and_web_are_restarted_and_calls_go_on(
     assert f"valkey (pid {first['valkey']}) was killed by SIGKILL" in run.output
     timings["valkey back"] = time.monotonic() - t
 
-    # The worker: same. (It may already have been restarted once if losing
-    # Valkey made it exit: take its pid now.)
+    # The worker: same. (Losing Valkey may have made it exit: the supervisor
+    # restarts it after a back-off, so wait until one runs and take its pid.)
     t = time.monotonic()
-    worker = run.children()["worker"]
+    worker = settled(run, "worker")
     os.kill(worker, signal.SIGKILL)
     new_worker = wait_for(
         lambda: (
@@ -367,13 +376,13 @@ def test_killed_valkey_worker_and_web_are_restarted_and_calls_go_on(
         "a new gunicorn",
     )
 
-    def healthy() -> bool:
+    def healthy(port: int) -> bool:
         try:
-            return requests.get(f"http://127.0.0.1:{run.port}/healthz", timeout=1).ok
+            return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok
         except requests.RequestException:
             return False
 
-    wait_for(healthy, 20, "the web answering again")
+    wait_for(lambda: healthy(run.port), 20, "the web answering again")
     wait_for(
         lambda: all(gone(p) for p in web_workers | {web}),
         10,
@@ -382,6 +391,26 @@ def test_killed_valkey_worker_and_web_are_restarted_and_calls_go_on(
     assert f"web (pid {web}) was killed by SIGKILL" in run.output
     assert f"web restarted (pid {new_web}, restart 1)" in run.output
     timings["web back"] = time.monotonic() - t
+
+    # The consoles' feed: the same, on its own port.
+    t = time.monotonic()
+    feed = run.children()["feed"]
+    feed_workers = {p.pid for p in processes().values() if p.ppid == feed}
+    assert feed_workers
+    os.kill(feed, signal.SIGKILL)
+    new_feed = wait_for(
+        lambda: (k := run.children()).get("feed") not in (None, feed) and k["feed"],
+        15,
+        "a new feed gunicorn",
+    )
+    wait_for(lambda: healthy(run.feed_port), 20, "the feed answering again")
+    wait_for(
+        lambda: all(gone(p) for p in feed_workers | {feed}),
+        10,
+        "the old feed processes reaped",
+    )
+    assert f"feed restarted (pid {new_feed}, restart 1)" in run.output
+    timings["feed back"] = time.monotonic() - t
 
     # Calls go on: printer problem ("2"), "other" ("4"), to the printer queue.
     t = time.monotonic()
@@ -426,7 +455,12 @@ def test_killed_valkey_worker_and_web_are_restarted_and_calls_go_on(
     assert all(gone(pid) for pid in seen), [
         processes().get(pid) for pid in seen if not gone(pid)
     ]
-    marks = (f"127.0.0.1:{run.port}", f"127.0.0.1:{valkey_port}", str(run.instance))
+    marks = (
+        f"127.0.0.1:{run.port}",
+        f"127.0.0.1:{run.feed_port}",
+        f"127.0.0.1:{valkey_port}",
+        str(run.instance),
+    )
     left = [p for p in processes().values() if any(m in p.cmdline for m in marks)]
     assert left == []
     restart_lines = [

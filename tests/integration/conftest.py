@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -43,28 +44,54 @@ def telephony() -> RecordingTelephony:
     return RecordingTelephony()
 
 
+#: Builds a test app: `hotliners.yaml` text, then keyword options.
+AppFactory = Callable[..., Flask]
+
+
 @pytest.fixture
-def app(
+def make_app(
     redis_client: redis.Redis,
     redis_url: str,
     migrated_database: str,
     tmp_path: Path,
     telephony: RecordingTelephony,
-) -> Iterator[Flask]:
-    config_dir = tmp_path / "config"
-    shutil.copytree(DEFAULT_CONFIG_DIR, config_dir)
-    (config_dir / "hotliners.yaml").write_text(
-        ROUND_THE_CLOCK + off_shift_hotliner("dan"), encoding="utf-8"
-    )
-    flask_app = create_app(
-        {
-            "SETTINGS": make_settings(
-                redis_url, migrated_database, tmp_path, config_dir
-            ),
-            "TELEPHONY": telephony,
-        }
-    )
-    flask_app.testing = True
+) -> Iterator[AppFactory]:
+    """An app on the shipped configuration with the given hotliners, the
+    recording carrier, `accounts` provisioned as hotliners, `settings`
+    changes (`dataclasses.replace`) and Flask `config` values; closed after."""
+    made: list[Flask] = []
+
+    def build(
+        hotliners_yaml: str,
+        *,
+        accounts: tuple[str, ...] = (),
+        settings: dict[str, Any] | None = None,
+        config: dict[str, Any] | None = None,
+    ) -> Flask:
+        config_dir = tmp_path / "config"
+        shutil.copytree(DEFAULT_CONFIG_DIR, config_dir)
+        (config_dir / "hotliners.yaml").write_text(hotliners_yaml, encoding="utf-8")
+        base = make_settings(redis_url, migrated_database, tmp_path, config_dir)
+        flask_app = create_app(
+            {"SETTINGS": replace(base, **(settings or {})), "TELEPHONY": telephony}
+        )
+        flask_app.testing = True
+        flask_app.config.update(config or {})
+        made.append(flask_app)
+        for agent_id in accounts:
+            provision(flask_app.extensions["hotline"].accounts, agent_id, "hotliner")
+        return flask_app
+
+    yield build
+    for flask_app in made:
+        flask_app.extensions["hotline"].stop.set()
+        flask_app.extensions["hotline"].engine.dispose()
+        flask_app.extensions["hotline"].runtime.redis.close()
+
+
+@pytest.fixture
+def app(make_app: AppFactory) -> Flask:
+    flask_app = make_app(ROUND_THE_CLOCK + off_shift_hotliner("dan"))
     rt = flask_app.extensions["hotline"].runtime
     # Logged in but on a break: queues are staffed, nobody is offered a call
     # (tests of the hand-off make her available themselves).
@@ -72,10 +99,7 @@ def app(
         rt.store.agents.set_state(
             "nina", state, memberships(rt.routing.hotliners["nina"], rt.routing)
         )
-    yield flask_app
-    flask_app.extensions["hotline"].stop.set()
-    flask_app.extensions["hotline"].engine.dispose()
-    flask_app.extensions["hotline"].runtime.redis.close()
+    return flask_app
 
 
 @pytest.fixture

@@ -26,10 +26,37 @@ ROUTES = {
     "/api/calls/<call_sid>/hold": "api",
     "/api/calls/<call_sid>/mute": "api",
     "/api/calls/<call_sid>/hangup": "api",
+    "/api/calls/<call_sid>/transfer": "api",
+    "/api/calls/<call_sid>/transfer/<step>": "api",
+    "/api/reports": "steering",
+    "/api/calls": "steering",
+    "/api/calls.csv": "steering",
+    "/api/calls/<call_sid>/callback": "api",
+    "/api/calls/<call_sid>/recap": "api",
+    "/api/calls/<call_sid>/recap/preview": "api",
     "/api/offers/<offer_id>/decline": "api",
     "/api/agents/<agent_id>/wrapup/extend": "api",
     "/api/incident": "steering",
-    "/status": "page",
+    "/api/queues": "steering",
+    "/api/queues/<queue_id>/override": "steering",
+    "/api/audit": "steering",
+    "/api/calls/<call_sid>/timeline": "steering",
+    "/api/calls/<call_sid>/listen": "steering",
+    "/api/calls/<call_sid>/listen/end": "steering",
+    "/api/calls/<call_sid>/queue": "steering",
+    "/api/agents/<agent_id>/skills": "steering",
+    "/api/rota/coverage": "steering",
+    "/api/rota/exceptions": "steering",
+    "/api/rota/shifts/<agent_id>": "steering",
+    "/api/openapi.json": "api",  # the API's own description: any account
+    "/metrics": "steering",  # scrapers send a supervisor's or admin's token
+    "/status": "public",  # the first release's page: a redirect to the wallboard
+    "/supervisor": "page",
+    "/supervisor/calls": "page",
+    "/supervisor/rota": "page",
+    "/supervisor/calls/<call_sid>": "page",
+    "/supervisor/board": "console",  # the wallboard's own JSON and feed
+    "/supervisor/events": "console",
     "/console": "page",
     "/console/events": "console",  # the page's own feed and reads: 401 JSON
     "/console/token": "console",
@@ -47,6 +74,7 @@ EXAMPLES = {
     "<agent_id>": "nina",
     "<call_sid>": "CA" + "0" * 32,
     "<offer_id>": "0" * 32,
+    "<queue_id>": "email",
 }
 
 
@@ -83,7 +111,7 @@ def test_anonymous_api_requests_get_401_with_a_json_reason(client: FlaskClient) 
         assert response.status_code == 401, (method, path)
         assert "error" in response.get_json(), (method, path)
         tried.append((method, path))
-    assert len(tried) == 16, tried
+    assert len(tried) == 43, tried
 
 
 def test_unsigned_webhooks_get_403_on_every_voice_route(client: FlaskClient) -> None:
@@ -98,7 +126,7 @@ def test_unsigned_webhooks_get_403_on_every_voice_route(client: FlaskClient) -> 
 
 
 def test_anonymous_pages_lead_to_the_login_form(client: FlaskClient) -> None:
-    response = client.get("/status")
+    response = client.get("/supervisor")
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/login?next=")
     assert client.get("/login").status_code == 200
@@ -133,6 +161,20 @@ def test_a_hotliner_may_not_touch_the_incident_message(app: Flask) -> None:
     assert nina.delete("/api/incident").status_code == 403
 
 
+def test_a_hotliner_gets_403_on_every_steering_route(app: Flask) -> None:
+    token = provision(app.extensions["hotline"].accounts, "nina", "hotliner")
+    nina = bearer_client(app, token)
+    tried = []
+    for rule, method, path in _routes(app):
+        if ROUTES.get(rule) != "steering":
+            continue
+        response = nina.open(path, method=method, json={})
+        assert response.status_code == 403, (method, path)
+        assert "error" in response.get_json(), (method, path)
+        tried.append((method, path))
+    assert len(tried) == 22, tried
+
+
 def test_supervisors_act_for_everyone(api: FlaskClient) -> None:
     assert api.get("/api/agents/dan").status_code == 200
     assert (
@@ -164,7 +206,7 @@ def test_a_session_json_write_needs_the_csrf_token(
     assert "CSRF" in missing.get_json()["error"]
     # Reads need none; a write with the page's token goes through.
     assert client.get("/api/agents/nina").status_code == 200
-    page = client.get("/status").get_data(as_text=True)
+    page = client.get("/supervisor").get_data(as_text=True)
     token = re.findall(r'name="csrf-token" content="([^"]+)"', page)[0]
     done = client.post(
         "/api/agents/nina/state",
@@ -247,7 +289,7 @@ def test_login_never_redirects_off_site(client: FlaskClient) -> None:
         data={"username": "sup-next", "password": PASSWORD, "csrf_token": token},
     )
     assert response.status_code == 302
-    assert response.headers["Location"] == "/status"
+    assert response.headers["Location"] == "/supervisor"
 
 
 def test_a_disabled_account_is_logged_out_of_its_session(app: Flask) -> None:
@@ -255,16 +297,27 @@ def test_a_disabled_account_is_logged_out_of_its_session(app: Flask) -> None:
     provision(store, "sup-gone", "supervisor")
     client = app.test_client()
     log_in(client, "sup-gone")
-    assert client.get("/status").status_code == 200
+    assert client.get("/supervisor").status_code == 200
     store.set_active("sup-gone", False)  # at once: SQL is asked first
-    assert client.get("/status").status_code == 302
+    assert client.get("/supervisor").status_code == 302
 
 
 def test_a_hotliner_sees_no_supervisor_page(app: Flask) -> None:
     provision(app.extensions["hotline"].accounts, "nina", "hotliner")
     client = app.test_client()
     log_in(client, "nina")
-    assert client.get("/status").status_code == 403
+    pages = [rule for rule, guard in ROUTES.items() if guard == "page"]
+    for rule in pages:
+        if rule == "/console":
+            continue
+        path = rule.replace("<call_sid>", EXAMPLES["<call_sid>"])
+        assert client.get(path).status_code == 403, path
+    anonymous = client.application.test_client()
+    for rule in pages:
+        path = rule.replace("<call_sid>", EXAMPLES["<call_sid>"])
+        answer = anonymous.get(path)
+        assert answer.status_code == 302, path
+        assert answer.headers["Location"].startswith("/login"), path
 
 
 def test_pages_and_api_answers_carry_the_security_headers(client: FlaskClient) -> None:

@@ -8,39 +8,36 @@ response, one message per event, resumed with `Last-Event-ID`.
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jwt
 import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
+from integration.conftest import AppFactory
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from sqlalchemy.orm import Session
 from support import (
     PASSWORD,
     RecordingTelephony,
+    console_session,
     csrf_token,
     log_in,
-    make_settings,
     provision,
     round_the_clock,
 )
 
 from agents.lifecycle import AgentState
 from calllog.models import Call
-from core.settings import DEFAULT_CONFIG_DIR
 from queues import handoff
 from queues.call_context import path_field, path_value
 from queues.lifecycle import EventType
 from queues.routing import memberships
-from web import create_app
 
 TWO_HOTLINERS = round_the_clock(
     ("nina", "Nina Nuit-et-Jour"), ("omar", "Omar Toujours-Là")
@@ -50,46 +47,15 @@ XSS = "<script>alert('hotline')</script>"
 
 
 @pytest.fixture
-def app(
-    redis_client: redis.Redis,
-    redis_url: str,
-    migrated_database: str,
-    tmp_path: Path,
-    telephony: RecordingTelephony,
-) -> Iterator[Flask]:
-    config_dir = tmp_path / "config"
-    shutil.copytree(DEFAULT_CONFIG_DIR, config_dir)
-    (config_dir / "hotliners.yaml").write_text(TWO_HOTLINERS, encoding="utf-8")
-    flask_app = create_app(
-        {
-            "SETTINGS": make_settings(
-                redis_url, migrated_database, tmp_path, config_dir
-            ),
-            "TELEPHONY": telephony,
-        }
+def app(make_app: AppFactory) -> Flask:
+    return make_app(
+        TWO_HOTLINERS, accounts=("nina", "omar"), config={"CONSOLE_BLOCK_MS": 300}
     )
-    flask_app.testing = True
-    flask_app.config["CONSOLE_BLOCK_MS"] = 300
-    accounts = flask_app.extensions["hotline"].accounts
-    for agent_id in ("nina", "omar"):
-        provision(accounts, agent_id, "hotliner")
-    yield flask_app
-    flask_app.extensions["hotline"].stop.set()
-    flask_app.extensions["hotline"].engine.dispose()
-    flask_app.extensions["hotline"].runtime.redis.close()
 
 
 def _session(app: Flask, agent_id: str) -> tuple[FlaskClient, str]:
-    client = app.test_client()
-    log_in(client, agent_id)
-    token = csrf_token_of(client.get("/console").get_data(as_text=True))
-    return client, token
-
-
-def csrf_token_of(page: str) -> str:
-    marker = 'name="csrf-token" content="'
-    start = page.index(marker) + len(marker)
-    return page[start : page.index('"', start)]
+    client, headers = console_session(app, agent_id)
+    return client, headers["X-CSRFToken"]
 
 
 class Feed:
@@ -210,7 +176,7 @@ def test_the_console_is_the_hotliners_page(app: Flask) -> None:
     # The site's root sends visitors to the login form, and each role home.
     assert anonymous.get("/").headers["Location"] == "/login"
     assert fresh.get("/").headers["Location"] == "/console"
-    assert sup.get("/").headers["Location"] == "/status"
+    assert sup.get("/").headers["Location"] == "/supervisor"
 
 
 def test_an_offer_reaches_the_console_with_the_callers_whole_context(
@@ -286,7 +252,7 @@ def test_a_declined_offer_goes_to_the_next_hotliner_and_is_not_a_miss(
     leg = telephony.placed[-1]["sid"]
     # Someone else's offer: refused.
     stranger = omar if offered_to == "nina" else nina
-    stranger_token = csrf_token_of(stranger.get("/console").get_data(as_text=True))
+    stranger_token = csrf_token(stranger.get("/console").get_data(as_text=True))
     refused = stranger.post(
         f"/api/offers/{offer_id}/decline", headers={"X-CSRFToken": stranger_token}
     )
@@ -460,6 +426,10 @@ def test_the_kb_search_and_my_day(app: Flask) -> None:
     assert nina.get("/console/kb?q=").get_json()["faults"] == []
     with Session(app.extensions["hotline"].engine) as session:
         now = datetime.now(tz=UTC)
+        # Today in Paris, whatever the hour the test runs (just after the
+        # local midnight, five minutes ago was yesterday).
+        paris = now.astimezone(ZoneInfo("Europe/Paris"))
+        midnight = paris.replace(hour=0, minute=0, second=0, microsecond=0)
         session.merge(
             Call(
                 call_sid="CAday1",
@@ -468,7 +438,7 @@ def test_the_kb_search_and_my_day(app: Flask) -> None:
                 status="completed",
                 outcome="outcome_missing",
                 offers=1,
-                started_at=now - timedelta(minutes=5),
+                started_at=max(now - timedelta(minutes=5), midnight),
                 talk_seconds=120.0,
             )
         )

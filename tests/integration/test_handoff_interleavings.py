@@ -236,9 +236,11 @@ class Scenario:
             self.carry_out(_expire(rt))
         elif kind == "time_passes":
             for member in self._due_timers():
-                if rt.store.claim_timer(member):
+                lease = rt.store.claim_timer(member, at_ms=2**50)
+                if lease is not None:
                     w.log.append(f"  timer {member}")
                     self.carry_out(handoff.fire_timer(rt, member))
+                    rt.store.release_timer(member, lease)
 
     def deliver(self, step: Step, todo: handoff.Next | None) -> None:
         """A webhook (or a REST answer) reaches the hotline."""

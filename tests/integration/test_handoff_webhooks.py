@@ -80,6 +80,23 @@ def test_a_caller_joining_a_queue_rings_a_free_hotliner_in_the_same_request(
     assert rt.store.agents.get("nina")["leg"] == "CAplaced1"  # set-leg ran too
 
 
+def test_a_hotliner_on_a_browser_softphone_joins_at_once_without_a_whisper(
+    signed_post: SignedPost, telephony: RecordingTelephony
+) -> None:
+    """Nina answers on `client:nina`: her console popped up who calls and why,
+    so the shipped `whisper: phones` keeps the caller from waiting for it."""
+    queue_caller(signed_post, "CAwh1")
+    leg = telephony.placed[0]
+    root = twiml(
+        signed_post(
+            leg["url"].removeprefix("https://hotline.test"),
+            call_form(leg["sid"], Direction="outbound-api"),
+        ).data
+    )
+    assert verbs(root) == ["Dial"]
+    assert spoken(root) == ""
+
+
 def test_an_answer_arriving_before_the_leg_is_recorded_keeps_the_call(
     app: Flask, signed_post: SignedPost, telephony: RecordingTelephony
 ) -> None:

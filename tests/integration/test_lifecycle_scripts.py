@@ -31,6 +31,22 @@ def available(store: RoutingStore, agent: str) -> None:
 
 def reach(store: RoutingStore, state: CallState, *, callback: bool) -> None:
     """Bring call SID to `state` through the store's own moves."""
+    if state is CallState.SCHEDULED:
+        # A call back scheduled by a hotliner after another call.
+        store.start_call("CAfollowed", "+33611111111", "+33180000000", "fr-FR")
+        assert store.schedule_callback(
+            SID,
+            "CAfollowed",
+            due_ms=store.clock() + 60_000,
+            queue_id="printer",
+            priority=8,
+            number="+33611111111",
+            language="fr-FR",
+            agent_id="alice",
+            notes="",
+            hotline_number="+33180000000",
+        )
+        return
     store.start_call(SID, "+33611111111", "+33180000000", "fr-FR")
     if state is CallState.IVR:
         return
@@ -97,6 +113,14 @@ def run(store: RoutingStore, event: CallEvent) -> None:
         store.callback_failed(SID, 1, "no-answer")
     elif event is CallEvent.RETRY_CALLBACK:
         store.requeue_callback(SID)
+    elif event is CallEvent.TRANSFER:
+        store.transfer(
+            SID,
+            call.get("agent") or "alice",
+            "network",
+            priority_bump=1,
+            wrapup_ms=0,
+        )
     else:  # pragma: no cover - a new event needs its runner here
         raise AssertionError(f"no runner for {event}")
 
@@ -107,6 +131,8 @@ CASES: list[tuple[CallState, CallEvent, bool]] = [
     for event in CallEvent
     # a waiting-for-callback call only exists with the callback flag
     if event in CALLBACK_EVENTS or state is not CallState.CALLBACK_WAIT
+    # a scheduled call back is one (reached its own way, flag set)
+    if state is not CallState.SCHEDULED or event not in CALLBACK_EVENTS
 ]
 
 

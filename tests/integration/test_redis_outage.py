@@ -224,3 +224,51 @@ def test_a_stalled_redis_costs_a_webhook_at_most_its_timeout(
     live = outage_app.extensions["hotline"].live
     wait_until(lambda: not live.down, 10.0, "the journal to be replayed")
     assert rt.store.call("CAstall")["state"] == "queued"
+
+
+def test_a_timer_claimed_while_redis_is_frozen_is_not_lost(
+    outage_app: Flask, valkey: EmbeddedRedis
+) -> None:
+    """The claim is sent, the client gives up (read timeout), and Redis
+    carries it out once it thaws: the timer must come due again, not vanish
+    (a caller would wait for a bridge that never comes)."""
+    import redis
+
+    rt = runtime(outage_app)
+    assert rt.store.claim_timer("bridge:CAnone") is None  # the script is loaded
+    rt.store.set_timer("bridge:CAfrozen", 1)
+    assert valkey.pid is not None
+    os.kill(valkey.pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(redis.TimeoutError):
+            rt.store.claim_timer("bridge:CAfrozen", lease_ms=3000)
+    finally:
+        os.kill(valkey.pid, signal.SIGCONT)
+    # The claim was carried out after all: leased, not due for now...
+    wait_until(
+        lambda: rt.redis.zscore(rt.keys.timers, "bridge:CAfrozen") not in (None, 1),
+        5.0,
+        "the frozen claim to be carried out",
+    )
+    assert "bridge:CAfrozen" not in rt.store.due_timers()
+    # ...and due again once the lease is over, to whoever claims it then.
+    wait_until(
+        lambda: "bridge:CAfrozen" in rt.store.due_timers(), 5.0, "the lease to end"
+    )
+    lease = rt.store.claim_timer("bridge:CAfrozen")
+    assert lease is not None
+    assert rt.store.claim_timer("bridge:CAfrozen") is None  # one claimer
+    rt.store.release_timer("bridge:CAfrozen", lease)
+    assert rt.redis.zscore(rt.keys.timers, "bridge:CAfrozen") is None
+
+
+def test_a_timer_set_again_by_its_action_outlives_the_release(
+    outage_app: Flask,
+) -> None:
+    rt = runtime(outage_app)
+    rt.store.set_timer("bridge:CAagain", 1)
+    lease = rt.store.claim_timer("bridge:CAagain")
+    assert lease is not None
+    rt.store.set_timer("bridge:CAagain", 10**13)  # its action set it again
+    rt.store.release_timer("bridge:CAagain", lease)
+    assert rt.redis.zscore(rt.keys.timers, "bridge:CAagain") == 10**13

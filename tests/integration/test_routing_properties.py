@@ -9,9 +9,10 @@ Two kinds of run:
   invariants (no double offer, no lost caller, scores never change) and, on
   each match, that the caller offered is the best one the hotliner could take;
 - several OS processes hammer the same keys at once with seeded random moves
-  while this process checks an atomic snapshot (one Lua script) over and over,
-  then the event stream is replayed to prove no caller and no hotliner ever
-  had two offers at once.
+  (warm transfers too: a specialist reserved, answering, released or handed
+  the caller) while this process checks an atomic snapshot (one Lua script)
+  over and over, then the event stream is replayed to prove no caller and no
+  hotliner ever had two offers at once.
 
 Run as a script (`python test_routing_properties.py --worker URL PREFIX SEED
 STEPS SECONDS`) this file is one of those hammering processes.
@@ -170,30 +171,62 @@ def check_structure(snap: Snapshot) -> None:
     assert set(snap.offer_expiry) == set(snap.offers), (snap.offer_expiry, snap.offers)
     callers_offered: set[str] = set()
     agents_offered: set[str] = set()
+    callers_consulting: set[str] = set()
     for offer_id, offer in snap.offers.items():
         sid, agent_id = offer["call"], offer["agent"]
         call = snap.calls.get(sid, {})
         agent = snap.agents.get(agent_id, {})
-        assert call.get("state") == "offered", (offer_id, offer, call)
-        assert call.get("offer") == offer_id, (offer_id, call)
-        assert call.get("agent") == agent_id, (offer_id, call)
+        if offer.get("kind") == "consult":
+            # a specialist rung for a warm transfer: the caller talks with
+            # their hotliner meanwhile, the transfer pointing at this offer
+            assert call.get("state") == "talking", (offer_id, offer, call)
+            assert call.get("consult") == offer_id, (offer_id, call)
+            assert call.get("consult_agent") == agent_id, (offer_id, call)
+            assert call.get("consult_state") == "ringing", (offer_id, call)
+            assert sid not in callers_consulting, f"{sid} has two transfers"
+            callers_consulting.add(sid)
+        else:
+            assert call.get("state") == "offered", (offer_id, offer, call)
+            assert call.get("offer") == offer_id, (offer_id, call)
+            assert call.get("agent") == agent_id, (offer_id, call)
+            assert sid not in callers_offered, f"{sid} has two live offers"
+            callers_offered.add(sid)
         assert agent.get("state") == "reserved", (offer_id, agent)
         assert agent.get("offer") == offer_id, (offer_id, agent)
         assert agent.get("call_sid") == sid, (offer_id, agent)
-        assert sid not in callers_offered, f"{sid} has two live offers"
         assert agent_id not in agents_offered, f"{agent_id} has two live offers"
-        callers_offered.add(sid)
         agents_offered.add(agent_id)
+    # a warm transfer under way: the caller with their hotliner, and a
+    # specialist rung for it (its offer, above) or on the line with them
+    for sid, call in snap.calls.items():
+        if not call.get("consult"):
+            continue
+        assert call.get("state") == "talking", (sid, call)
+        hotliner = snap.agents.get(call.get("agent", ""), {})
+        assert hotliner.get("state") == "busy", (sid, call, hotliner)
+        assert hotliner.get("call_sid") == sid, (sid, call, hotliner)
+        assert call["consult_agent"] != call["agent"], (sid, call)
+        specialist = snap.agents.get(call["consult_agent"], {})
+        if call.get("consult_state") == "joined":
+            assert call["consult"] not in snap.offers, (sid, call)
+            assert specialist.get("state") == "busy", (sid, call, specialist)
+            assert specialist.get("call_sid") == sid, (sid, call, specialist)
+            assert specialist.get("leg") == call.get("consult_leg"), (sid, specialist)
+        else:
+            assert call["consult"] in snap.offers, (sid, call)
     # no hotliner holds two callers; a reserved or busy one holds exactly one
     holding: dict[str, str] = {}
     for sid, call in snap.calls.items():
         if call.get("state") in LIVE_CALL:
-            agent_id = call["agent"]
-            agent = snap.agents.get(agent_id, {})
-            if call["state"] == "offered" or agent.get("state") == "busy":
-                if agent.get("call_sid") == sid:
-                    assert agent_id not in holding, (agent_id, holding, sid)
-                    holding[agent_id] = sid
+            for agent_id in {call["agent"], call.get("consult_agent", "")} - {""}:
+                agent = snap.agents.get(agent_id, {})
+                if call["state"] == "offered" or agent.get("state") in {
+                    "busy",
+                    "reserved",
+                }:
+                    if agent.get("call_sid") == sid:
+                        assert agent_id not in holding, (agent_id, holding, sid)
+                        holding[agent_id] = sid
     for agent_id, agent in snap.agents.items():
         state = agent.get("state")
         if state == "reserved":
@@ -203,7 +236,10 @@ def check_structure(snap: Snapshot) -> None:
         if state == "busy":
             call = snap.calls.get(agent.get("call_sid", ""), {})
             assert call.get("state") in ("connected", "talking"), (agent_id, call)
-            assert call.get("agent") == agent_id, (agent_id, call)
+            assert agent_id in (call.get("agent"), call.get("consult_agent")), (
+                agent_id,
+                call,
+            )
     # the available sets hold exactly the available hotliners, where they belong
     for (queue, level), members in snap.available.items():
         for agent_id in members:
@@ -849,15 +885,63 @@ def hammer(url: str, prefix: str, seed: int, steps: int, seconds: float) -> int:
             store.agents.set_state(
                 agent, rng.choice(MANUAL), memberships or [("q0", 3)]
             )
-        elif move < 0.55:
+        elif move < 0.50:
             rules = rng.sample(RULES, rng.randint(1, len(RULES)))
             store.match(rules, rng.choice((0, FAR)))
+        elif move < 0.58:  # a warm transfer asked for, completed or cancelled
+            busy = [
+                a for a in SHARED_AGENTS if store.agents.get(a).get("state") == "busy"
+            ]
+            agent = rng.choice(busy) if busy and rng.random() < 0.9 else agent
+            served = store.agents.get(agent).get("call_sid") or sid
+            owner = store.call(served).get("agent") or agent
+            if move < 0.545:
+                target = (
+                    ("queue", rng.choice(QUEUES))
+                    if rng.random() < 0.6
+                    else ("agent", rng.choice(SHARED_AGENTS))
+                )
+                store.consults.start(
+                    served,
+                    owner,
+                    target=target,
+                    min_level=rng.randint(1, 3),
+                    offer_queue=rng.choice(QUEUES),
+                    ring_ms=rng.choice((0, FAR)),
+                    notes="",
+                )
+            else:
+                # mostly a transfer whose specialist is on the line
+                active = [
+                    text(a)
+                    for a in cast(
+                        list[bytes], client.zrange(store.keys.active_calls, 0, -1)
+                    )
+                ]
+                joined = [
+                    a
+                    for a, c in zip(active, store.calls(active), strict=True)
+                    if c.get("consult_state") == "joined"
+                ]
+                if joined and rng.random() < 0.8:
+                    served = rng.choice(joined)
+                    owner = store.call(served).get("agent") or agent
+                store.consults.finish(
+                    served,
+                    owner,
+                    complete=rng.random() < 0.6,
+                    wrapup_ms=rng.choice((0, FAR)),
+                )
         else:
             live = cast(list[bytes], client.zrange(store.keys.offers, 0, -1))
             offers = [text(o) for o in live]
             offer = rng.choice(offers) if offers else ""
-            if move < 0.65 and offer:
+            consulting = [o for o in offers if store.offer(o).get("kind") == "consult"]
+            if consulting and rng.random() < 0.3:  # a specialist's phone
+                offer = rng.choice(consulting)
+            if move < 0.65 and offer:  # whichever kind of offer it is
                 store.accept(offer, f"CAleg{offer[:8]}")
+                store.consults.accept(offer, f"CAleg{offer[:8]}")
             elif move < 0.68:  # a hotliner's leg ends (hung up, or never met)
                 leg = store.agents.get(agent).get("leg") or "CAnoleg"
                 store.agent_leg_ended(agent, leg, rng.choice((0, FAR)), FAR)
@@ -889,6 +973,8 @@ def replay(entries: list[tuple[str, dict[str, str]]]) -> dict[str, str]:
     calls: dict[str, str] = {}
     live_offer: dict[str, str] = {}
     holding: dict[str, str] = {}  # hotliner -> caller offered or being served
+    consults: dict[str, str] = {}  # caller -> specialist of a warm transfer
+    handed: set[str] = set()  # callers just handed to their specialist
     for entry_id, ev in entries:
         kind, sid, agent = ev["type"], ev["call"], ev["agent"]
         where = f"{entry_id} {ev}"
@@ -912,9 +998,31 @@ def replay(entries: list[tuple[str, dict[str, str]]]) -> dict[str, str]:
             assert holding[agent] == sid, where
             del live_offer[sid]
             calls[sid] = "connected"
+        elif kind == "talking" and sid in handed:
+            handed.discard(sid)  # the specialist of a warm transfer talks now
+            assert calls[sid] == "talking", where
+            assert holding.get(agent) == sid, where
         elif kind == "talking":
             assert calls[sid] == "connected", where
             calls[sid] = "talking"
+        elif kind == "consult_offered":
+            assert calls[sid] == "talking", where
+            assert sid not in consults, f"two transfers at once: {where}"
+            assert agent not in holding, f"hotliner holds {holding[agent]}: {where}"
+            consults[sid], holding[agent] = agent, sid
+        elif kind == "consult_joined":
+            assert consults[sid] == agent, where
+        elif kind == "consult_ended":
+            specialist = consults.pop(sid)
+            assert specialist == ev["specialist"], where
+            if holding.get(specialist) == sid:
+                del holding[specialist]
+        elif kind == "transferred":
+            assert ev["kind"] == "warm", where
+            assert calls[sid] == "talking", where
+            assert consults.pop(sid) == ev["to"], where
+            assert holding.get(ev["to"]) == sid, where
+            handed.add(sid)
         elif kind == "requeued":
             # the hotliner left before the caller met them: back in place
             assert calls[sid] in ("connected", "talking"), where
@@ -932,9 +1040,9 @@ def replay(entries: list[tuple[str, dict[str, str]]]) -> dict[str, str]:
             if held is not None:  # a hotliner leaves only a finished call...
                 over = (
                     ("completed", "talking")
-                    if ev.get("reason") == "leg_ended"
+                    if ev.get("reason") in ("leg_ended", "transferred")
                     else ("completed",)
-                )  # ...or one their own leg left
+                )  # ...or one their own leg left, or handed over
                 assert calls[held] in over, f"left {held} live: {where}"
     return calls
 
@@ -952,7 +1060,7 @@ def test_concurrent_processes_never_double_offer_nor_lose_a_caller(
                 redis_url,
                 keys.prefix,
                 str(seed),
-                "2000",
+                "4000",
                 "20",
             ],
             stdout=subprocess.PIPE,
@@ -983,6 +1091,11 @@ def test_concurrent_processes_never_double_offer_nor_lose_a_caller(
     kinds = [ev["type"] for _, ev in entries]
     assert kinds.count("offered") >= 50, "too few offers to prove anything"
     assert kinds.count("accepted") >= 10
+    # warm transfers asked for, answered, ended without a hand-over, done
+    assert kinds.count("consult_offered") >= 10
+    assert kinds.count("consult_joined") >= 2
+    assert kinds.count("consult_ended") >= 2
+    assert kinds.count("transferred") >= 2
     replayed = replay(entries)
     enqueued = {ev["call"] for _, ev in entries if ev["type"] == "enqueued"}
     for sid in enqueued:  # accounted for: where the stream says, never nowhere

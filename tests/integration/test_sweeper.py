@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ import pytest
 import redis
 from support import ROUND_THE_CLOCK
 
+from agents.config import AgentId
 from agents.lifecycle import AgentState
 from calllog.db import upgrade
 from core.embedded_redis import EmbeddedRedis
@@ -22,8 +24,9 @@ from core.settings import (
     Settings,
 )
 from queues import jobs
+from queues.board import live_board
 from queues.routing import QueueRule, memberships
-from queues.runtime import Runtime, build_runtime
+from queues.runtime import Runtime, build_runtime, use_routing
 from simulator.carrier import Carrier, CarrierConfig
 
 
@@ -151,7 +154,7 @@ def test_embedded_server_keeps_waiting_callers_across_a_restart(tmp_path: Path) 
         server.stop()
 
 
-def test_available_hotliner_whose_shift_is_over_is_set_away(runtime: Runtime) -> None:
+def test_a_hotliner_whose_shift_is_over_is_logged_out(runtime: Runtime) -> None:
     rt = runtime
     login(rt, "dan")
     login(rt, "nina")
@@ -160,6 +163,95 @@ def test_available_hotliner_whose_shift_is_over_is_set_away(runtime: Runtime) ->
     assert jobs.end_shifts(rt, at=tuesday_noon) == 0
     sunday_night = datetime(2026, 11, 29, 23, 0, tzinfo=paris)
     assert jobs.end_shifts(rt, at=sunday_night) == 1
-    assert rt.store.agents.get("dan")["state"] == "away"
+    dan = rt.store.agents.get("dan")
+    assert (dan["state"], dan["reason"], dan["shift_until"]) == (
+        "offline",
+        "shift_over",
+        "0",
+    )
     assert rt.store.agents.get("nina")["state"] == "available"
     assert rt.redis.zrange(rt.keys.available("printer", 2), 0, -1) == []
+
+
+def test_a_shift_ending_during_a_call_lets_it_finish_then_offers_nothing(
+    runtime: Runtime,
+) -> None:
+    """Dan (weekdays 08-16) takes a call at 15:51 that lasts past 16:00: the
+    sweep leaves him on it, the wallboard flags him a quarter of an hour
+    after his shift, and once the call and wrap-up are over the match offers
+    him nothing, before any sweep has logged him out."""
+    rt = runtime
+    paris = rt.routing.hotline.timezone
+    clock = {"now": datetime(2026, 11, 24, 15, 50, tzinfo=paris)}  # a Tuesday
+
+    def at(hour: int, minute: int) -> datetime:
+        clock["now"] = datetime(2026, 11, 24, hour, minute, tzinfo=paris)
+        return clock["now"]
+
+    def tick() -> int:
+        return int(clock["now"].timestamp() * 1000)
+
+    rt.store.clock = rt.store.agents.clock = tick
+    login(rt, "dan")
+    assert jobs.end_shifts(rt, at=at(15, 50)) == 0
+    assert rt.store.agents.get("dan")["shift_until"] == str(
+        int(datetime(2026, 11, 24, 16, 0, tzinfo=paris).timestamp() * 1000)
+    )
+    printer = QueueRule("printer", 1, 0, 1)
+    assert rt.store.start_call("CAshift1", "+33611110001", "+33180000000", "fr-FR")
+    rt.store.enqueue("CAshift1", "printer", 0)
+    at(15, 51)
+    offer = rt.store.match([printer], ring_ms=15_000)
+    assert offer is not None
+    assert offer.agent_id == "dan"
+    assert rt.store.accept(offer.offer_id, "CAlegdan1") is not None
+    assert jobs.end_shifts(rt, at=at(16, 1)) == 0  # on the call: not logged out
+    assert rt.store.agents.get("dan")["state"] == "busy"
+    (board_dan,) = [
+        h for h in live_board(rt.store, rt.routing, "fr-FR").hotliners if h.id == "dan"
+    ]
+    assert board_dan.off_shift_since == tick() - 60_000
+    assert not board_dan.late  # a minute after: finishing a call is normal
+    at(16, 20)
+    (board_dan,) = [
+        h for h in live_board(rt.store, rt.routing, "fr-FR").hotliners if h.id == "dan"
+    ]
+    assert board_dan.late
+    # The call and its wrap-up are over: available again, no sweep since.
+    assert rt.store.agents.release("dan", "CAshift1", "call_over") == "available"
+    assert rt.store.start_call("CAshift2", "+33611110002", "+33180000000", "fr-FR")
+    rt.store.enqueue("CAshift2", "printer", 0)
+    assert rt.store.match([printer], ring_ms=15_000) is None
+    assert jobs.end_shifts(rt, at=at(16, 21)) == 1
+    assert rt.store.agents.get("dan")["state"] == "offline"
+
+
+def test_a_reloaded_roster_moves_logged_in_hotliners_between_lines(
+    runtime: Runtime,
+) -> None:
+    """`hotliners.yaml` edited: Dan (printer, network) now takes email only.
+    Once the worker has the new configuration, his lines follow at once;
+    Nina, whose skills a supervisor set for today, keeps hers."""
+    rt = runtime
+    login(rt, "dan")
+    login(rt, "nina")
+    rt.store.agents.set_skills("nina", "printer:2", [("printer", 2)])
+    dan = rt.routing.hotliners[AgentId("dan")]
+    edited = dataclasses.replace(
+        rt.routing,
+        hotliners={
+            **rt.routing.hotliners,
+            AgentId("dan"): dataclasses.replace(dan, skills={"email": 2}),
+        },
+    )
+    use_routing(rt, edited)
+    assert jobs.follow_roster(rt) == 1  # Dan; not Nina (skills for today)
+
+    def line(queue: str, level: int) -> list[bytes]:
+        return rt.redis.zrange(rt.keys.available(queue, level), 0, -1)
+
+    assert line("email", 2) == [b"dan"]
+    assert b"dan" not in line("printer", 2)
+    assert b"dan" not in line("network", 2)
+    assert line("printer", 2) == [b"nina"]
+    assert rt.store.agents.get("nina")["skills"] == "printer:2"

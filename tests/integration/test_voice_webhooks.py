@@ -153,6 +153,37 @@ def test_spoken_known_fault_goes_straight_to_its_self_help(
     assert store.call("CA5")["kb_fault"] == "printer-offline"
 
 
+def test_self_help_reached_by_keypad_notes_its_fault_and_each_step_tried(
+    app: Flask, signed_post: SignedPost
+) -> None:
+    """What deflection per known fault counts (docs/METRICS.md): the fault
+    whose steps the caller heard, and how many they tried."""
+    store = app.extensions["hotline"].runtime.store
+    signed_post("/voice/incoming", call_form("CA5k"))
+    signed_post(
+        "/voice/menu?node=accueil&attempt=1&lang=fr-FR", call_form("CA5k", Digits="2")
+    )
+    signed_post(
+        "/voice/menu?node=menu_imprimante&attempt=1&lang=fr-FR",
+        call_form("CA5k", Digits="1"),
+    )
+    call = store.call("CA5k")
+    assert (call["kb_fault"], call["selfhelp_tried"]) == (
+        "printer-offline",
+        "printer-offline:0",
+    )
+    step = "/voice/selfhelp?node=aide_imprimante_hors_ligne&attempt=1&lang=fr-FR"
+    signed_post(f"{step}&step=0", call_form("CA5k", Digits="2"))  # not fixed
+    assert store.call("CA5k")["selfhelp_tried"] == "printer-offline:1"
+    root = twiml(signed_post(f"{step}&step=1", call_form("CA5k", Digits="1")).data)
+    assert root.find("Hangup") is not None  # fixed by the second step
+    call = store.call("CA5k")
+    assert (call["state"], call["selfhelp_tried"]) == (
+        "self_served",
+        "printer-offline:1",
+    )
+
+
 def test_language_switch_replays_the_menu_in_english(signed_post: SignedPost) -> None:
     signed_post("/voice/incoming", call_form("CA6"))
     root = twiml(
@@ -368,7 +399,7 @@ def test_agent_api_refuses_bad_input_clearly(api: FlaskClient) -> None:
     )
 
 
-def test_status_page_shows_queues_hotliners_calls_and_the_incident(
+def test_the_old_status_page_leads_to_the_wallboard_which_shows_the_caller(
     app: Flask,
     api: FlaskClient,
     supervisor_session: FlaskClient,
@@ -384,20 +415,18 @@ def test_status_page_shows_queues_hotliners_calls_and_the_incident(
         "/api/incident",
         json={"messages": {"fr-FR": "VPN indisponible", "en-US": "VPN down"}},
     )
-    page = client.get("/status")
-    assert page.status_code == 200
-    html = page.get_data(as_text=True)
-    assert "VPN indisponible" in html
-    waiting_row = (
-        'data-queue="account"><td>mot de passe et compte</td><td class="waiting">1'
-    )
-    assert waiting_row in html
-    assert "Nina Nuit-et-Jour" in html
+    old = client.get("/status")
+    assert (old.status_code, old.headers["Location"]) == (301, "/supervisor")
+    board = client.get("/supervisor/board").get_json()
+    assert board["incident"]["text"] == "VPN indisponible"
+    account = next(q for q in board["queues"] if q["id"] == "account")
+    assert (account["name"], account["waiting"]) == ("mot de passe et compte", 1)
+    assert "Nina Nuit-et-Jour" in {h["name"] for h in board["hotliners"]}
     rt = app.extensions["hotline"].runtime
     drain_events(rt.redis, app.extensions["hotline"].engine, rt.keys)
-    html = client.get("/status").get_data(as_text=True)
-    assert 'data-call="CA30"' in html
-    assert "file_compte" in html
+    today = board["day"]
+    listed = api.get(f"/api/calls?from={today}&to={today}").get_json()["calls"]
+    assert [c["queue"] for c in listed if c["call_sid"] == "CA30"] == ["account"]
 
 
 def test_an_empty_or_malformed_call_sid_is_refused_and_nothing_stored(

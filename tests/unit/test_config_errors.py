@@ -50,6 +50,7 @@ def break_line(path: Path, old: str, new: str) -> int:
             "must look like",
         ),
         ("hotliners.yaml", 'endpoint: "client:chloe"', 'endpoint: "chloe"', "endpoint"),
+        ("hotline.yaml", "whisper: phones", "whisper: sometimes", "whisper"),
         (
             "queues.yaml",
             "    skill: printer\n",
@@ -83,6 +84,18 @@ def break_line(path: Path, old: str, new: str) -> int:
             "routing:\n",
             "console:\n  break_reasons:\n    lunch: {fr-FR: Déjeuner}\nrouting:\n",
             "missing the en-US text",
+        ),
+        (
+            "hotline.yaml",
+            "routing:\n",
+            "console:\n  auto_available: maybe\nrouting:\n",
+            "auto_available is true or false",
+        ),
+        (
+            "hotline.yaml",
+            "holidays: []",
+            "holidays: [FR, Christmas]",
+            "neither a date like 2026-12-25 nor a country code",
         ),
     ],
 )
@@ -128,3 +141,17 @@ def test_a_queue_may_set_its_own_wrapup_time(folder: Path) -> None:
     routing = load_config(folder).routing
     assert routing.wrapup_ms_by_queue() == {"printer": 240_000}
     assert routing.longest_wrapup_ms == 240_000
+
+
+def test_who_hears_the_whisper(folder: Path) -> None:
+    hotline = load_config(folder).routing.hotline
+    assert hotline.whisper == "phones"
+    assert hotline.whispers_to("+33612345678")
+    assert hotline.whispers_to("sip:desk@pbx.example")
+    assert not hotline.whispers_to("client:nina")  # the console pops up the call
+    for mode, phone, browser in (("always", True, True), ("never", False, False)):
+        break_line(folder / "hotline.yaml", "whisper: phones", f"whisper: {mode}")
+        hotline = load_config(folder).routing.hotline
+        assert hotline.whispers_to("+33612345678") is phone
+        assert hotline.whispers_to("client:nina") is browser
+        break_line(folder / "hotline.yaml", f"whisper: {mode}", "whisper: phones")

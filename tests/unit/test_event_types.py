@@ -9,14 +9,14 @@ import pytest
 from agents import scripts as agent_scripts
 from agents.lifecycle import AgentState
 from calllog.projection import StreamEvent, UnknownEvent, apply_event
-from queues import scripts
+from queues import consult_scripts, scripts
 from queues.lifecycle import CallState, EventType
 
 
 def emitted_by_scripts() -> set[str]:
     source = "\n".join(
         v
-        for module in (scripts, agent_scripts)
+        for module in (scripts, consult_scripts, agent_scripts)
         for v in vars(module).values()
         if isinstance(v, str)
     )
@@ -50,7 +50,7 @@ def test_an_unknown_event_type_is_refused_not_dropped_silently() -> None:
 def test_the_scripts_write_only_states_the_lifecycles_name() -> None:
     source = "\n".join(
         v
-        for module in (scripts, agent_scripts)
+        for module in (scripts, consult_scripts, agent_scripts)
         for v in vars(module).values()
         if isinstance(v, str)
     )

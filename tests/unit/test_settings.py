@@ -69,3 +69,11 @@ def test_softphone_keys_and_proxies_are_checked() -> None:
     fine = Settings.from_env({"HOTLINE_TRUSTED_PROXIES": "1"})
     assert fine.trusted_proxies == 1
     assert fine.twilio_api_key.startswith("SK")  # simulation signs its own
+
+
+def test_the_feed_port_is_a_port() -> None:
+    for bad in ("feed", "0", "70000"):
+        with pytest.raises(SettingsError, match=f"FEED_PORT='{bad}'"):
+            Settings.from_env({"FEED_PORT": bad})
+    assert Settings.from_env({"FEED_PORT": "5001"}).feed_port == 5001
+    assert Settings.from_env({}).feed_port is None

@@ -73,3 +73,38 @@ def test_an_entry_that_cannot_be_applied_is_dropped_not_blocking(
     assert seen == ["CAgood"]
     assert not spool.pending()
     assert "dropping journaled enqueue" in caplog.text
+
+
+def test_a_webhook_journals_while_a_replay_applies_and_its_entry_is_replayed_too(
+    tmp_path: Path,
+) -> None:
+    """Applying an entry talks to Redis and Twilio; a webhook journaling in
+    that moment must not wait for it (the old replay held the journal's write
+    lock throughout: this append failed with "database is locked")."""
+    spool = Spool(tmp_path / "spool.sqlite3")
+    spool.append("start_call", ["CA1"], 1_000)
+    webhook = Spool(tmp_path / "spool.sqlite3")  # another process's handle
+    seen: list[str] = []
+
+    def apply(op: str, args: Args, at: int) -> None:
+        seen.append(args[0])
+        if args[0] == "CA1":
+            webhook.append("start_call", ["CA2"], 2_000)
+
+    assert spool.replay(apply, lambda exc: isinstance(exc, Down)) == 2
+    assert seen == ["CA1", "CA2"]
+    assert not spool.pending()
+
+
+def test_one_replayer_at_a_time_per_host(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool.sqlite3")
+    spool.append("start_call", ["CA1"], 1_000)
+    other = Spool(tmp_path / "spool.sqlite3")
+    inner: list[int] = []
+
+    def apply(op: str, args: Args, at: int) -> None:
+        inner.append(other.replay(lambda *_: None, lambda exc: False))
+
+    assert spool.replay(apply, lambda exc: isinstance(exc, Down)) == 1
+    assert inner == [0]  # the second replayer stood back
+    assert not spool.pending()

@@ -9,17 +9,25 @@
 
   const setup = JSON.parse(document.getElementById("console-setup").textContent);
   const T = setup.text;
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const $ = (id) => document.getElementById(id);
 
   // What the page knows; `log` keeps every feed message (tests read it).
   const view = {
     state: "offline", since: 0, reason: "", skew: 0,
     offer: null, call: null, wrapupUntil: 0, extended: false,
-    talkingSince: 0, hold: false, muted: false, lastCallSid: "",
+    talkingSince: 0, hold: false, muted: false, lastCallSid: "", consult: null,
+    // The call whose caller reached the conference ("talking"): holds and
+    // transfers wait for it, the carrier has no one to hold before.
+    talkingSid: "",
+    consultNews: 0,  // how many warm-transfer messages the feed brought
   };
   const log = [];
-  window.hotlineConsole = { log: log, view: view };
+  // The softphone: a call ringing, the call answered, and whether the
+  // hotliner said "accept" before it rang.
+  const phone = { device: null, incoming: null, active: null, acceptOnRing: false };
+  // The live feed: this origin, or the feed's own port on this host (cookies go along).
+  const feedUrl = (setup.feed_url || "") + "/console/events";
+  window.hotlineConsole = { log: log, view: view, feedUrl: feedUrl };
 
   // -- helpers ---------------------------------------------------------------
 
@@ -45,18 +53,7 @@
     box.className = isError ? "message error" : "message";
   }
 
-  async function api(method, path, body) {
-    const response = await fetch(path, {
-      method: method,
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    let data = {};
-    try { data = await response.json(); } catch (e) { data = {}; }
-    if (!response.ok) throw new Error(data.error || response.status + " " + response.statusText);
-    return data;
-  }
+  const api = window.hotlineApi;
 
   function attempt(promise) {
     return promise.then(function (r) { say(""); return r; },
@@ -111,7 +108,27 @@
       ? "« " + (ctx.incident_text || ctx.incident) + " » — " + T.incident_not_theirs
       : T.none, "ctx-incident");
     if (ctx.preferred) row(dl, "★", T.preferred, "ctx-preferred");
-    if (ctx.callback) row(dl, "↩", T.callback_call, "ctx-callback");
+    const handedBy = ctx.transfer
+      ? ctx.transfer.by_name + (ctx.transfer.notes ? " — « " + ctx.transfer.notes + " »" : "")
+      : "";
+    if (ctx.consult && ctx.consult.to === setup.agent) {
+      row(dl, T.consult_from, ctx.consult.by_name
+        + (ctx.consult.notes ? " — « " + ctx.consult.notes + " »" : ""), "ctx-consult");
+    }
+    const done = ctx.consult && ctx.consult.to === setup.agent ? ctx.consult.steps
+      : ctx.transfer ? ctx.transfer.steps : [];
+    if (done && done.length) {
+      const list = el("ol", null, "steps-done");
+      done.forEach(function (text) { list.appendChild(el("li", text)); });
+      row(dl, T.steps_done, list, "ctx-steps-done");
+    }
+    if (ctx.on_hold) row(dl, T.caller_now, T.on_hold, "ctx-hold");
+    if (ctx.scheduled) {
+      row(dl, "↩", T.scheduled_callback + " " + handedBy, "ctx-callback");
+    } else {
+      if (ctx.callback) row(dl, "↩", T.callback_call, "ctx-callback");
+      if (ctx.transfer) row(dl, T.transferred_by, handedBy, "ctx-transfer");
+    }
   }
 
   // -- state bar ---------------------------------------------------------------
@@ -135,12 +152,43 @@
     tick();
   }
 
+  // -- shift start: a prompt to go available (or going by itself) ----------------
+
+  // Today's and tomorrow's stretches on duty [start, end) in ms (the rota,
+  // exceptions applied). Offline when one begins (or at login during one):
+  // the prompt, once per stretch; `auto_available` goes available instead.
+  const prompted = {};
+  function currentStretch() {
+    const t = now();
+    return (setup.duty || []).find(function (s) { return s[0] <= t && t < s[1]; });
+  }
+  function shiftCheck() {
+    const stretch = currentStretch();
+    const offline = view.state === "offline";
+    const prompt = $("shift-prompt");
+    if (!stretch || !offline || !setup.configured) { prompt.hidden = true; return; }
+    if (setup.auto_available) {
+      if (!prompted[stretch[0]]) { prompted[stretch[0]] = true; changeState("available"); }
+      return;
+    }
+    if (!prompt.hidden) return;
+    const hhmm = function (ms) {
+      return new Date(ms).toLocaleTimeString(setup.lang, { hour: "2-digit", minute: "2-digit" });
+    };
+    // A stretch of a day or more (round the clock) has no hours to show.
+    const long = stretch[1] - stretch[0] >= 24 * 3600 * 1000;
+    $("shift-hours").textContent = "(" + (long ? T.shift_always : hhmm(stretch[0]) + "–" + hhmm(stretch[1])) + ")";
+    prompt.hidden = false;
+  }
+  $("shift-go").addEventListener("click", function () { changeState("available"); });
+
   function tick() {
     $("state-time").textContent = view.since ? T.since + " " + duration(now() - view.since) : "";
     $("call-timer").textContent = view.talkingSince ? duration(now() - view.talkingSince) : "";
     $("wrapup-left").textContent = view.state === "wrapup" && view.wrapupUntil
       ? T.wrapup_left + " " + duration(view.wrapupUntil - now()) : "";
     $("offer-left").textContent = view.offer ? duration(view.offer.expires - now()) : "";
+    shiftCheck();
   }
   setInterval(tick, 1000);
 
@@ -148,6 +196,7 @@
 
   function showOffer(offer) {
     view.offer = offer;
+    $("offer-title-text").textContent = offer.warm ? T.offer_warm_title : T.offer_title;
     fillContext($("offer-context"), offer.call);
     $("offer-phone-hint").hidden = !!setup.browser_phone;
     const dialog = $("offer");
@@ -159,6 +208,7 @@
 
   function hideOffer() {
     view.offer = null;
+    phone.acceptOnRing = false;
     const dialog = $("offer");
     if (dialog.open) dialog.close();
     ring(false);
@@ -166,13 +216,22 @@
 
   $("offer-accept").addEventListener("click", function () {
     if (phone.incoming) { phone.incoming.accept(); return; }
+    // The pop-up can come before the phone rings (two feeds): the phone is
+    // answered as soon as it rings for this offer.
+    phone.acceptOnRing = !!view.offer;
     say(T.pick_up_phone);
   });
   $("offer-decline").addEventListener("click", function () {
     const offer = view.offer;
     if (!offer) return;
-    if (phone.incoming) { try { phone.incoming.reject(); } catch (e) { /* gone */ } }
-    attempt(api("POST", "/api/offers/" + encodeURIComponent(offer.offer_id) + "/decline"));
+    // The hotline ends the ringing leg itself once it has the decline: a
+    // reject from here first would reach it as a missed call (and race the
+    // decline). Only if the decline did not get through is the phone rejected.
+    const incoming = phone.incoming;
+    attempt(api("POST", "/api/offers/" + encodeURIComponent(offer.offer_id) + "/decline"))
+      .then(function (r) {
+        if (!r && incoming) { try { incoming.reject(); } catch (e) { /* gone */ } }
+      });
     hideOffer();
   });
 
@@ -221,8 +280,33 @@
       $("notes").value = ""; $("remote").value = "";
       fillSteps(ctx.kb_fault);
       fillFaultChoices(ctx.kb_fault);
+      // The recap starts from the known fault; the hotliner says the rest.
+      $("recap-summary").value = ctx.kb_fault ? ctx.kb_fault.title : "";
+      $("recap-next").value = ""; $("recap-email").value = "";
+      $("recap-sms").checked = true; $("recap-shown").hidden = true;
+      // A cold transfer goes to another queue only: not to the one it is in.
+      Array.prototype.forEach.call($("transfer-queue").options, function (o) {
+        o.disabled = o.value === ctx.queue && $("transfer-mode").value === "cold";
+      });
+      if ($("transfer-queue").value === ctx.queue) {
+        const other = Array.prototype.find.call($("transfer-queue").options, function (o) { return !o.disabled; });
+        if (other) $("transfer-queue").value = other.value;
+      }
     }
+    view.hold = !!ctx.on_hold;
+    showConsult(ctx.consult && ctx.consult.by === setup.agent ? ctx.consult : null);
     updateCallButtons();
+  }
+
+  // A warm transfer this hotliner asked for: who is rung or on the line.
+  function showConsult(consult) {
+    view.consult = consult;
+    $("consult").hidden = !consult;
+    if (!consult) return;
+    $("consult-text").textContent = consult.state === "joined"
+      ? T.consult_joined + " " + consult.to_name + " : " + T.consult_hint
+      : T.consult_ringing + " " + consult.to_name + "…";
+    $("consult-complete").disabled = consult.state !== "joined";
   }
 
   function fillSteps(fault) {
@@ -263,7 +347,14 @@
     $("hold").textContent = view.hold ? T.unhold : T.hold;
     $("mute").textContent = view.muted ? T.unmute : T.mute;
     const talking = view.state === "busy";
-    $("hold").disabled = !talking; $("mute").disabled = !talking; $("hangup").disabled = !talking;
+    const joined = talking && !!view.call
+      && (view.call.state === "talking" || view.talkingSid === view.call.call_sid);
+    $("hold").disabled = !joined; $("mute").disabled = !joined; $("hangup").disabled = !talking;
+    $("transfer").disabled = !joined || !!view.consult;
+    // Named specialists and people outside take warm transfers only.
+    const cold = $("transfer-mode").value === "cold";
+    $("transfer-specialists").disabled = cold;
+    if ($("transfer-on-call")) $("transfer-on-call").disabled = cold;
   }
 
   function currentSid() { return view.call ? view.call.call_sid : view.lastCallSid; }
@@ -280,6 +371,94 @@
   });
   $("hangup").addEventListener("click", function () {
     attempt(api("POST", "/api/calls/" + encodeURIComponent(currentSid()) + "/hangup"));
+  });
+  $("callback-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    const when = new Date($("callback-at").value).getTime();  // the browser's local time
+    const body = { queue: $("callback-queue").value, at: when, notes: $("notes").value };
+    attempt(api("POST", "/api/calls/" + encodeURIComponent(currentSid()) + "/callback", body))
+      .then(function (r) {
+        if (r) say(T.callback_scheduled + " : " + new Date(r.due).toLocaleString(setup.lang));
+      });
+  });
+  $("transfer-mode").addEventListener("change", function () {
+    const cold = $("transfer-mode").value === "cold";
+    if (cold && $("transfer-queue").value.indexOf(":") > 0) {
+      $("transfer-queue").selectedIndex = 0;
+    }
+    Array.prototype.forEach.call($("transfer-queue").options, function (o) {
+      o.disabled = cold && view.call && o.value === view.call.queue;
+    });
+    updateCallButtons();
+  });
+  $("transfer-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    const to = $("transfer-queue").value;
+    const notes = $("notes").value;
+    const body = to.indexOf("agent:") === 0 ? { agent: to.slice(6), notes: notes }
+      : to.indexOf("oncall:") === 0 ? { on_call: to.slice(7), notes: notes }
+      : { queue: to, mode: $("transfer-mode").value, notes: notes };
+    // The checklist ticked goes along: the next one does not do it again.
+    body.steps = Array.prototype.filter.call(document.querySelectorAll(".agent-step"),
+      function (box) { return box.checked; })
+      .map(function (box) { return box.parentNode.textContent.trim(); });
+    const sid = currentSid();
+    const news = view.consultNews;
+    attempt(api("POST", "/api/calls/" + encodeURIComponent(sid) + "/transfer", body))
+      .then(function (r) {
+        if (!r) return;
+        if (r.mode === "warm") {
+          // The specialist may have answered or declined before this answer
+          // came back: the feed has said so already, and has the last word.
+          if (view.consultNews !== news) return;
+          view.hold = true;
+          showConsult({ by: setup.agent, to: r.specialist, to_name: r.specialist_name, state: "ringing" });
+          updateCallButtons();
+          say("");
+        } else {
+          say(T.transferred);
+        }
+      });
+  });
+  ["complete", "cancel"].forEach(function (step) {
+    $("consult-" + step).addEventListener("click", function () {
+      const consult = view.consult;
+      attempt(api("POST", "/api/calls/" + encodeURIComponent(currentSid()) + "/transfer/" + step))
+        .then(function (r) {
+          // Said again here: the feed's word may come before this answer.
+          if (r && step === "complete" && consult) say(T.consult_done + " " + consult.to_name);
+        });
+    });
+  });
+
+  // -- recap to the caller -------------------------------------------------------
+
+  function recapBody() {
+    return { summary: $("recap-summary").value, next_steps: $("recap-next").value };
+  }
+
+  $("recap-preview").addEventListener("click", function () {
+    const sid = currentSid();
+    if (!sid) return;
+    attempt(api("POST", "/api/calls/" + encodeURIComponent(sid) + "/recap/preview", recapBody()))
+      .then(function (r) {
+        if (!r) return;
+        $("recap-sms-to").textContent = r.sms_to || T.recap_no_number;
+        $("recap-sms-text").textContent = r.sms;
+        $("recap-subject").textContent = r.email_subject;
+        $("recap-email-text").textContent = r.email_text;
+        $("recap-shown").hidden = false;
+      });
+  });
+
+  $("recap-send").addEventListener("click", function () {
+    const sid = currentSid();
+    if (!sid) return;
+    const body = recapBody();
+    body.sms = $("recap-sms").checked;
+    body.email = $("recap-email").value.trim();
+    attempt(api("POST", "/api/calls/" + encodeURIComponent(sid) + "/recap", body))
+      .then(function (r) { if (r) say(T.recap_sent); });
   });
 
   $("outcome-form").addEventListener("submit", function (event) {
@@ -431,6 +610,29 @@
         break;
       case "talking":
         view.talkingSince = msg.at;
+        view.talkingSid = msg.call_sid;
+        updateCallButtons();
+        if (view.call && view.call.consult && view.call.call_sid === msg.call_sid) {
+          // A warm transfer handed to this hotliner: the call is theirs now.
+          api("GET", "/console/calls/" + encodeURIComponent(msg.call_sid)).then(showCall, function () {});
+        }
+        break;
+      case "hold":
+        if (view.call && view.call.call_sid === msg.call_sid) { view.hold = msg.on; updateCallButtons(); }
+        break;
+      case "consult":
+        view.consultNews += 1;
+        if (msg.state === "joined") {
+          showConsult({ by: setup.agent, to: msg.specialist, to_name: msg.specialist_name, state: "joined" });
+        } else if (msg.state === "ended") {
+          showConsult(null);
+          say(T.consult_ended + " (" + msg.specialist_name + " : "
+            + (T["why_" + msg.reason] || msg.reason) + ")", true);
+        } else if (msg.state === "done") {
+          showConsult(null);
+          say(T.consult_done + " " + msg.specialist_name);
+        }
+        updateCallButtons();
         break;
       case "call_ended":
         view.talkingSince = 0;
@@ -444,6 +646,8 @@
         if (msg.state === "busy" && !view.talkingSince) view.talkingSince = msg.at;
         if (msg.state === "available" || msg.state === "offline") {
           if (msg.from === "wrapup") { showCall(null); view.lastCallSid = ""; refreshDaySoon(); }
+          // A warm transfer's specialist let go: the call was never theirs.
+          if (msg.reason.indexOf("consult_") === 0) { showCall(null); view.lastCallSid = ""; }
         }
         if (msg.state !== "reserved") hideOffer();
         setState(msg.state, msg.at, msg.reason);
@@ -455,7 +659,7 @@
   }
 
   function connect() {
-    const source = new EventSource("/console/events");
+    const source = new EventSource(feedUrl, { withCredentials: !!setup.feed_url });
     source.onopen = function () {
       $("feed-state").textContent = T.live;
       $("feed-state").dataset.live = "1";
@@ -475,7 +679,6 @@
 
   // -- softphone -------------------------------------------------------------------------
 
-  const phone = { device: null, incoming: null, active: null };
   window.hotlineConsole.phone = phone;
 
   function phoneStatus(status) {
@@ -491,6 +694,10 @@
     phone.incoming = call;
     phoneStatus("ringing");
     call.on("accept", function () { phone.active = call; phone.incoming = null; phoneStatus("in_call"); });
+    if (phone.acceptOnRing && view.offer) {
+      phone.acceptOnRing = false;
+      call.accept();
+    }
     ["cancel", "reject", "disconnect"].forEach(function (name) {
       call.on(name, function () {
         if (phone.incoming === call) phone.incoming = null;

@@ -16,7 +16,6 @@ from web.effects import after_response
 from web.twilio_auth import validate_twilio_request
 from web.voice.common import (
     absolute_url,
-    conference_name,
     language,
     live,
     xml_response,
@@ -42,7 +41,7 @@ def callback_answer() -> Response:
         return xml_response(twiml.goodbye(phrase(lang, "callback_gone"), lang))
     return xml_response(
         twiml.connect_to_hotliner(
-            conference_name(sid),
+            webhooks.conference_name(sid),
             absolute_url(webhooks.caller_after(sid, lang)),
             intro=phrase(lang, "callback_intro"),
             lang=lang,

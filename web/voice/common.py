@@ -108,8 +108,3 @@ def caller_gone(call_sid: str, reason: str) -> None:
         ("caller_gone", [call_sid, reason]),
     )
     after_response(rt, todo)
-
-
-def conference_name(call_sid: str) -> str:
-    """One conference per caller, so transfer and listen-in can join it later."""
-    return f"hotline-{call_sid}"

@@ -46,7 +46,7 @@ from web.voice.common import (
 bp = Blueprint("menu", __name__)
 
 
-def _menu_context() -> tuple[str, int, HotlineConfig]:
+def _menu_context() -> tuple[str, str, HotlineConfig]:
     """The caller's language and the tree version their call started with."""
     version, config = services().for_version(request.args.get("v"))
     return language(request.args.get("lang")), version, config
@@ -90,10 +90,10 @@ def incoming() -> Response:
     return xml_response(_after_incident(version, lang, config.ivr.welcome[lang]))
 
 
-def _after_incident(version: int, lang: str, preamble: str) -> VoiceResponse:
+def _after_incident(version: str, lang: str, preamble: str) -> VoiceResponse:
     """A returning caller is asked whether it is about their earlier call."""
     svc = services()
-    _, config = svc.for_version(str(version))
+    _, config = svc.for_version(version)
     rt = svc.runtime
     hotline = rt.routing.hotline
     sid = request.form.get("CallSid", "")
@@ -192,11 +192,11 @@ def _node(
     attempt: int,
     preamble: str = "",
     use_help: bool = False,
-    version: int | None = None,
+    version: str | None = None,
 ) -> VoiceResponse:
     """TwiML for arriving at a node of the tree (of the call's tree version)."""
     svc = services()
-    version, config = svc.for_version(str(version) if version else None)
+    version, config = svc.for_version(version)
     node = config.ivr.node(node_id) or config.ivr.nodes[config.ivr.start]
     if isinstance(node, MenuNode):
         return twiml.menu(
@@ -207,6 +207,13 @@ def _node(
             use_help=use_help,
         )
     if isinstance(node, SelfHelpNode):
+        # Known before any step is read, so a caller who hangs up counts in
+        # the fault's deflection (`docs/METRICS.md`) and the pop-up names it.
+        note(
+            request.form.get("CallSid", ""),
+            kb_fault=node.fault,
+            selfhelp_tried=f"{node.fault}:0",
+        )
         return _selfhelp_step(
             node,
             0,
@@ -228,11 +235,11 @@ def _selfhelp_step(
     node: SelfHelpNode,
     step: int,
     lang: str,
-    version: int,
+    version: str,
     attempt: int,
     preamble: str = "",
 ) -> VoiceResponse:
-    _, config = services().for_version(str(version))
+    _, config = services().for_version(version)
     fault = config.kb.get(node.fault)
     steps = fault.self_help if fault else ()
     if step >= len(steps):
@@ -280,6 +287,13 @@ def selfhelp() -> Response:
         )
         return xml_response(twiml.goodbye(phrase(lang, "selfhelp_resolved"), lang))
     if answer is Answer.NO:
+        fault = config.kb.get(node.fault)
+        if fault is not None and step + 1 < len(fault.self_help):
+            # The last step's "no" is noted when the caller is handed over.
+            note(
+                request.form.get("CallSid", ""),
+                selfhelp_tried=f"{node.fault}:{step + 1}",
+            )
         return xml_response(
             _selfhelp_step(
                 node,

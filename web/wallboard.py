@@ -1,0 +1,475 @@
+"""The supervisors' wallboard: `/supervisor`, its TV mode, and its live feed.
+
+The board is one JSON document (`board()`): live state from Redis
+(`queues.board`) and today's figures from the call log (`calllog.reports`,
+the very numbers of the reports API). The feed follows the hotline's event
+stream and sends a fresh board after each burst of events (at most one per
+`MIN_GAP` seconds) and once more a moment later, when the call log writer
+has applied them; a quiet hotline gets one every `QUIET_SECONDS`, so the
+clocks' origin never drifts. Boards are shared by the viewers of a process
+for `MIN_GAP`: fifty wallboards cost one board's reads.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
+from typing import Any, Generic, TypeVar
+
+import redis
+from flask import Blueprint, Response, jsonify, render_template, request
+from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import SQLAlchemyError
+
+from accounts.roles import Role
+from calllog import reports
+from calllog.buckets import half_hour_label, local_day
+from core.clock import now_ms, utcnow
+from core.text import as_text
+from queues import overrides
+from queues.board import live_board
+from web import WebServices, services
+from web.auth import api_account, json_for, page_for
+from web.console import allow_same_host, feed_url_for
+from web.console_feed import RETRY_MS, sse
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+bp = Blueprint("supervisor", __name__, url_prefix="/supervisor")
+#: The live feed alone: registered by the web and by the feed's processes.
+feed_bp = Blueprint("supervisor_feed", __name__, url_prefix="/supervisor")
+
+LANGUAGES = ("fr-FR", "en-US")
+#: Shortest time between two boards sent (seconds), and their shared age:
+#: a busy hotline's events (hundreds a second) make two boards a second.
+MIN_GAP = 0.5
+#: A board again this long after the last events (the writer has applied them).
+SETTLE_SECONDS = 1.2
+#: A board at least this often when nothing happens.
+QUIET_SECONDS = 10.0
+#: How long one wait for new events lasts (ms).
+BLOCK_MS = 250
+#: The window of "calls per known fault".
+FAULT_WINDOW = timedelta(hours=1)
+#: The audit log's latest entries on the board (every supervisor sees the
+#: controls used, as they are used).
+AUDIT_SHOWN = 8
+#: Service level this far under the target is amber, further is red.
+AMBER_MARGIN = 0.1
+
+
+def rag(level: float | None, target: float) -> str:
+    """Red, amber or green for a service level against its target."""
+    if level is None:
+        return "none"
+    if level >= target:
+        return "green"
+    return "amber" if level >= target - AMBER_MARGIN else "red"
+
+
+Today = tuple[
+    dict[str, reports.Figures], dict[str, int], list[Any], list[Any], bool, Any
+]
+
+
+def today_figures(svc: WebServices, today: str) -> Today:
+    """Today's figures from the call log: by queue, calls per hotliner, known
+    faults of the last hour, the audit log's latest, the charts (empty and
+    False when SQL does not answer)."""
+    routing = svc.runtime.routing
+    try:
+        by_queue = {
+            r.key: r
+            for r in reports.report(
+                svc.engine,
+                today,
+                today,
+                "queue",
+                reports.thresholds(routing),
+                today=today,
+            )
+        }
+        by_agent = {
+            r.key: r.totals.handled
+            for r in reports.report(svc.engine, today, today, "agent", today=today)
+        }
+        faults = reports.calls_per_fault(svc.engine, utcnow() - FAULT_WINDOW)
+        chart = CHARTS.get(svc, today)
+        audited = [e.as_json() for e in svc.audit.entries(limit=AUDIT_SHOWN)]
+        figures_ok = True
+    except SQLAlchemyError as exc:
+        log.warning("wallboard: the call log did not answer: %s", exc)
+        by_queue, by_agent, faults, audited, figures_ok = {}, {}, [], [], False
+        chart = None
+    return by_queue, by_agent, faults, audited, figures_ok, chart
+
+
+class DayCache(Generic[T]):
+    """One value per local day shared by a process's boards for `seconds`:
+    the live part of a board (Redis) is read for each board, what comes
+    from the call log (which the writer updates a moment after the events
+    anyway) at most that often, so a burst of events costs Redis reads and
+    not reports."""
+
+    def __init__(self, seconds: float, make: Callable[[WebServices, str], T]) -> None:
+        self.seconds = seconds
+        self.make = make
+        self._lock = threading.Lock()
+        self._made: tuple[float, str, T] | None = None
+
+    def get(self, svc: WebServices, today: str) -> T:
+        with self._lock:
+            made = self._made
+            fresh_enough = made and time.monotonic() - made[0] < self.seconds
+            if made and fresh_enough and made[1] == today:
+                return made[2]
+            value = self.make(svc, today)
+            self._made = (time.monotonic(), today, value)
+            return value
+
+
+#: How long today's figures from the call log are shared (seconds; under
+#: `SETTLE_SECONDS`, so the board sent once a burst settled has them fresh).
+FIGURES_SECONDS = 1.0
+FIGURES = DayCache(FIGURES_SECONDS, today_figures)
+
+
+def board(svc: WebServices, lang: str) -> dict[str, Any]:
+    """The whole board now (live state, and today's figures when SQL answers)."""
+    rt = svc.runtime
+    routing = rt.routing
+    live = live_board(
+        rt.store,
+        routing,
+        lang,
+        {q: o.value for q, o in overrides.overrides(rt.redis, rt.keys).items()},
+    ).as_json()
+    today = local_day(utcnow(), routing.hotline.timezone)
+    by_queue, by_agent, faults, audited, figures_ok, chart = FIGURES.get(svc, today)
+    for queue in live["queues"]:
+        row = by_queue.get(queue["id"])
+        config = routing.queue(queue["id"])
+        target = config.service_level_target if config else 0.8
+        level = row.service_level if row else None
+        queue.update(
+            {
+                "service_level": level,
+                "target": target,
+                "threshold": config.service_level_seconds if config else 20,
+                "rag": rag(level, target),
+                "abandon_rate": row.abandon_rate if row else None,
+                "asa_seconds": row.asa_seconds if row else None,
+                "offered": row.totals.offered if row else 0,
+                "answered": row.totals.answered if row else 0,
+                "abandoned": row.totals.abandoned if row else 0,
+            }
+        )
+    for hotliner in live["hotliners"]:
+        hotliner["calls_today"] = by_agent.get(hotliner["id"], 0)
+    incident = svc.incidents.current()
+    return {
+        **live,
+        "at": now_ms(),
+        "day": today,
+        "figures": figures_ok,
+        "faults": [{"fault": f, "calls": n} for f, n in faults],
+        "charts": chart,
+        "audit": audited,
+        "incident": None
+        if incident is None
+        else {
+            "text": incident.messages.get(lang)
+            or next(iter(incident.messages.values()), ""),
+            "since": incident.since_ms,
+            "confirmations": incident.confirmations,
+        },
+        "break_reasons": {
+            k: v.get(lang, k) for k, v in routing.hotline.break_reasons.items()
+        },
+    }
+
+
+#: The charts' series are made again at most this often (seconds): a half
+#: hour's bar moves slowly, and each costs two reports.
+CHART_SECONDS = 5.0
+#: Half hours of a day (local): the charts' x axis.
+HALF_HOURS = 48
+
+
+def _series(rows: list[reports.Figures]) -> dict[str, list[float | None]]:
+    """Per half hour: offered, answered, abandoned, service level (None where
+    nobody was offered)."""
+    by_key = {r.key: r for r in rows}
+    out: dict[str, list[float | None]] = {
+        "offered": [],
+        "answered": [],
+        "abandoned": [],
+        "service_level": [],
+    }
+    for n in range(HALF_HOURS):
+        row = by_key.get(half_hour_label(n))
+        out["offered"].append(row.totals.offered if row else 0)
+        out["answered"].append(row.totals.answered if row else 0)
+        out["abandoned"].append(row.totals.abandoned if row else 0)
+        out["service_level"].append(row.service_level if row else None)
+    return out
+
+
+def charts(svc: WebServices, today: str) -> dict[str, Any]:
+    """The wallboard's charts: offered, answered and abandoned per half hour
+    today and on the same weekday last week, and today's service level per
+    half hour against the hotline's lowest queue target."""
+    routing = svc.runtime.routing
+    week_ago = (date.fromisoformat(today) - timedelta(days=7)).isoformat()
+    limits = reports.thresholds(routing)
+    now = reports.report(svc.engine, today, today, "halfhour", limits, today=today)
+    then = reports.report(svc.engine, week_ago, week_ago, "halfhour", limits)
+    targets = [q.service_level_target for q in routing.queues.values()]
+    return {
+        "labels": [half_hour_label(n) for n in range(HALF_HOURS)],
+        "today": _series(now),
+        "last_week": _series(then),
+        "last_week_day": week_ago,
+        "target": min(targets) if targets else 0.8,
+    }
+
+
+CHARTS = DayCache(CHART_SECONDS, charts)
+
+
+def _position(stream_id: Any) -> tuple[int, int]:
+    ms, _, seq = as_text(stream_id).partition("-")
+    return int(ms), int(seq or 0)
+
+
+class SharedBoard:
+    """One board per language for all of a process's viewers, sent as one
+    ready SSE message: a board made for a stream position at or past a
+    viewer's is shared for `MIN_GAP`, never one made before it. Each viewer
+    reads the stream from its own position, so boards are labelled with the
+    newest event when they were made (their state holds at least that)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._boards: dict[str, tuple[float, tuple[int, int], str]] = {}
+
+    def get(self, svc: WebServices, lang: str, cursor: Any) -> str:
+        wanted = _position(cursor)
+        with self._lock:
+            made = self._boards.get(lang)
+            if (
+                made is not None
+                and made[1] >= wanted
+                and time.monotonic() - made[0] < MIN_GAP
+            ):
+                return made[2]
+            newest: Any = svc.runtime.redis.xrevrange(svc.runtime.keys.events, count=1)
+            shown = as_text(newest[0][0]) if newest else as_text(cursor)
+            position = max(_position(shown), wanted)
+            # The stream position it shows (a benchmark times each event's
+            # arrival on the screen by it).
+            fresh = {**board(svc, lang), "cursor": f"{position[0]}-{position[1]}"}
+            message = sse(None, fresh)
+            self._boards[lang] = (time.monotonic(), position, message)
+            return message
+
+
+SHARED = SharedBoard()
+
+
+class StreamTicker:
+    """The one reader of the event stream in a process: it tells every
+    wallboard viewer of the process how far the stream has gone.
+
+    The wallboard only needs to know that events came and the newest one's
+    position; fifty viewers each reading (and parsing) every event of a busy
+    hotline would cost fifty times that in the feed's process, on the cores
+    the webhooks answer on. Viewers wait on `changed` instead, with no Redis
+    connection of their own."""
+
+    #: The reader stops this long (s) after the last viewer asked (a viewer
+    #: asks at least every `BLOCK_MS`); the next one starts it again.
+    IDLE_SECONDS = 5.0
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._cursor: Any = None
+        self._ticks = 0
+        self._failed: str | None = None
+        self._thread: threading.Thread | None = None
+        self._asked = time.monotonic()
+
+    def latest(self, svc: WebServices) -> tuple[int, Any]:
+        """(tick, newest position), the reader started on first use;
+        `redis.RedisError` while the stream cannot be read."""
+        with self._cond:
+            self._asked = time.monotonic()
+            if self._thread is None or not self._thread.is_alive():
+                self._cursor = self._newest(svc.feed_redis(), svc.runtime.keys.events)
+                self._failed = None
+                self._thread = threading.Thread(
+                    target=self._read,
+                    args=(svc.feed_redis(), svc.runtime.keys.events),
+                    name="wallboard-stream",
+                    daemon=True,
+                )
+                self._thread.start()
+            if self._failed:
+                raise redis.ConnectionError(self._failed)
+            return self._ticks, self._cursor
+
+    def changed(self, tick: int, timeout: float) -> tuple[int, Any]:
+        """Wait up to `timeout` s for events past `tick`; (tick, position)."""
+        with self._cond:
+            self._asked = time.monotonic()
+            self._cond.wait_for(
+                lambda: self._ticks != tick or self._failed is not None, timeout
+            )
+            if self._failed:
+                raise redis.ConnectionError(self._failed)
+            return self._ticks, self._cursor
+
+    @staticmethod
+    def _newest(client: redis.Redis, key: str) -> Any:
+        newest: Any = client.xrevrange(key, count=1)
+        return newest[0][0] if newest else b"0-0"
+
+    def _read(self, client: redis.Redis, key: str) -> None:
+        cursor = self._cursor
+        while True:
+            try:
+                answer: Any = client.xread({key: cursor}, count=1000, block=BLOCK_MS)
+            except redis.RedisError as exc:
+                # Viewers end their streams (browsers reconnect); the next
+                # viewer starts a reader again.
+                with self._cond:
+                    self._failed = str(exc) or type(exc).__name__
+                    self._cond.notify_all()
+                return
+            with self._cond:
+                if answer:
+                    cursor = answer[0][1][-1][0]
+                    self._cursor, self._ticks = cursor, self._ticks + 1
+                    self._cond.notify_all()
+                if time.monotonic() - self._asked > self.IDLE_SECONDS:
+                    self._thread = None
+                    return
+
+
+_TICKERS: dict[tuple[str, str], StreamTicker] = {}
+_TICKERS_LOCK = threading.Lock()
+
+
+def ticker(svc: WebServices) -> StreamTicker:
+    """The reader of this process for the app's event stream (one per
+    stream: tests run many apps in one process)."""
+    stream = (svc.redis_url or str(id(svc.runtime.redis)), svc.runtime.keys.events)
+    with _TICKERS_LOCK:
+        found = _TICKERS.get(stream)
+        if found is None:
+            found = _TICKERS[stream] = StreamTicker()
+        return found
+
+
+def follow(svc: WebServices, lang: str) -> Iterator[str]:
+    """The SSE body: a board now, then after each burst of events."""
+    yield f"retry: {RETRY_MS}\n\n"
+    try:
+        yield from _follow(svc, lang)
+    except redis.RedisError as exc:
+        log.warning("wallboard feed stopped: %s", exc)
+        yield ": live state unreachable, reconnect\n\n"
+
+
+def _follow(svc: WebServices, lang: str) -> Iterator[str]:
+    stream = ticker(svc)
+    tick, cursor = stream.latest(svc)
+    yield SHARED.get(svc, lang, cursor)
+    sent = time.monotonic()
+    pending = False  # events came that no board sent shows yet
+    settle: float | None = None
+    while True:
+        if pending:
+            # Events came: the board at the end of the gap shows them and
+            # whatever else comes meanwhile (one wake-up, however many).
+            time.sleep(max(0.0, MIN_GAP - (time.monotonic() - sent)))
+            tick, cursor = stream.latest(svc)
+        else:
+            seen, cursor = stream.changed(tick, BLOCK_MS / 1000)
+            if seen != tick:
+                tick, pending = seen, True
+        now = time.monotonic()
+        if pending and now - sent >= MIN_GAP:
+            yield SHARED.get(svc, lang, cursor)
+            sent, pending, settle = now, False, now + SETTLE_SECONDS
+        elif not pending and settle is not None and now >= settle:
+            # The call log writer has applied them by now: today's figures.
+            yield SHARED.get(svc, lang, cursor)
+            sent, settle = now, None
+        elif not pending and now - sent >= QUIET_SECONDS:
+            yield SHARED.get(svc, lang, cursor)
+            sent = now
+
+
+def _lang() -> str:
+    wanted = request.args.get("lang", "")
+    return wanted if wanted in LANGUAGES else LANGUAGES[0]
+
+
+@bp.get("")
+@page_for(Role.SUPERVISOR, Role.ADMIN)
+def page() -> ResponseReturnValue:
+    """The wallboard (`?tv=1`: full screen, large type, no controls)."""
+    svc = services()
+    lang = _lang()
+    settings = svc.runtime.settings
+    feed = feed_url_for(settings.feed_port)
+    account = api_account()
+    setup = {
+        "lang": lang,
+        "feed_url": feed,
+        "tv": request.args.get("tv") == "1",
+        "me": account.id if account else "",
+        "skills": list(svc.runtime.routing.skills),
+    }
+    response = Response(
+        render_template(
+            "supervisor.html",
+            setup=setup,
+            lang=lang,
+            hotline=svc.runtime.routing.hotline,
+            tv=setup["tv"],
+        )
+    )
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        f"img-src 'self' data:; connect-src 'self' {feed}; frame-ancestors 'none'; "
+        "base-uri 'self'; form-action 'self'"
+    )
+    return response
+
+
+@feed_bp.get("/board")
+@json_for(Role.SUPERVISOR, Role.ADMIN)
+def board_now() -> ResponseReturnValue:
+    """The board as JSON (what the feed sends)."""
+    return jsonify(board(services(), _lang()))
+
+
+@feed_bp.get("/events")
+@json_for(Role.SUPERVISOR, Role.ADMIN)
+def events() -> ResponseReturnValue:
+    """Server-sent events: the board after each change."""
+    svc = services()
+    return Response(
+        follow(svc, _lang()),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+feed_bp.after_request(allow_same_host)
