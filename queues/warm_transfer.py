@@ -95,25 +95,33 @@ def start(
     )
     if isinstance(result, ConsultRefused):
         return result
-    _hold_for_briefing(rt, call_sid, agent_id, result.hotliner_leg)
+    _hold_for_briefing(rt, call_sid, agent_id, result)
     _ring(rt, call_sid, result)
     return result
 
 
 def _hold_for_briefing(
-    rt: Runtime, call_sid: str, agent_id: str, hotliner_leg: str
+    rt: Runtime, call_sid: str, agent_id: str, started: ConsultStarted
 ) -> None:
     """The caller on hold, and the hotliner's leaving made to hand the caller
     over rather than end the call; `TelephonyError` (the transfer called off,
-    the caller back with their hotliner) if the carrier refused."""
+    the caller back with their hotliner) if the carrier refused.
+
+    The specialist's console shows the offer as soon as the transfer starts,
+    so they may decline it before the hold reaches the carrier: that
+    decline's "take the caller off hold" then came first and did nothing.
+    Whoever ends the transfer after this check finds the caller held and
+    resumes them; if it ended before, the caller is resumed here."""
     if not (
         conference.hold_for_transfer(rt, call_sid)
         and conference.update_leg(
-            rt, call_sid, hotliner_leg, end_conference_on_exit=False
+            rt, call_sid, started.hotliner_leg, end_conference_on_exit=False
         )
     ):
         handoff.carry_out(rt, cancel(rt, call_sid, agent_id)[1])
         raise TelephonyError("the carrier refused to put the caller on hold")
+    if rt.store.call(call_sid).get("consult") != started.offer_id:
+        conference.resume_caller(rt, call_sid)
 
 
 def _resolve(rt: Runtime, call_sid: str, target: Target) -> tuple[str, str, int, str]:
@@ -201,7 +209,7 @@ def start_external(
     )
     if isinstance(result, ConsultRefused):
         return result
-    _hold_for_briefing(rt, call_sid, agent_id, result.hotliner_leg)
+    _hold_for_briefing(rt, call_sid, agent_id, result)
     try:
         leg = rt.telephony.add_participant(
             webhooks.conference_name(call_sid),

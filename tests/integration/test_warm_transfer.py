@@ -10,6 +10,7 @@ Nina, off hold, and her console says why. A real Redis, the call log in SQL,
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -320,6 +321,49 @@ def test_nina_hanging_up_after_the_specialist_joined_hands_the_caller_over(
     assert rt.store.agents.get("nina")["state"] == "wrapup"
     assert telephony.end_on_exit[-1] == (CONF, omar_leg, True)
     assert telephony.participant_updates[-1] == (CONF, SID, False, None)
+
+
+def test_a_decline_before_the_hold_reaches_the_carrier_leaves_the_caller_off_hold(
+    app: Flask,
+    telephony: RecordingTelephony,
+    talking_with_nina: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Omar's console shows the offer as soon as the transfer starts: he can
+    decline while the request that holds the caller is still on its way.
+    The decline's "off hold" then reaches the carrier first; the caller must
+    not be left on hold music with Nina (seen once in a browser test)."""
+    rt = runtime(app)
+    nina, headers = console_session(app, "nina")
+    omar, omar_headers = console_session(app, "omar")
+    hold = telephony.update_participant
+
+    def decline_first(conference: str, call_sid: str, **kw: Any) -> None:
+        if kw.get("hold") is True:
+            offer_id = rt.store.agents.get("omar")["offer"]
+            answers: list[Any] = []
+            # Another thread: Omar's request must not share Nina's context.
+            omar_declines = threading.Thread(
+                target=lambda: answers.append(
+                    post(omar, f"/api/offers/{offer_id}/decline", headers=omar_headers)
+                )
+            )
+            omar_declines.start()
+            omar_declines.join()
+            assert answers[0].status_code == 200, answers[0].get_json()
+        hold(conference, call_sid, **kw)
+
+    monkeypatch.setattr(telephony, "update_participant", decline_first)
+    ask_warm(nina, headers, agent="omar", notes=NOTES)
+    held = [hold for _, leg, hold, _ in telephony.participant_updates if leg == SID]
+    assert held == [False, True, False]  # the decline's, the late hold, undone
+    call = rt.store.call(SID)
+    assert (call["state"], call["agent"], call.get("consult", "")) == (
+        "talking",
+        "nina",
+        "",
+    )
+    assert rt.store.agents.get("omar")["state"] == "available"
 
 
 def test_the_caller_hanging_up_during_a_warm_transfer_frees_the_specialist(
