@@ -14,7 +14,6 @@ from typing import Any
 
 from core.validate import (
     check_keys,
-    get_choice,
     get_identifier,
     get_int,
     get_str,
@@ -37,7 +36,9 @@ class MenuOption:
     keywords: dict[str, tuple[str, ...]]
     goto: str | None = None
     switch_language: str | None = None
-    problem_type: str | None = None  # lets speech matched by the KB choose it
+    #: The kinds of problem whose description, understood by the triage,
+    #: chooses this option (`ivr.triage`).
+    problem_types: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +156,15 @@ def _load_node(
                 raise located.error(
                     f"{what}: two options use the same key {option.key!r}", opt, "key"
                 )
+            for other in options:
+                shared = set(other.problem_types) & set(option.problem_types)
+                if shared:
+                    raise located.error(
+                        f"{what}: options {other.key!r} and {option.key!r} both "
+                        f"claim problem type {sorted(shared)[0]!r}",
+                        opt,
+                        "problem_types",
+                    )
             if option.goto is not None and option.goto not in node_ids:
                 raise located.error(
                     f"{what}: option {option.key!r} goes to unknown node "
@@ -240,7 +250,7 @@ def _load_option(
         located,
         f"{what}: option",
         {"key", "label"},
-        {"keywords", "goto", "switch_language", "problem_type"},
+        {"keywords", "goto", "switch_language", "problem_types"},
     )
     key = str(opt["key"])
     if key not in VALID_KEYS:
@@ -281,11 +291,18 @@ def _load_option(
                 str(lang),
             )
         keywords[str(lang)] = tuple(words)
-    problem_type = get_choice(
-        opt, "problem_type", located, f"{what}: option {key!r}", PROBLEM_TYPES
-    )
+    problem_types = opt.get("problem_types", [])
+    if not isinstance(problem_types, list) or any(
+        t not in PROBLEM_TYPES for t in problem_types
+    ):
+        raise located.error(
+            f"{what}: option {key!r}: problem_types must be a list of "
+            f"{', '.join(PROBLEM_TYPES)} (got {problem_types!r})",
+            opt,
+            "problem_types",
+        )
     return MenuOption(
-        problem_type=problem_type,
+        problem_types=tuple(str(t) for t in problem_types),
         key=key,
         label=get_translations(
             opt, "label", located, f"{what}: option {key!r}", languages

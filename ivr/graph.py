@@ -142,8 +142,8 @@ def outline(tree: IvrTree, kb: KnowledgeBase, lang: str) -> str:
         details = f'"{option.label[lang]}"'
         if words:
             details += f"  keywords: {words}"
-        if option.problem_type:
-            details += f"  problem_type: {option.problem_type}"
+        if option.problem_types:
+            details += f"  problem_types: {', '.join(option.problem_types)}"
         if option.switch_language is not None:
             lines.append(
                 f"{pad}{key} -> language {option.switch_language} "

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, NewType
@@ -39,18 +39,24 @@ _FILE_KEYS = frozenset({"problem_type", "faults"})
 _FAULT_REQUIRED = frozenset(
     {"id", "title", "symptoms", "keywords", "level", "agent_steps"}
 )
-_FAULT_OPTIONAL = frozenset({"self_help"})
+_FAULT_OPTIONAL = frozenset({"self_help", "search"})
 
 
 class ProblemType(StrEnum):
     """The IVR menu's problem types; a plain string compares equal to its member."""
 
     SOFTWARE = "software"
+    LICENCE = "licence"
     PRINTER = "printer"
     NETWORK = "network"
+    REMOTE_ACCESS = "remote_access"
+    FILES = "files"
     EMAIL = "email"
     ACCOUNT = "account"
+    AUTHENTICATION = "authentication"
     HARDWARE = "hardware"
+    TELEPHONY = "telephony"
+    MOBILE = "mobile"
 
 
 class Level(StrEnum):
@@ -91,6 +97,9 @@ class Fault:
     level: Level
     self_help: tuple[Step, ...]
     agent_steps: tuple[str, ...]
+    #: Words and phrases callers use for it in languages other than French
+    #: (whose `symptoms` and `keywords` are above): language -> texts.
+    search: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def title_in(self, language: str) -> str:
         """The title in `language`."""
@@ -236,7 +245,20 @@ def _read_fault(
             )
         texts = require_translations(item, located, f"{what} self-help step", languages)
         steps.append(Step(texts=texts))
+    search: dict[str, tuple[str, ...]] = {}
+    raw_search = raw.get("search") or {}
+    if not isinstance(raw_search, dict):
+        raise located.error(
+            f"{what}: 'search' must map a language to a list of words", raw, "search"
+        )
+    for lang in raw_search:
+        if lang not in languages:
+            raise located.error(
+                f"{what}: 'search' names unknown language {lang!r}", raw_search, lang
+            )
+        search[str(lang)] = get_string_list(raw_search, lang, located, what)
     return Fault(
+        search=search,
         id=FaultId(fault_id),
         problem_type=problem_type,
         title=require_translations(

@@ -67,6 +67,8 @@ PHRASES: dict[str, dict[str, str]] = {
         "tapez dièse.",
         "message_saved": "Votre message est enregistré, un technicien vous "
         "recontactera. Au revoir.",
+        "which": "Pour être sûr : {first}, tapez 1. {second}, tapez 2. "
+        "Autre chose, tapez 3.",
     },
     "en-US": {
         "position_first": "You are next in line.",
@@ -126,8 +128,50 @@ PHRASES: dict[str, dict[str, str]] = {
         "press the pound key.",
         "message_saved": "Your message is saved; a technician will get back to you. "
         "Goodbye.",
+        "which": "To be sure: {first}, press 1. {second}, press 2. Something "
+        "else, press 3.",
     },
 }
+
+
+#: How the one question between two kinds of problem names each
+#: (`ivr.triage`); two faults of one kind are named by their titles.
+PROBLEM_NAMES: dict[str, dict[str, str]] = {
+    "fr-FR": {
+        "software": "Un logiciel ou une mise à jour",
+        "licence": "Une licence ou une activation de logiciel",
+        "printer": "Une imprimante, un copieur ou un scanner",
+        "network": "Internet, le Wi-Fi ou le réseau",
+        "remote_access": "Le VPN ou le bureau à distance",
+        "files": "Un dossier partagé ou des fichiers",
+        "email": "La messagerie",
+        "account": "Un mot de passe ou un compte",
+        "authentication": "La double authentification",
+        "hardware": "L'ordinateur, l'écran ou un accessoire",
+        "telephony": "Le téléphone fixe ou la messagerie vocale",
+        "mobile": "Un smartphone ou une tablette",
+    },
+    "en-US": {
+        "software": "A program or an update",
+        "licence": "A software licence or activation",
+        "printer": "A printer, copier or scanner",
+        "network": "The internet, Wi-Fi or network",
+        "remote_access": "The VPN or remote desktop",
+        "files": "A shared folder or files",
+        "email": "Email",
+        "account": "A password or an account",
+        "authentication": "Two-factor sign-in",
+        "hardware": "The computer, screen or an accessory",
+        "telephony": "The desk phone or voicemail",
+        "mobile": "A smartphone or tablet",
+    },
+}
+
+
+def problem_name(lang: str, problem_type: str) -> str:
+    """What the one question calls a kind of problem (French when unknown)."""
+    table = PROBLEM_NAMES.get(lang, PROBLEM_NAMES["fr-FR"])
+    return table.get(problem_type, problem_type)
 
 
 def phrase(lang: str, name: str, **values: object) -> str:

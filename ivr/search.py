@@ -36,6 +36,7 @@ from ivr.kb import (
     ProblemType,
     parse_problem_type,
 )
+from ivr.respell import Respeller
 
 Synonyms = Mapping[str, tuple[str, ...]]
 """Canonical term -> the words or phrases callers use in its place."""
@@ -78,15 +79,43 @@ _APOSTROPHES = str.maketrans({"\u2019": "'", "\u02bc": "'", "\u2018": "'"})
 _LIGATURES = str.maketrans({"œ": "oe", "æ": "ae", "ß": "ss"})
 _TOKEN = re.compile(r"[a-z0-9]+")
 
-_stemmer = snowballstemmer.stemmer("french")
+# English callers' function words and fillers, and what every call says.
+ENGLISH_STOPWORDS: frozenset[str] = frozenset(
+    """
+    a an the and or but so if then than of to in on at by for with from up
+    out about into over after before as is are was were be been being am
+    i me my mine we us our you your he him his she her it its they them their
+    this that these those there here what which who whom when where why how
+    do does did doing done have has had having can could will would should
+    may might must shall not no yes don dont doesn doesnt didn didnt won wont
+    can cant couldn couldnt isn isnt aren arent wasn wasnt ll ve re
+    just really very too also still even again all any some much many more
+    hi hello hey please thanks thank um uh er erm like well ok okay oh yeah
+    got get gets getting keep keeps kept anymore today morning now
+    work works working worked problem problems issue issues trouble thing stuff
+    help need want trying tried try
+    """.split()
+)
+
+# Per language: the Snowball stemmer and the words that tell nothing apart.
+_LANGUAGES: dict[str, tuple[str, frozenset[str]]] = {
+    "fr": ("french", STOPWORDS),
+    "en": ("english", ENGLISH_STOPWORDS),
+}
+_stemmers = {name: snowballstemmer.stemmer(name) for name, _ in _LANGUAGES.values()}
 _stemmer_lock = threading.Lock()
 
 
+def _language(tag: str) -> tuple[str, frozenset[str]]:
+    """(stemmer, stopwords) of a BCP 47 tag; French for any other language."""
+    return _LANGUAGES.get(tag.split("-")[0].lower(), _LANGUAGES["fr"])
+
+
 @lru_cache(maxsize=65536)
-def stem(word: str) -> str:
-    """The Snowball French stem of one folded word (cached: stemming is slow)."""
+def stem(word: str, stemmer: str = "french") -> str:
+    """The Snowball stem of one folded word (cached: stemming is slow)."""
     with _stemmer_lock:  # the Snowball stemmer keeps state between calls
-        return str(_stemmer.stemWord(word))
+        return str(_stemmers[stemmer].stemWord(word))
 
 
 def fold(text: str) -> str:
@@ -101,33 +130,49 @@ def tokenize(text: str) -> list[str]:
     return _TOKEN.findall(_ELISION.sub(" ", fold(text)))
 
 
-def _keep(token: str) -> bool:
-    return token not in STOPWORDS and (len(token) > 1 or token.isdigit())
+def _keep(token: str, stopwords: frozenset[str] = STOPWORDS) -> bool:
+    return token not in stopwords and (len(token) > 1 or token.isdigit())
 
 
 class Analyzer:
-    """Turns French text into search terms; the same for faults and phrases."""
+    """Turns text of one language into search terms; the same for faults and
+    phrases."""
 
-    __slots__ = ("_rewrites", "_longest")
+    __slots__ = ("_rewrites", "_longest", "stemmer", "stopwords")
 
-    def __init__(self, synonyms: Synonyms | None = None) -> None:
+    def __init__(
+        self, synonyms: Synonyms | None = None, language: str = SEARCH_LANGUAGE
+    ) -> None:
+        self.stemmer, self.stopwords = _language(language)
         # Stem sequence of a variant (stopwords included, so "sans fil" only
         # matches as a phrase) -> one term for the canonical concept: "mot de
         # passe" becomes `mot_pass`, so "il se passe" does not match it. Each
         # canonical maps to itself so a longer match never splits it.
         self._rewrites: dict[tuple[str, ...], str] = {}
         for canonical, variants in (synonyms or {}).items():
-            target = "_".join(stem(t) for t in tokenize(canonical) if _keep(t))
+            target = "_".join(
+                self._stem(t) for t in tokenize(canonical) if self.keep(t)
+            )
             for phrase in (canonical, *variants):
-                key = tuple(stem(t) for t in tokenize(phrase))
+                key = tuple(self._stem(t) for t in tokenize(phrase))
                 if key and target:
                     self._rewrites.setdefault(key, target)
         self._longest = max((len(k) for k in self._rewrites), default=0)
 
+    def _stem(self, word: str) -> str:
+        return stem(word, self.stemmer)
+
+    def keep(self, token: str) -> bool:
+        """Whether a folded word can tell faults apart (not a stopword)."""
+        return _keep(token, self.stopwords)
+
     def terms(self, text: str) -> list[str]:
         """The terms of `text`, in order, synonyms rewritten."""
-        tokens = tokenize(text)
-        stems = [stem(t) for t in tokens]
+        return self.terms_of(tokenize(text))
+
+    def terms_of(self, tokens: list[str]) -> list[str]:
+        """The terms of already folded words (`tokenize`)."""
+        stems = [self._stem(t) for t in tokens]
         out: list[str] = []
         i = 0
         while i < len(tokens):
@@ -138,7 +183,7 @@ class Analyzer:
                     i += size
                     break
             else:
-                if _keep(tokens[i]):
+                if self.keep(tokens[i]):
                     out.append(stems[i])
                 i += 1
         return out
@@ -154,35 +199,63 @@ class SearchHit:
 
 
 class KbSearch:
-    """A BM25 index of the knowledge base, built once and shared by requests."""
+    """A BM25 index of the knowledge base in one language, built once and
+    shared by requests."""
 
-    __slots__ = ("analyzer", "_faults", "_impacts")
+    __slots__ = ("analyzer", "_faults", "_impacts", "_respeller")
 
     def __init__(
         self,
         analyzer: Analyzer,
         faults: Sequence[Fault],
         impacts: Mapping[str, Sequence[tuple[int, float]]],
+        respeller: Respeller | None = None,
     ) -> None:
         self.analyzer = analyzer
         self._faults = tuple(faults)
         self._impacts = impacts
+        self._respeller = respeller
 
     @classmethod
-    def from_kb(cls, kb: KnowledgeBase, synonyms: Synonyms | None = None) -> KbSearch:
-        """Index every fault of `kb` (French title, symptoms and keywords)."""
-        analyzer = Analyzer(synonyms)
+    def from_kb(
+        cls,
+        kb: KnowledgeBase,
+        synonyms: Synonyms | None = None,
+        language: str = SEARCH_LANGUAGE,
+        *,
+        respell: bool = True,
+    ) -> KbSearch:
+        """Index every fault of `kb` in `language`: the French title, symptoms
+        and keywords, or another language's title and `search` words.
+        `respell=False` leaves words the index lacks as they are (the search
+        as it was before `ivr.respell`, for `bench/triage.py`)."""
+        analyzer = Analyzer(synonyms, language)
         faults = list(kb)
-        docs = [_weighted_terms(analyzer, f) for f in faults]
-        return cls(analyzer, faults, _bm25_impacts(docs))
+        texts = [_fields(f, language) for f in faults]
+        docs = [_weighted_terms(analyzer, fields) for fields in texts]
+        known = {
+            token
+            for fields in texts
+            for values in fields.values()
+            for text in values
+            for token in tokenize(text)
+        }
+        for canonical, variants in (synonyms or {}).items():
+            for text in (canonical, *variants):
+                known.update(tokenize(text))
+        respeller = Respeller(known, ignore=analyzer.stopwords) if respell else None
+        return cls(analyzer, faults, _bm25_impacts(docs), respeller)
 
     def search(
         self, text: str, limit: int = 3, problem_type: str | None = None
     ) -> list[SearchHit]:
         """The best `limit` faults for `text`, best first; no hit scores zero."""
         wanted = None if problem_type is None else parse_problem_type(problem_type)
+        tokens = tokenize(text)
+        if self._respeller is not None:
+            tokens = self._respeller.respell(tokens)
         scores: dict[int, float] = {}
-        for term in set(self.analyzer.terms(text)):
+        for term in set(self.analyzer.terms_of(tokens)):
             for doc, impact in self._impacts.get(term, ()):
                 scores[doc] = scores.get(doc, 0.0) + impact
         ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
@@ -206,12 +279,24 @@ class KbSearch:
         return hits[0].problem_type
 
 
-def _weighted_terms(analyzer: Analyzer, fault: Fault) -> Counter[str]:
-    fields: dict[str, Iterable[str]] = {
-        "title": [fault.title_in(SEARCH_LANGUAGE)],
-        "symptoms": fault.symptoms,
-        "keywords": fault.keywords,
+def _fields(fault: Fault, language: str) -> dict[str, Iterable[str]]:
+    """The texts indexed for a fault in `language`, by field."""
+    if language == SEARCH_LANGUAGE:
+        return {
+            "title": [fault.title_in(SEARCH_LANGUAGE)],
+            "symptoms": fault.symptoms,
+            "keywords": fault.keywords,
+        }
+    return {
+        "title": [fault.title.get(language, "")],
+        "symptoms": (),
+        "keywords": fault.search.get(language, ()),
     }
+
+
+def _weighted_terms(
+    analyzer: Analyzer, fields: Mapping[str, Iterable[str]]
+) -> Counter[str]:
     counts: Counter[str] = Counter()
     for field, texts in fields.items():
         weight = FIELD_WEIGHTS[field]

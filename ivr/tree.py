@@ -155,7 +155,7 @@ def option_for_problem(menu: MenuNode, search: KbSearch, speech: str) -> str | N
     """Where words no keyword matched lead, if the knowledge base says which
     kind of problem they describe and one of the menu's options is for it."""
     problem = search.classify(speech)
-    option = next((o for o in menu.options if o.problem_type == problem), None)
+    option = next((o for o in menu.options if problem in o.problem_types), None)
     if problem is not None and option is not None and option.goto:
         return option.goto
     return None

@@ -25,6 +25,7 @@ INCIDENT = "/voice/incident"
 RETURNING = "/voice/returning"
 MENU = "/voice/menu"
 SELFHELP = "/voice/selfhelp"
+WHICH = "/voice/which"
 
 # Waiting in Twilio's queue, and the ways out of it.
 WAIT = "/voice/wait"
@@ -63,6 +64,7 @@ ALL = (
     RETURNING,
     MENU,
     SELFHELP,
+    WHICH,
     WAIT,
     WAIT_KEY,
     QUEUE_RESULT,
@@ -106,6 +108,22 @@ def returning(lang: str, previous: str, queue: str, version: str) -> str:
 def menu(node: str, attempt: int, lang: str, version: str) -> str:
     """Answer to a menu of the call's tree version."""
     return _with_query(MENU, node=node, attempt=attempt, lang=lang, v=version)
+
+
+def which(
+    node: str, first: str, second: str, faults: str, lang: str, version: str
+) -> str:
+    """Answer to "is it about this (1) or that (2)?" asked at menu `node`;
+    `faults` is the two places' faults, comma-separated."""
+    return _with_query(
+        WHICH,
+        node=node,
+        first=first,
+        second=second,
+        faults=faults,
+        lang=lang,
+        v=version,
+    )
 
 
 def selfhelp(node: str, step: int, attempt: int, lang: str, version: str) -> str:

@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ivr.config import IvrTree, load_ivr_tree
+from ivr.hints import vocabulary
 from ivr.kb import SYNONYMS_FILE, KnowledgeBase, load_knowledge_base
-from ivr.search import KbSearch, load_synonyms
+from ivr.search import SEARCH_LANGUAGE, KbSearch, load_synonyms
+from ivr.triage import PlaceMap
 from queues.config import RoutingConfig, load_routing_config
 from queues.directory import load_directory
 from queues.recap import FOLDER as RECAP_FOLDER
@@ -24,9 +26,22 @@ class HotlineConfig:
     routing: RoutingConfig
     ivr: IvrTree
     kb: KnowledgeBase
-    search: KbSearch
+    search: KbSearch  # French, the knowledge base's own language
     directory: dict[str, str] = field(default_factory=dict)  # number -> name
     recap: RecapTemplates | None = None  # None: no `recap/` folder, no recaps
+    #: The callers' other languages' indexes (`search` words of the faults).
+    other_searches: dict[str, KbSearch] = field(default_factory=dict)
+    #: Per language, the words the triage knows, for `<Gather hints>`.
+    hints: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Where the triage sends callers in `ivr` (worked out once).
+    places: PlaceMap = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "places", PlaceMap(self.ivr))
+
+    def search_in(self, lang: str) -> KbSearch:
+        """The index for what a caller says in `lang` (French by default)."""
+        return self.other_searches.get(lang, self.search)
 
 
 def load_config(folder: Path) -> HotlineConfig:
@@ -42,6 +57,12 @@ def load_config(folder: Path) -> HotlineConfig:
         ivr=ivr,
         kb=kb,
         search=KbSearch.from_kb(kb, synonyms),
+        other_searches={
+            lang: KbSearch.from_kb(kb, None, lang)
+            for lang in languages
+            if lang != SEARCH_LANGUAGE and any(lang in f.search for f in kb)
+        },
+        hints={lang: vocabulary(kb, synonyms, lang) for lang in languages},
         directory=load_directory(folder),
         recap=load_recap_templates(folder, languages)
         if (folder / RECAP_FOLDER).is_dir()

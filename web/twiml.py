@@ -21,12 +21,11 @@ def menu(
     *,
     preamble: str = "",
     use_help: bool = False,
+    hints: str = "",
 ) -> VoiceResponse:
-    """Ask a menu question; keys and speech both answer it."""
+    """Ask a menu question; keys and speech both answer it (`hints`: the
+    words speech recognition should expect, `ivr.hints`)."""
     response = VoiceResponse()
-    hints = ", ".join(
-        kw for option in node.options for kw in option.keywords.get(lang, ())
-    )[:900]
     gather = _listen(action_url, lang, hints)
     if preamble:
         gather.say(preamble, language=lang)
@@ -226,10 +225,17 @@ def record_message(prompt: str, lang: str, action_url: str) -> VoiceResponse:
     return response
 
 
-def question(preamble: str, text: str, lang: str, action_url: str) -> VoiceResponse:
+def question(
+    preamble: str,
+    text: str,
+    lang: str,
+    action_url: str,
+    *,
+    hints: str = "oui, non, yes, no",
+) -> VoiceResponse:
     """A yes/no or short question answered by a key or a word."""
     response = VoiceResponse()
-    gather = _listen(action_url, lang, "oui, non, yes, no")
+    gather = _listen(action_url, lang, hints)
     gather.say(f"{preamble} {text}".strip(), language=lang)
     response.append(gather)
     return response

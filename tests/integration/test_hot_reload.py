@@ -41,8 +41,8 @@ def test_edited_tree_applies_to_new_calls_and_never_breaks_a_call_in_progress(
     )
     edit(
         app,
-        "problem_type: printer\n        goto: menu_imprimante",
-        "problem_type: printer\n        goto: file_imprimante",
+        "problem_types: [printer]\n        goto: menu_imprimante",
+        "problem_types: [printer]\n        goto: file_imprimante",
     )
 
     after = signed_post("/voice/incoming", call_form("CAnew"))

@@ -14,6 +14,7 @@ been queued, so the state behind the webhook varies as well as its input.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
@@ -43,6 +44,8 @@ SELFHELP = {
     if isinstance(n, SelfHelpNode) and (fault := SHIPPED.kb.get(n.fault)) is not None
 }
 QUEUES = sorted(str(queue) for queue in SHIPPED.routing.queues)
+NODES = sorted(SHIPPED.ivr.nodes)
+FAULT_PAIRS = [f"{a.id},{b.id}" for a, b in itertools.pairwise(SHIPPED.kb)]
 #: Attributes that hold a URL Twilio will request: all must be absolute.
 URL_ATTRIBUTES = (
     "action",
@@ -114,6 +117,14 @@ QUERIES: dict[str, dict[str, st.SearchStrategy[str | None]]] = {
     "/voice/menu": {
         "node": one_of_or_garbage(MENUS),
         "attempt": number_or_garbage(1, 3),
+        "lang": LANG,
+        "v": VERSION,
+    },
+    "/voice/which": {
+        "node": one_of_or_garbage(MENUS),
+        "first": one_of_or_garbage(NODES),
+        "second": one_of_or_garbage(NODES),
+        "faults": one_of_or_garbage(FAULT_PAIRS),
         "lang": LANG,
         "v": VERSION,
     },

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+
 from flask import Flask
 from flask.testing import FlaskClient
 from support import (
@@ -467,3 +469,97 @@ def test_a_retried_webhook_logs_one_event(app: Flask, signed_post: SignedPost) -
         and fields[b"type"] != b"ivr_note"  # the menu answers, for the console
     ]
     assert kinds == ["call_started", "ivr_choice", "enqueued", "callback_requested"]
+
+
+def _describe(
+    signed_post: SignedPost, sid: str, words: str, lang: str = "fr-FR"
+) -> ET.Element:
+    """A caller's first words at the first menu, and what they hear next."""
+    signed_post("/voice/incoming", call_form(sid))
+    return twiml(
+        signed_post(
+            f"/voice/menu?node=accueil&attempt=1&lang={lang}",
+            call_form(sid, SpeechResult=words, Confidence="0.8"),
+        ).data
+    )
+
+
+def test_words_fitting_two_queues_get_one_question_naming_both(
+    app: Flask, signed_post: SignedPost
+) -> None:
+    root = _describe(signed_post, "CAwhich1", "mon téléphone ne reçoit plus mes mails")
+    gather = root.find("Gather")
+    assert gather is not None
+    action = gather.get("action", "")
+    assert action.startswith(f"{PUBLIC}/voice/which?node=accueil&first=")
+    said = spoken(root)
+    assert "Un smartphone ou une tablette, tapez 1" in said
+    assert "La messagerie, tapez 2" in said
+    assert "Autre chose, tapez 3" in said
+    assert "smartphone" in (gather.get("hints") or "")
+
+    # "La messagerie": the email queue, the fault noted for the hotliner.
+    answer = twiml(
+        signed_post(
+            action.removeprefix(PUBLIC), call_form("CAwhich1", SpeechResult="2")
+        ).data
+    )
+    enqueue = answer.find("Enqueue")
+    assert enqueue is not None
+    assert enqueue.text == "email"
+    store = app.extensions["hotline"].runtime.store
+    assert store.call("CAwhich1")["kb_fault"] == "email-not-receiving"
+
+
+def test_something_else_at_the_one_question_says_the_menu_again(
+    app: Flask, signed_post: SignedPost
+) -> None:
+    root = _describe(signed_post, "CAwhich2", "mon téléphone ne reçoit plus mes mails")
+    gather = root.find("Gather")
+    assert gather is not None
+    again = twiml(
+        signed_post(
+            gather.get("action", "").removeprefix(PUBLIC),
+            call_form("CAwhich2", Digits="3"),
+        ).data
+    )
+    menu = again.find("Gather")
+    assert menu is not None
+    assert "/voice/menu?node=accueil" in menu.get("action", "")
+    assert "tapez 1" in spoken(again)
+    assert "kb_fault" not in app.extensions["hotline"].runtime.store.call("CAwhich2")
+
+
+def test_a_vague_description_of_one_kind_goes_to_its_queue_unasked(
+    signed_post: SignedPost,
+) -> None:
+    root = _describe(signed_post, "CAwhich3", "j'ai un souci avec mon imprimante")
+    enqueue = root.find("Enqueue")
+    assert enqueue is not None
+    assert enqueue.text == "printer"
+
+
+def test_an_english_description_is_understood_in_english(
+    signed_post: SignedPost,
+) -> None:
+    root = _describe(
+        signed_post,
+        "CAwhich4",
+        "um the vpn keeps dropping when i work from home",
+        lang="en-US",
+    )
+    gather = root.find("Gather")
+    assert gather is not None
+    assert "/voice/selfhelp?node=aide_vpn&step=0" in gather.get("action", "")
+
+
+def test_the_first_menu_hints_speech_recognition_with_the_knowledge_base(
+    signed_post: SignedPost,
+) -> None:
+    root = twiml(signed_post("/voice/incoming", call_form("CAhints")).data)
+    gather = root.find("Gather")
+    assert gather is not None
+    hints = (gather.get("hints") or "").split(", ")
+    assert hints[:3] == ["logiciel", "installation", "installer"]
+    assert {"bourrage", "outlook", "vpn", "mot de passe"} <= set(hints)
+    assert len(hints) <= 500

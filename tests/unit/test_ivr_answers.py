@@ -93,7 +93,7 @@ def test_words_no_keyword_matched_choose_the_option_for_their_problem(
 ) -> None:
     start = tree.nodes[tree.start]
     assert isinstance(start, MenuNode)
-    printer = next(o for o in start.options if o.problem_type == "printer")
+    printer = next(o for o in start.options if "printer" in o.problem_types)
     words = "mon imprimante ne marche pas"
     assert option_for_problem(start, search, words) == printer.goto
     assert option_for_problem(start, search, "bonjour") is None

@@ -115,7 +115,7 @@ def test_outline_shows_options_with_labels_keywords_and_language_switches(
     text = outline(config.ivr, config.kb, "fr-FR")
     assert (
         '2 -> menu_imprimante  "imprimante"  keywords: imprimante, imprimer, '
-        "impression, scanner, photocopieuse  problem_type: printer"
+        "impression, scanner, photocopieuse  problem_types: printer"
     ) in text
     assert '9 -> language en-US (same menu)  "anglais"' in text
 

@@ -111,7 +111,7 @@ def test_search_finds_nothing_for_words_outside_the_base(search: KbSearch) -> No
         ("mon imprimante n'imprime plus", "printer"),
         ("ça imprime des pages blanches", "printer"),
         ("plus de wifi depuis ce matin", "network"),
-        ("le VPN ne marche pas de chez moi", "network"),
+        ("le VPN ne marche pas de chez moi", "remote_access"),
         ("mon outlook plante au démarrage", "email"),
         ("j'ai oublié mon mot de passe", "account"),
         ("mon compte est verrouillé", "account"),

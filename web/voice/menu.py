@@ -12,18 +12,18 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from core.clock import now_ms, utcnow
 from ivr.config import MenuNode, SelfHelpNode
-from ivr.prompts import days_ago, phrase
+from ivr.hints import menu_hints
+from ivr.prompts import days_ago, phrase, problem_name
 from ivr.tree import (
     MAX_ATTEMPTS,
     Answer,
     InputKind,
-    described_fault,
     interpret,
     is_description,
     option_for_problem,
-    selfhelp_for,
     yes_or_no,
 )
+from ivr.triage import Triage, Verdict, answer_between, triage
 from queues import handoff, routing, webhooks
 from queues.admission import TURNED_AWAY, Admission, admit
 from queues.call_context import path_field, path_value
@@ -205,6 +205,7 @@ def _node(
             absolute_url(webhooks.menu(node.id, attempt, lang, version)),
             preamble=preamble,
             use_help=use_help,
+            hints=menu_hints(node, lang, config.hints.get(lang, ())),
         )
     if isinstance(node, SelfHelpNode):
         # Known before any step is read, so a caller who hangs up counts in
@@ -362,13 +363,18 @@ def menu() -> Response:
     sid = request.form.get("CallSid", "")
     _note_answer(sid, node.id, digits, speech)
     if speech and is_description(digits, speech):
-        # Words describing a known fault go straight to its self-help.
-        goto = _kb_route(config, speech, sid)
-        if goto is not None:
-            return xml_response(_node(goto, lang, attempt=1, version=version))
+        # Words describing a problem: straight on, one question, or the menu.
+        decided = triage(config.search_in(lang), config.places, node, speech)
+        if decided.verdict is Verdict.ROUTE and decided.first is not None:
+            note(sid, kb_fault=decided.first.fault)
+            return xml_response(
+                _node(decided.first.node, lang, attempt=1, version=version)
+            )
+        if decided.verdict is Verdict.ASK:
+            return xml_response(_ask_which(config, node, decided, lang, version))
     heard = interpret(node, digits, speech, lang)
     if heard.kind is InputKind.INVALID and speech:
-        goto = option_for_problem(node, config.search, speech)
+        goto = option_for_problem(node, config.search_in(lang), speech)
         if goto is not None:
             return xml_response(_node(goto, lang, attempt=1, version=version))
     if heard.kind is InputKind.CHOSEN and heard.option is not None:
@@ -403,15 +409,59 @@ def menu() -> Response:
     )
 
 
-def _kb_route(config: HotlineConfig, speech: str, sid: str) -> str | None:
-    """The self-help node for the known fault the caller's words describe.
+def _ask_which(
+    config: HotlineConfig, menu: MenuNode, decided: Triage, lang: str, version: str
+) -> VoiceResponse:
+    """One question naming the two places the caller's words fit: their
+    kinds of problem, or the two faults' titles when both are of one kind."""
+    first, second = decided.first, decided.second
+    assert first is not None
+    assert second is not None
+    names = []
+    for place in (first, second):
+        fault = config.kb.get(place.fault)
+        if first.problem_type == second.problem_type and fault is not None:
+            names.append(fault.title_in(lang))
+        else:
+            names.append(problem_name(lang, place.problem_type))
+    return twiml.question(
+        "",
+        phrase(lang, "which", first=names[0], second=names[1]),
+        lang,
+        absolute_url(
+            webhooks.which(
+                menu.id,
+                first.node,
+                second.node,
+                f"{first.fault},{second.fault}",
+                lang,
+                version,
+            )
+        ),
+        hints=", ".join(names),
+    )
 
-    When the best fault has a self-help node in the tree, the caller goes
-    straight to it (no need to walk the menus); otherwise the menu's own
-    keywords decide. The fault found is noted for the hotliner either way.
-    """
-    fault = described_fault(config.search, speech)
-    if fault is None:
-        return None
-    note(sid, kb_fault=fault)
-    return selfhelp_for(config.ivr, fault)
+
+@bp.post(webhooks.WHICH)
+@validate_twilio_request
+def which() -> Response:
+    """The answer to the one question: the place picked, else the menu."""
+    lang, version, config = _menu_context()
+    menu = config.ivr.node(request.args.get("node", ""))
+    if not isinstance(menu, MenuNode):
+        menu = config.ivr.nodes[config.ivr.start]
+        assert isinstance(menu, MenuNode)
+    first, second = request.args.get("first", ""), request.args.get("second", "")
+    faults = request.args.get("faults", "").split(",")
+    sid = request.form.get("CallSid", "")
+    digits, speech = request.form.get("Digits"), request.form.get("SpeechResult")
+    _note_answer(sid, f"{menu.id}?", digits, speech)
+    picked = answer_between(
+        config.search_in(lang), config.places, menu, digits, speech, first, second
+    )
+    if picked is None or config.ivr.node(picked) is None:
+        return xml_response(_node(menu.id, lang, attempt=1, version=version))
+    fault = faults[0 if picked == first else 1] if len(faults) == 2 else ""
+    if config.kb.get(fault) is not None:
+        note(sid, kb_fault=fault)
+    return xml_response(_node(picked, lang, attempt=1, version=version))
