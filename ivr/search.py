@@ -55,12 +55,13 @@ MIN_CLASSIFY_SCORE = 1.5
 
 # Function words, folded (no accents), plus what every help-desk call says
 # and no fault is told apart by ("ça marche pas", "bonjour", "problème").
+# "son" is kept: callers say "plus de son" far more than "son ordinateur".
 STOPWORDS: frozenset[str] = frozenset(
     """
     a au aux avec ce ceci cela celui ces cet cette ci de des du en et ou ni
     la le les un une y ou mais donc or car que qui quoi dont quand comme si
     je tu il elle on nous vous ils elles me te se lui leur leurs moi toi soi
-    mon ma mes ton ta tes son sa ses notre nos votre vos
+    mon ma mes ton ta tes sa ses notre nos votre vos
     ne pas plus jamais aucun aucune
     est suis es sont etre ete etait ai as avons avez ont avoir eu
     sur sous dans par pour sans chez entre vers apres avant depuis pendant
