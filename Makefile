@@ -46,6 +46,7 @@ lint: $(VENV)/.installed-dev  ## ruff (lint and format), mypy, import contracts
 
 bench: $(VENV)/.installed-dev  ## benchmarks (print figures and ratios)
 	$(BIN)/python bench/kb_accuracy.py
+	$(BIN)/python bench/triage.py
 	$(BIN)/python bench/routing.py
 	$(BIN)/python bench/fidelity.py
 	$(BIN)/python bench/console.py
