@@ -204,6 +204,38 @@ def walks(closed_queue: str) -> list[Walk]:
             outcome="resolved",
         )
     )
+    # Descriptions: one question when two queues fit, none when one does.
+    out.append(
+        Walk(
+            "a description fitting two queues, then the answer",
+            [Speech("mon téléphone ne reçoit plus mes mails"), Digits("2")],
+            "completed",
+            queue="email",
+            outcome="resolved",
+            heard=["Pour être sûr", "La messagerie, tapez 2"],
+        )
+    )
+    out.append(
+        Walk(
+            "a vague description of one kind of problem",
+            [Speech("j'ai un souci avec mon imprimante")],
+            "completed",
+            queue="printer",
+            outcome="resolved",
+            heard=["technicien impression"],
+        )
+    )
+    out.append(
+        Walk(
+            "an english description, understood in english",
+            [Digits("9"), Speech("my mailbox is full and i cannot send anything")],
+            "completed",
+            queue="email",
+            outcome="resolved",
+            language="en-US",
+            heard=["We are putting you through to an email technician."],
+        )
+    )
     # English.
     out.append(
         Walk(
