@@ -204,6 +204,7 @@ class Run:
     unseen: int = 0  # (event, wallboard) pairs no board reached
     errors: list[str] = field(default_factory=list)
     events: int = 0
+    cpu: dict[str, float] = field(default_factory=dict)  # s during the calls
 
 
 def latencies(
@@ -284,8 +285,14 @@ def run_once(
             + " ...",
             flush=True,
         )
+        boards_pid = process.pid if conn is not None else None
+        cpu_before = h.cpu(boards_pid)
         place_calls(h.carrier, numbers, gaps, keys)
         h.carrier.wait_idle(max(60.0, 20 * sc.talk * sc.scale))
+        run.cpu = {  # h.cpu names the load's own process "consoles"
+            "wallboards" if name == "consoles" else name: used - cpu_before[name]
+            for name, used in h.cpu(boards_pid).items()
+        }
         with h.carrier.board.lock:
             run.webhooks = [s for _, s in h.carrier.webhook_times[first_webhook:]]
             errors = list(h.carrier.errors[first_error:])
@@ -358,6 +365,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"loaded run: wallboards connected {r.connected} of {args.wallboards};"
                 f" {r.events} events, each on every wallboard"
             )
+        print(
+            f"  CPU s during the calls ({'loaded' if r.loaded else 'baseline'}): "
+            + ", ".join(f"{name} {used:.1f}" for name, used in sorted(r.cpu.items()))
+        )
         if r.errors:
             print(f"  errors: {r.errors}")
     failures = []

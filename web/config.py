@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ivr.config import IvrTree, load_ivr_tree
-from ivr.hints import vocabulary
+from ivr.config import IvrTree, MenuNode, load_ivr_tree
+from ivr.hints import menu_hints, vocabulary
 from ivr.kb import SYNONYMS_FILE, KnowledgeBase, load_knowledge_base
 from ivr.search import SEARCH_LANGUAGE, KbSearch, load_synonyms
 from ivr.triage import PlaceMap
@@ -35,9 +35,21 @@ class HotlineConfig:
     hints: dict[str, tuple[str, ...]] = field(default_factory=dict)
     #: Where the triage sends callers in `ivr` (worked out once).
     places: PlaceMap = field(init=False)
+    #: (menu, language) -> its `<Gather hints>` (worked out once: 500 words).
+    gather_hints: dict[tuple[str, str], str] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "places", PlaceMap(self.ivr))
+        object.__setattr__(
+            self,
+            "gather_hints",
+            {
+                (node.id, lang): menu_hints(node, lang, self.hints.get(lang, ()))
+                for node in self.ivr.nodes.values()
+                if isinstance(node, MenuNode)
+                for lang in self.ivr.languages
+            },
+        )
 
     def search_in(self, lang: str) -> KbSearch:
         """The index for what a caller says in `lang` (French by default)."""

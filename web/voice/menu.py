@@ -12,7 +12,6 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from core.clock import now_ms, utcnow
 from ivr.config import MenuNode, SelfHelpNode
-from ivr.hints import menu_hints
 from ivr.prompts import days_ago, phrase, problem_name
 from ivr.tree import (
     MAX_ATTEMPTS,
@@ -205,7 +204,7 @@ def _node(
             absolute_url(webhooks.menu(node.id, attempt, lang, version)),
             preamble=preamble,
             use_help=use_help,
-            hints=menu_hints(node, lang, config.hints.get(lang, ())),
+            hints=config.gather_hints.get((node.id, lang), ""),
         )
     if isinstance(node, SelfHelpNode):
         # Known before any step is read, so a caller who hangs up counts in
