@@ -10,19 +10,44 @@ tests hand their own implementation to the
 composition roots, so no test ever reaches for a module global.
 
 Every REST request has a timeout (`REST_TIMEOUT_SECONDS`): a carrier API that
-hangs must not hold a web thread or a worker for ever.
+hangs must not hold a web thread or a worker for ever. A request the carrier
+turned away (429, or a connection never made) is sent again with exponential
+backoff and jitter; one that may have been carried out (a 5xx, a timeout
+after sending) is sent again only if sending it twice changes nothing
+(fetches and updates), never when it creates something: two phones must
+never ring for one offer, nor two texts leave for one recap. Attempts are
+bounded in number and in time, inside Twilio's 15 s webhook budget.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+import time
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
+import requests
+from tenacity import (
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
 from twilio.base.exceptions import TwilioRestException
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from core.errors import HotlineError
 
+T = TypeVar("T")
+
 #: Connect + read timeout of one REST request (seconds).
 REST_TIMEOUT_SECONDS = 5.0
+#: Attempts of one REST request at most, and the time after which none more
+#: starts: a hanging API costs at most two timeouts and a backoff (~10 s).
+REST_ATTEMPTS = 3
+REST_RETRY_SECONDS = 6.0
+#: First backoff (seconds, doubled each time, plus up to as much jitter).
+REST_BACKOFF_SECONDS = 0.25
 
 #: Twilio's final CallStatus values: the call is over and can no longer be
 #: changed (status callbacks, and what `status` reports).
@@ -103,27 +128,82 @@ def _wrap(exc: Exception, what: str) -> TelephonyError:
     return TelephonyError(f"{what}: {exc}")
 
 
+def unsent(exc: BaseException) -> bool:
+    """The carrier did not act on the request: sending it again is safe,
+    whatever it asked (Twilio answers 429 before doing anything)."""
+    if isinstance(exc, TwilioRestException):
+        return bool(exc.status == 429)
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.exceptions.ConnectionError) and exc.args:
+        reason = getattr(exc.args[0], "reason", None)
+        return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
+    return False
+
+
+def transient(exc: BaseException) -> bool:
+    """Worth asking again when asking twice changes nothing: the carrier's
+    5xx, a timeout, a dropped connection (not a 4xx: that answer stands)."""
+    if unsent(exc):
+        return True
+    if isinstance(exc, TwilioRestException):
+        return bool(exc.status >= 500)
+    return isinstance(
+        exc, (requests.exceptions.Timeout, requests.exceptions.ConnectionError)
+    )
+
+
 class TwilioTelephony:
     """`Telephony` over Twilio's REST API (or the simulator's copy of it)."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        attempts: int = REST_ATTEMPTS,
+        retry_seconds: float = REST_RETRY_SECONDS,
+        backoff: float = REST_BACKOFF_SECONDS,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.client = client
+        self._attempts = attempts
+        self._retry_seconds = retry_seconds
+        self._backoff = backoff
+        self._sleep = sleep
+
+    def _send(self, request: Callable[[], T], *, creates: bool = False) -> T:
+        """`request()` with the retries its kind allows (module docstring)."""
+        retrying = Retrying(
+            stop=stop_after_attempt(self._attempts)
+            | stop_after_delay(self._retry_seconds),
+            wait=wait_exponential_jitter(
+                multiplier=self._backoff, max=4 * self._backoff, jitter=self._backoff
+            ),
+            retry=retry_if_exception(unsent if creates else transient),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        return retrying(request)
 
     def place_call(
         self, *, to: str, from_: str, url: str, status_callback: str, timeout: int
     ) -> str:
         try:
-            call: Any = self.client.calls.create(
-                to=to,
-                from_=from_,
-                url=url,
-                method="POST",
-                status_callback=status_callback,
-                status_callback_method="POST",
-                # Only the end matters (completed, busy, no-answer, failed,
-                # canceled all come as "completed"): three webhooks fewer a leg.
-                status_callback_event=["completed"],
-                timeout=timeout,
+            call: Any = self._send(
+                lambda: self.client.calls.create(
+                    to=to,
+                    from_=from_,
+                    url=url,
+                    method="POST",
+                    status_callback=status_callback,
+                    status_callback_method="POST",
+                    # Only the end matters (completed, busy, no-answer, failed,
+                    # canceled all come as "completed"): three webhooks fewer a
+                    # leg.
+                    status_callback_event=["completed"],
+                    timeout=timeout,
+                ),
+                creates=True,
             )
         except Exception as exc:  # noqa: BLE001 - REST and transport errors alike
             raise _wrap(exc, f"could not place a call to {to[:6]}...") from exc
@@ -131,7 +211,9 @@ class TwilioTelephony:
 
     def redirect(self, call_sid: str, url: str) -> None:
         try:
-            self.client.calls(call_sid).update(url=url, method="POST")
+            self._send(
+                lambda: self.client.calls(call_sid).update(url=url, method="POST")
+            )
         except Exception as exc:  # noqa: BLE001
             raise _wrap(exc, f"could not redirect {call_sid}") from exc
 
@@ -141,7 +223,7 @@ class TwilioTelephony:
             return
         wanted = "canceled" if status in {"queued", "ringing"} else "completed"
         try:
-            self.client.calls(call_sid).update(status=wanted)
+            self._send(lambda: self.client.calls(call_sid).update(status=wanted))
         except TwilioRestException as exc:
             if exc.status == 404:
                 return
@@ -151,7 +233,7 @@ class TwilioTelephony:
 
     def status(self, call_sid: str) -> str | None:
         try:
-            call: Any = self.client.calls(call_sid).fetch()
+            call: Any = self._send(lambda: self.client.calls(call_sid).fetch())
         except TwilioRestException as exc:
             if exc.status == 404:
                 return None
@@ -162,7 +244,10 @@ class TwilioTelephony:
 
     def send_sms(self, *, to: str, from_: str, body: str) -> None:
         try:
-            self.client.messages.create(to=to, from_=from_, body=body)
+            self._send(
+                lambda: self.client.messages.create(to=to, from_=from_, body=body),
+                creates=True,
+            )
         except Exception as exc:  # noqa: BLE001
             raise _wrap(exc, "could not send a text") from exc
 
@@ -186,17 +271,20 @@ class TwilioTelephony:
             extra["call_sid_to_coach"] = coach
         try:
             # Twilio creates participants by the conference's friendly name too.
-            participant: Any = self.client.conferences(conference).participants.create(
-                from_=from_,
-                to=to,
-                label=label,
-                timeout=timeout,
-                beep="false",
-                end_conference_on_exit=False,
-                status_callback=status_callback,
-                status_callback_method="POST",
-                status_callback_event=["answered", "completed"],
-                **extra,
+            participant: Any = self._send(
+                lambda: self.client.conferences(conference).participants.create(
+                    from_=from_,
+                    to=to,
+                    label=label,
+                    timeout=timeout,
+                    beep="false",
+                    end_conference_on_exit=False,
+                    status_callback=status_callback,
+                    status_callback_method="POST",
+                    status_callback_event=["answered", "completed"],
+                    **extra,
+                ),
+                creates=True,
             )
         except Exception as exc:  # noqa: BLE001
             raise _wrap(exc, f"could not call {to[:6]}... into {conference}") from exc
@@ -230,13 +318,19 @@ class TwilioTelephony:
         try:
             # Participants are addressed by the conference's sid, which only
             # the carrier knows: found by its name among the live ones.
-            live: Any = self.client.conferences.list(
-                friendly_name=conference, status="in-progress", limit=1
+            live: Any = self._send(
+                lambda: self.client.conferences.list(
+                    friendly_name=conference, status="in-progress", limit=1
+                )
             )
             if not live:
                 raise TelephonyError(f"no live conference {conference}")
-            self.client.conferences(live[0].sid).participants(call_sid).update(
-                **changes
+            self._send(
+                lambda: (
+                    self.client.conferences(live[0].sid)
+                    .participants(call_sid)
+                    .update(**changes)
+                )
             )
         except TelephonyError:
             raise
