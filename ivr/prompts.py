@@ -60,6 +60,8 @@ PHRASES: dict[str, dict[str, str]] = {
         "prendre le relais, il saura ce que vous avez déjà essayé.",
         "closed": "La hotline est fermée en ce moment.",
         "nobody_on_duty": "Aucun technicien {queue} n'est disponible pour le moment.",
+        "queue_full": "Toutes nos lignes {queue} sont occupées : nous ne pouvons "
+        "pas vous faire patienter.",
         "too_long": "Votre attente est plus longue que prévu, nous en sommes désolés.",
         "callback_or_message": "Pour être rappelé dès qu'un technicien sera "
         "disponible, tapez 1. Pour laisser un message, tapez 2.",
@@ -121,6 +123,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "over, and will know what you already tried.",
         "closed": "The help desk is closed at the moment.",
         "nobody_on_duty": "No {queue} technician is available at the moment.",
+        "queue_full": "All our {queue} lines are busy: we cannot hold your call.",
         "too_long": "Your wait is longer than expected, we are sorry.",
         "callback_or_message": "To be called back as soon as a technician is free, "
         "press 1. To leave a message, press 2.",

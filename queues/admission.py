@@ -30,6 +30,7 @@ class Admission(StrEnum):
 
     CLOSED = "closed"  # outside the queue's opening hours: not queued
     UNSTAFFED = "unstaffed"  # nobody who may serve it is on duty: not queued
+    FULL = "full"  # it holds its `max_waiting` callers already: not queued
     QUEUED = "queued"  # entered the queue now: offer waiting callers
     ALREADY_QUEUED = "already_queued"  # a webhook sent twice: in it already
     JOURNALED = "journaled"  # live state unreachable: entered on replay
@@ -39,7 +40,7 @@ class Admission(StrEnum):
 
 #: Callers told the queue cannot take them; a callback they then ask for
 #: enters them in it first, so they keep a place in the order of arrival.
-TURNED_AWAY = frozenset({Admission.CLOSED, Admission.UNSTAFFED})
+TURNED_AWAY = frozenset({Admission.CLOSED, Admission.UNSTAFFED, Admission.FULL})
 
 #: `RoutingStore.enqueue`'s codes (the ENQUEUE script's return values).
 _ENQUEUED = {
@@ -47,11 +48,12 @@ _ENQUEUED = {
     0: Admission.ALREADY_QUEUED,
     -1: Admission.NOT_IN_MENU,
     -2: Admission.UNKNOWN_CALL,
+    -3: Admission.FULL,
 }
 
 
 def enqueued(code: int) -> Admission:
-    """Name the ENQUEUE script's answer (1, 0, -1, -2)."""
+    """Name the ENQUEUE script's answer (1, 0, -1, -2, -3)."""
     return _ENQUEUED[code]
 
 
@@ -77,8 +79,10 @@ def admit(
         True,
     ):
         return Admission.UNSTAFFED
+    queue = rt.routing.queue(queue_id)
+    cap = queue.max_waiting if queue is not None else 0
     admission = live.run(
-        lambda: enqueued(rt.store.enqueue(call_sid, queue_id, priority)),
+        lambda: enqueued(rt.store.enqueue(call_sid, queue_id, priority, cap=cap)),
         Admission.JOURNALED,
         ("enqueue", [call_sid, queue_id, priority]),
     )

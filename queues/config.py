@@ -67,7 +67,13 @@ class QueueConfig:
     max_wait_seconds: int = 0  # then offer callback or voicemail (0: never)
     opening_hours: tuple[Shift, ...] | None = None  # None: the hotline's hours
     wrapup_seconds: int | None = None  # None: the hotline's wrap-up time
+    #: Callers it holds at most (Twilio's queues hold 5,000); those beyond are
+    #: told at once and offered a callback or a message.
+    max_waiting: int = 5_000
 
+
+#: Twilio's limit on one queue's callers, and so the most `max_waiting` can be.
+TWILIO_QUEUE_LIMIT = 5_000
 
 _IDENT = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
@@ -451,6 +457,7 @@ def load_queues(path: Path, languages: tuple[str, ...]) -> dict[QueueId, QueueCo
                 "max_wait_seconds",
                 "opening_hours",
                 "wrapup_seconds",
+                "max_waiting",
             },
         )
         queue_id = QueueId(get_identifier(item, "id", located, "queue"))
@@ -502,6 +509,15 @@ def load_queues(path: Path, languages: tuple[str, ...]) -> dict[QueueId, QueueCo
             wrapup_seconds=get_int(item, "wrapup_seconds", located, what, 0, 0, 3600)
             if "wrapup_seconds" in item
             else None,
+            max_waiting=get_int(
+                item,
+                "max_waiting",
+                located,
+                what,
+                TWILIO_QUEUE_LIMIT,
+                1,
+                TWILIO_QUEUE_LIMIT,
+            ),
         )
     if not result:
         raise located.error("queues.yaml defines no queue", root, "queues")

@@ -211,6 +211,8 @@ if not state then return -2 end
 if state == 'queued' and field(KEYS[1], 'queue') == ARGV[3] then return 0 end
 local to = MOVES.enqueue[state]
 if not to then return -1 end
+local cap = tonumber(ARGV[6] or '0')
+if cap > 0 and redis.call('ZCARD', KEYS[2]) >= cap then return -3 end
 local first = field(KEYS[1], 'first_queued')
 if first == '' then first = ARGV[5] end
 local score = string.format('%.0f', (9 - tonumber(ARGV[4])) * 1e13 + tonumber(first))

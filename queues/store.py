@@ -199,9 +199,15 @@ class RoutingStore:
         return bool(self._note_call(keys=[k.call(call_sid), k.events], args=args))
 
     def enqueue(
-        self, call_sid: str, queue_id: str, priority: int, at_ms: int | None = None
+        self,
+        call_sid: str,
+        queue_id: str,
+        priority: int,
+        at_ms: int | None = None,
+        cap: int = 0,
     ) -> int:
-        """Put a caller in a queue: 1 queued, 0 already there, -1/-2 refused.
+        """Put a caller in a queue: 1 queued, 0 already there, -1/-2 refused,
+        -3 the queue already holds `cap` callers (0: no cap).
 
         `at_ms` (a replay after an outage) is their entry time: their place.
         """
@@ -209,7 +215,14 @@ class RoutingStore:
         return int(
             self._enqueue(
                 keys=[k.call(call_sid), k.queue(queue_id), k.events],
-                args=[k.base, call_sid, queue_id, priority, at_ms or self.clock()],
+                args=[
+                    k.base,
+                    call_sid,
+                    queue_id,
+                    priority,
+                    at_ms or self.clock(),
+                    cap,
+                ],
             )
         )
 

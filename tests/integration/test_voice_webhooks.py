@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import xml.etree.ElementTree as ET
 
 from flask import Flask
@@ -563,3 +564,48 @@ def test_the_first_menu_hints_speech_recognition_with_the_knowledge_base(
     assert hints[:3] == ["logiciel", "installation", "installer"]
     assert {"bourrage", "outlook", "vpn", "mot de passe"} <= set(hints)
     assert len(hints) <= 500
+
+
+def test_a_full_queue_turns_a_caller_away_at_once_with_a_callback_offer(
+    app: Flask, signed_post: SignedPost
+) -> None:
+    """Beyond `max_waiting` (Twilio's queues hold 5,000) a caller is not held:
+    told at once, offered a callback or a message; a callback holds no line,
+    so it takes its place in the queue all the same."""
+    services = app.extensions["hotline"]
+    path = services.config_dir / "queues.yaml"
+    text = path.read_text(encoding="utf-8")
+    anchor = "  - id: email\n    skill: email\n"
+    assert anchor in text
+    path.write_text(text.replace(anchor, anchor + "    max_waiting: 2\n"), "utf-8")
+    stat = path.stat()
+    os.utime(path, (stat.st_atime, stat.st_mtime + 5))
+    services.configs.check()
+    rt = services.runtime
+    assert rt.routing.queue("email").max_waiting == 2
+    answers = []
+    for n in range(3):
+        sid = f"CAfull{n}"
+        signed_post("/voice/incoming", call_form(sid))
+        answers.append(
+            twiml(
+                signed_post(
+                    "/voice/menu?node=accueil&attempt=1&lang=fr-FR",
+                    call_form(sid, Digits="4"),
+                ).data
+            )
+        )
+    assert [a.find("Enqueue") is not None for a in answers] == [True, True, False]
+    assert rt.store.waiting("email") == ["CAfull0", "CAfull1"]
+    turned_away = answers[2]
+    assert "Toutes nos lignes messagerie sont occupées" in spoken(turned_away)
+    gather = turned_away.find("Gather")
+    assert gather is not None
+    choose = gather.get("action", "").removeprefix(PUBLIC)
+    assert "why=full" in choose
+    goodbye = twiml(
+        signed_post(choose, call_form("CAfull2", Digits="1", From="+33612000002")).data
+    )
+    assert "nous vous rappellerons" in spoken(goodbye)
+    assert rt.store.waiting("email") == ["CAfull0", "CAfull1", "CAfull2"]
+    assert rt.store.call("CAfull2")["callback"] == "1"

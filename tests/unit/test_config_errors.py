@@ -64,6 +64,24 @@ def break_line(path: Path, old: str, new: str) -> int:
             "unknown timezone",
         ),
         ("hotline.yaml", "ring_seconds: 15", "ring_seconds: fifteen", "whole number"),
+        (
+            "queues.yaml",
+            "    skill: printer\n",
+            "    skill: printer\n    max_waiting: 6000\n",
+            "max_waiting",
+        ),
+        (
+            "ivr.yaml",
+            "problem_types: [printer]",
+            "problem_types: [fax]",
+            "problem_types must be a list",
+        ),
+        (
+            "ivr.yaml",
+            "problem_types: [email]",
+            "problem_types: [printer]",
+            "both claim problem type 'printer'",
+        ),
         ("ivr.yaml", "queue: printer", "queue: printers", "unknown queue"),
         ("ivr.yaml", "goto: file_reseau", "goto: file_reso", "unknown node"),
         (

@@ -335,6 +335,8 @@ def _enqueue(
         return hold_in_queue(queue_id, lang, f"{preamble} {announce}".strip())
     if admission is Admission.CLOSED:
         notice = rt.routing.hotline.hours_text.get(lang) or phrase(lang, "closed")
+    elif admission is Admission.FULL:
+        notice = phrase(lang, "queue_full", queue=name)
     else:
         notice = phrase(lang, "nobody_on_duty", queue=name)
     return twiml.choose_callback_or_message(
