@@ -45,13 +45,23 @@ def update_leg(
 
 def resume_caller(rt: Runtime, call_sid: str) -> None:
     """A warm transfer that did not happen: the caller hears their hotliner
-    again, whose leaving ends the conference again."""
+    again, whose leaving ends the conference again.
+
+    The hotliner may start another transfer as soon as their console says
+    the first is off, before these requests reach the carrier: a transfer
+    going on by then (before or after them) keeps the caller on hold and
+    the hotliner's leaving a hand-over, whichever request lands last."""
     call = rt.store.call(call_sid)
-    if call.get("state") != "talking":
+    if call.get("state") != "talking" or call.get("consult"):
         return
     update_leg(rt, call_sid, call_sid, hold=False)
     if call.get("leg"):
         update_leg(rt, call_sid, call["leg"], end_conference_on_exit=True)
+    now = rt.store.call(call_sid)
+    if now.get("state") == "talking" and now.get("consult"):
+        hold_for_transfer(rt, call_sid)
+        if now.get("leg"):
+            update_leg(rt, call_sid, now["leg"], end_conference_on_exit=False)
 
 
 def seat_specialist(rt: Runtime, call_sid: str) -> None:

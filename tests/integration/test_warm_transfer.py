@@ -366,6 +366,47 @@ def test_a_decline_before_the_hold_reaches_the_carrier_leaves_the_caller_off_hol
     assert rt.store.agents.get("omar")["state"] == "available"
 
 
+def test_a_second_transfer_started_before_the_first_ones_resume_lands_holds(
+    app: Flask,
+    telephony: RecordingTelephony,
+    talking_with_nina: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Omar declines; Nina's console says so at once (Redis), and she asks
+    again while the decline's "off hold" is still on its way to the carrier
+    (seen once in a browser test): the second transfer's hold must stand,
+    and Nina's leaving must stay a hand-over."""
+    rt = runtime(app)
+    nina_leg = talking_with_nina
+    nina, headers = console_session(app, "nina")
+    omar, omar_headers = console_session(app, "omar")
+    assert ask_warm(nina, headers, agent="omar", notes=NOTES).status_code == 202
+    offer_id = rt.store.agents.get("omar")["offer"]
+    update = telephony.update_participant
+    second: list[Any] = []
+
+    def late_resume(conference: str, call_sid: str, **kw: Any) -> None:
+        if kw.get("hold") is False and not second:
+            # Another thread: Nina's request must not share Omar's context.
+            ask = threading.Thread(
+                target=lambda: second.append(
+                    ask_warm(nina, headers, agent="omar", notes=NOTES)
+                )
+            )
+            ask.start()
+            ask.join()
+        update(conference, call_sid, **kw)
+
+    monkeypatch.setattr(telephony, "update_participant", late_resume)
+    declined = post(omar, f"/api/offers/{offer_id}/decline", headers=omar_headers)
+    assert declined.status_code == 200, declined.get_json()
+    assert second[0].status_code == 202, second[0].get_json()
+    assert rt.store.call(SID)["consult_agent"] == "omar"
+    holds = [hold for _, leg, hold, _ in telephony.participant_updates if leg == SID]
+    assert holds[-1] is True  # on hold for the second transfer, last of all
+    assert telephony.end_on_exit[-1] == (CONF, nina_leg, False)
+
+
 def test_the_caller_hanging_up_during_a_warm_transfer_frees_the_specialist(
     app: Flask,
     signed_post: SignedPost,
