@@ -5,7 +5,10 @@ Twilio's `<Gather hints>` takes a comma-separated list of at most 500
 entries of at most 100 characters each. A menu's own keywords come first,
 then the knowledge base's keywords and the callers' words of the synonym
 list (French) or the faults' `search` words (other languages), shortest
-first: single words and short names are what recognition gets wrong.
+first: acronyms, brand names and short words are what recognition gets
+wrong. A menu carries `MENU_HINTS` of them, not Twilio's 500: every answer
+repeats them, and 500 made each menu's TwiML 5 KB, a third of a webhook's
+cost (`bench/webhooks.py`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from ivr.kb import KnowledgeBase
 #: Twilio's limits on `hints`.
 MAX_HINTS = 500
 MAX_HINT_LENGTH = 100
+#: Entries a menu carries (within `MAX_HINTS`).
+MENU_HINTS = 120
 #: Knowledge-base entries longer than this are sentences, not hints.
 MAX_HINT_WORDS = 3
 
@@ -46,7 +51,7 @@ def menu_hints(menu: MenuNode, language: str, known: Iterable[str]) -> str:
         for option in menu.options
         for w in (*option.keywords.get(language, ()), option.label.get(language, ""))
     ]
-    picked = _unique([*words, *known])[:MAX_HINTS]
+    picked = _unique([*words, *known])[:MENU_HINTS]
     return ", ".join(picked)
 
 
