@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -83,6 +84,17 @@ def console_events(app: Flask, agent_id: str) -> list[dict[str, str]]:
 
 def ask_warm(client: FlaskClient, headers: dict[str, str], **body: object) -> Any:
     return post(client, f"/api/calls/{SID}/transfer", json=body, headers=headers)
+
+
+def meanwhile(request: Callable[[], Any]) -> Any:
+    """Another person's request, made while one is being served: in a thread
+    of its own, so it does not share the first one's Flask context (and
+    logged-in user)."""
+    answers: list[Any] = []
+    thread = threading.Thread(target=lambda: answers.append(request()))
+    thread.start()
+    thread.join()
+    return answers[0]
 
 
 def specialist_answers(signed_post: SignedPost, telephony: RecordingTelephony) -> str:
@@ -341,16 +353,12 @@ def test_a_decline_before_the_hold_reaches_the_carrier_leaves_the_caller_off_hol
     def decline_first(conference: str, call_sid: str, **kw: Any) -> None:
         if kw.get("hold") is True:
             offer_id = rt.store.agents.get("omar")["offer"]
-            answers: list[Any] = []
-            # Another thread: Omar's request must not share Nina's context.
-            omar_declines = threading.Thread(
-                target=lambda: answers.append(
-                    post(omar, f"/api/offers/{offer_id}/decline", headers=omar_headers)
+            declined = meanwhile(
+                lambda: post(
+                    omar, f"/api/offers/{offer_id}/decline", headers=omar_headers
                 )
             )
-            omar_declines.start()
-            omar_declines.join()
-            assert answers[0].status_code == 200, answers[0].get_json()
+            assert declined.status_code == 200, declined.get_json()
         hold(conference, call_sid, **kw)
 
     monkeypatch.setattr(telephony, "update_participant", decline_first)
@@ -387,14 +395,9 @@ def test_a_second_transfer_started_before_the_first_ones_resume_lands_holds(
 
     def late_resume(conference: str, call_sid: str, **kw: Any) -> None:
         if kw.get("hold") is False and not second:
-            # Another thread: Nina's request must not share Omar's context.
-            ask = threading.Thread(
-                target=lambda: second.append(
-                    ask_warm(nina, headers, agent="omar", notes=NOTES)
-                )
+            second.append(
+                meanwhile(lambda: ask_warm(nina, headers, agent="omar", notes=NOTES))
             )
-            ask.start()
-            ask.join()
         update(conference, call_sid, **kw)
 
     monkeypatch.setattr(telephony, "update_participant", late_resume)
