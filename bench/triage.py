@@ -57,11 +57,9 @@ from ivr.kb import SYNONYMS_FILE  # noqa: E402
 from ivr.search import KbSearch, load_synonyms  # noqa: E402
 from ivr.tree import (  # noqa: E402
     InputKind,
-    described_fault,
     interpret,
     is_description,
     option_for_problem,
-    selfhelp_for,
 )
 from ivr.triage import Verdict, triage  # noqa: E402
 from web.config import HotlineConfig, load_config  # noqa: E402
@@ -138,6 +136,29 @@ def decide_triage(
                     return place.node, 1
             return None, 1  # "neither": the menu
     return _keywords(config, menu, phrase), 0
+
+
+#: The old decision's margin: the best fault had to score this much more than
+#: the next to be taken alone.
+BEFORE_MARGIN = 1.25
+
+
+def described_fault(search: KbSearch, speech: str) -> str | None:
+    """The old decision's fault: the best one if it stood out from the next."""
+    hits = search.search(speech, limit=3)
+    if not hits or search.classify(speech) is None:
+        return None
+    if len(hits) > 1 and hits[0].score < BEFORE_MARGIN * hits[1].score:
+        return None
+    return hits[0].fault_id
+
+
+def selfhelp_for(tree: IvrTree, fault_id: str) -> str | None:
+    """The self-help node that reads `fault_id`'s steps, if the tree has one."""
+    for node in tree.nodes.values():
+        if isinstance(node, SelfHelpNode) and node.fault == fault_id:
+            return node.id
+    return None
 
 
 def decide_before(

@@ -2,8 +2,8 @@
 
 Pure and total: any Digits/SpeechResult string maps to exactly one
 `MenuInput` (or `Answer`), so a webhook can never fail on odd input; the view
-decides what the caller hears next. Words long enough to describe a fault are
-looked up in the knowledge base first (`described_fault`).
+decides what the caller hears next. Words long enough to describe a problem
+are triaged first (`ivr.triage`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 
-from ivr.config import IvrTree, MenuNode, MenuOption, SelfHelpNode
+from ivr.config import MenuNode, MenuOption
 from ivr.search import KbSearch
 
 #: After this many failed attempts at one menu the caller goes to the general queue.
@@ -23,8 +23,6 @@ MAX_ATTEMPTS = 3
 #: before the menu's keywords ("imprimante" alone is a menu choice, "mon
 #: imprimante est hors ligne" a known fault).
 KB_MIN_WORDS = 3
-#: The best fault must score this much more than the next to be taken alone.
-KB_MARGIN = 1.25
 
 #: Folded words that answer a self-help step's "is it fixed?".
 YES_WORDS = frozenset({"oui", "yes", "c est regle", "ca marche"})
@@ -126,29 +124,6 @@ def match_speech(menu: MenuNode, spoken: str, language: str) -> MenuOption | Non
 def is_description(digits: str | None, speech: str) -> bool:
     """Words alone, enough of them to describe a fault rather than name a choice."""
     return not digits and len(speech.split()) >= KB_MIN_WORDS
-
-
-def described_fault(search: KbSearch, speech: str) -> str | None:
-    """The known fault the caller's words clearly describe, if one does.
-
-    None when the knowledge base finds nothing it would classify, or when no
-    fault stands out from the next (then the menu asks).
-    """
-    hits = search.search(speech, limit=3)
-    if not hits or search.classify(speech) is None:
-        return None
-    best = hits[0]
-    if len(hits) > 1 and best.score < KB_MARGIN * hits[1].score:
-        return None  # no clear winner: let the menu ask
-    return best.fault_id
-
-
-def selfhelp_for(tree: IvrTree, fault_id: str) -> str | None:
-    """The self-help node that reads `fault_id`'s steps, if the tree has one."""
-    for node in tree.nodes.values():
-        if isinstance(node, SelfHelpNode) and node.fault == fault_id:
-            return node.id
-    return None
 
 
 def option_for_problem(menu: MenuNode, search: KbSearch, speech: str) -> str | None:

@@ -14,12 +14,11 @@ from ivr.prompts import days_ago
 from ivr.search import KbSearch, load_synonyms
 from ivr.tree import (
     Answer,
-    described_fault,
     is_description,
     option_for_problem,
-    selfhelp_for,
     yes_or_no,
 )
+from ivr.triage import PlaceMap, Verdict, triage
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 LANGUAGES = ("fr-FR", "en-US")
@@ -67,25 +66,47 @@ def test_only_words_long_enough_describe_a_fault() -> None:
     assert not is_description("2", "mon imprimante est hors ligne")
 
 
+def start_menu(tree: IvrTree) -> MenuNode:
+    start = tree.nodes[tree.start]
+    assert isinstance(start, MenuNode)
+    return start
+
+
 def test_words_clearly_describing_a_fault_lead_to_its_self_help(
     search: KbSearch, tree: IvrTree
 ) -> None:
-    fault = described_fault(search, "mon imprimante est hors ligne")
-    assert fault == "printer-offline"
-    assert selfhelp_for(tree, fault) == "aide_imprimante_hors_ligne"
+    decided = triage(
+        search, PlaceMap(tree), start_menu(tree), "mon imprimante est hors ligne"
+    )
+    assert decided.verdict is Verdict.ROUTE
+    assert decided.first is not None
+    assert (decided.first.fault, decided.first.node) == (
+        "printer-offline",
+        "aide_imprimante_hors_ligne",
+    )
 
 
-def test_a_fault_without_self_help_in_the_tree_leads_nowhere(
+def test_a_fault_without_self_help_in_the_tree_leads_to_its_queue(
     search: KbSearch, tree: IvrTree
 ) -> None:
-    assert described_fault(search, "ordinateur très lent au démarrage") == "pc-slow"
-    assert selfhelp_for(tree, "pc-slow") is None
+    decided = triage(
+        search, PlaceMap(tree), start_menu(tree), "ordinateur très lent au démarrage"
+    )
+    assert decided.first is not None
+    assert (decided.first.fault, decided.first.node) == ("pc-slow", "file_materiel")
 
 
-def test_no_clear_winner_lets_the_menu_ask(search: KbSearch) -> None:
-    # printer-offline and printer-no-driver score alike: no fault is taken.
-    assert described_fault(search, "mon imprimante ne marche pas") is None
-    assert described_fault(search, "bonjour je voudrais de l'aide") is None
+def test_no_clear_fault_goes_to_the_queue_and_no_problem_to_the_menu(
+    search: KbSearch, tree: IvrTree
+) -> None:
+    places = PlaceMap(tree)
+    # printer-offline and printer-no-driver score alike: the printer queue.
+    vague = triage(search, places, start_menu(tree), "mon imprimante ne marche pas")
+    assert vague.verdict is Verdict.ROUTE
+    assert vague.first is not None
+    assert vague.first.node == "file_imprimante"
+    nothing = triage(search, places, start_menu(tree), "bonjour je voudrais de l'aide")
+    assert nothing.verdict is Verdict.MENU
 
 
 def test_words_no_keyword_matched_choose_the_option_for_their_problem(
