@@ -49,6 +49,11 @@ K1 = 1.2
 B = 0.75
 FIELD_WEIGHTS: Mapping[str, float] = {"title": 2.0, "symptoms": 1.0, "keywords": 1.5}
 
+# Words of a phrase looked at: a description is a sentence or two, and
+# kilobytes of recognised noise must not cost a webhook more (each word the
+# index lacks is respelt, ~0.1 ms).
+MAX_QUERY_WORDS = 60
+
 # Below this score, `classify` says it does not know rather than guess: one
 # rare word matched in a keyword scores about 3.
 MIN_CLASSIFY_SCORE = 1.5
@@ -252,7 +257,7 @@ class KbSearch:
     ) -> list[SearchHit]:
         """The best `limit` faults for `text`, best first; no hit scores zero."""
         wanted = None if problem_type is None else parse_problem_type(problem_type)
-        tokens = tokenize(text)
+        tokens = tokenize(text)[:MAX_QUERY_WORDS]
         if self._respeller is not None:
             tokens = self._respeller.respell(tokens)
         scores: dict[int, float] = {}

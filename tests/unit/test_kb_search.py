@@ -206,3 +206,13 @@ def test_synonyms_file_without_the_synonyms_key_is_refused(tmp_path: Path) -> No
 
     with pytest.raises(ConfigError, match="one key, 'synonyms'"):
         load_synonyms(path)
+
+
+def test_only_the_first_words_of_a_long_phrase_are_searched(search: KbSearch) -> None:
+    """Kilobytes of recognised noise must not cost a webhook more than a
+    sentence: words past `MAX_QUERY_WORDS` are not looked at."""
+    from ivr.search import MAX_QUERY_WORDS
+
+    noise = " ".join(f"zorglub{n}" for n in range(MAX_QUERY_WORDS))
+    assert search.search(f"{noise} bourrage papier") == []
+    assert search.search(f"bourrage papier {noise}")[0].fault_id == "printer-paper-jam"
