@@ -12,11 +12,12 @@ composition roots, so no test ever reaches for a module global.
 Every REST request has a timeout (`REST_TIMEOUT_SECONDS`): a carrier API that
 hangs must not hold a web thread or a worker for ever. A request the carrier
 turned away (429, or a connection never made) is sent again with exponential
-backoff and jitter; one that may have been carried out (a 5xx, a timeout
-after sending) is sent again only if sending it twice changes nothing
-(fetches and updates), never when it creates something: two phones must
-never ring for one offer, nor two texts leave for one recap. Attempts are
-bounded in number and in time, inside Twilio's 15 s webhook budget.
+backoff and jitter. One that may have been carried out (a 5xx, a timeout
+after sending) is sent again only when it reads (a call's status, the live
+conference): a call created twice rings two phones for one offer, and an
+update sent again a second later may undo what was decided meanwhile (a
+caller redirected out of the conference a specialist just joined). Attempts
+are bounded in number and in time, inside Twilio's 15 s webhook budget.
 """
 
 from __future__ import annotations
@@ -142,8 +143,9 @@ def unsent(exc: BaseException) -> bool:
 
 
 def transient(exc: BaseException) -> bool:
-    """Worth asking again when asking twice changes nothing: the carrier's
-    5xx, a timeout, a dropped connection (not a 4xx: that answer stands)."""
+    """Worth asking again when asking changes nothing (a read): the
+    carrier's 5xx, a timeout, a dropped connection (not a 4xx: that answer
+    stands)."""
     if unsent(exc):
         return True
     if isinstance(exc, TwilioRestException):
@@ -171,15 +173,16 @@ class TwilioTelephony:
         self._backoff = backoff
         self._sleep = sleep
 
-    def _send(self, request: Callable[[], T], *, creates: bool = False) -> T:
-        """`request()` with the retries its kind allows (module docstring)."""
+    def _send(self, request: Callable[[], T], *, reads: bool = False) -> T:
+        """`request()` with the retries its kind allows (module docstring):
+        any request again when it was not sent, a read also when it failed."""
         retrying = Retrying(
             stop=stop_after_attempt(self._attempts)
             | stop_after_delay(self._retry_seconds),
             wait=wait_exponential_jitter(
                 multiplier=self._backoff, max=4 * self._backoff, jitter=self._backoff
             ),
-            retry=retry_if_exception(unsent if creates else transient),
+            retry=retry_if_exception(transient if reads else unsent),
             sleep=self._sleep,
             reraise=True,
         )
@@ -203,7 +206,6 @@ class TwilioTelephony:
                     status_callback_event=["completed"],
                     timeout=timeout,
                 ),
-                creates=True,
             )
         except Exception as exc:  # noqa: BLE001 - REST and transport errors alike
             raise _wrap(exc, f"could not place a call to {to[:6]}...") from exc
@@ -233,7 +235,9 @@ class TwilioTelephony:
 
     def status(self, call_sid: str) -> str | None:
         try:
-            call: Any = self._send(lambda: self.client.calls(call_sid).fetch())
+            call: Any = self._send(
+                lambda: self.client.calls(call_sid).fetch(), reads=True
+            )
         except TwilioRestException as exc:
             if exc.status == 404:
                 return None
@@ -246,7 +250,6 @@ class TwilioTelephony:
         try:
             self._send(
                 lambda: self.client.messages.create(to=to, from_=from_, body=body),
-                creates=True,
             )
         except Exception as exc:  # noqa: BLE001
             raise _wrap(exc, "could not send a text") from exc
@@ -284,7 +287,6 @@ class TwilioTelephony:
                     status_callback_event=["answered", "completed"],
                     **extra,
                 ),
-                creates=True,
             )
         except Exception as exc:  # noqa: BLE001
             raise _wrap(exc, f"could not call {to[:6]}... into {conference}") from exc
@@ -321,7 +323,8 @@ class TwilioTelephony:
             live: Any = self._send(
                 lambda: self.client.conferences.list(
                     friendly_name=conference, status="in-progress", limit=1
-                )
+                ),
+                reads=True,
             )
             if not live:
                 raise TelephonyError(f"no live conference {conference}")

@@ -4,9 +4,9 @@ A loopback HTTP server plays Twilio's API with a script of answers; the
 hotline's real adapter (`TwilioTelephony` over Twilio's own client and
 `BaseUrlHttpClient`) talks to it. What must hold: every request has a
 timeout; what the carrier turned away is sent again with backoff and jitter;
-what it may have done is sent again only when doing it twice changes nothing
-(never a second phone ringing for one offer, nor a second text); attempts are
-bounded in number and in time.
+what it may have done is sent again only when it reads (never a second phone
+ringing for one offer, nor a second text, nor a late redirect undoing what
+was decided since); attempts are bounded in number and in time.
 """
 
 from __future__ import annotations
@@ -170,10 +170,10 @@ def test_a_text_is_sent_again_only_when_turned_away(
     assert twilio.count("POST", "/Messages.json") == 1
 
 
-def test_a_redirect_is_repeated_through_5xx_and_a_hang(
+def test_a_read_is_repeated_through_5xx_and_a_hang(
     fake: tuple[FakeTwilio, str],
 ) -> None:
-    """Moving a live call to other TwiML twice is the same as once."""
+    """Asking a call's status twice is the same as once."""
     twilio, url = fake
     sid = "CA" + "2" * 32
     twilio.script = [
@@ -182,9 +182,27 @@ def test_a_redirect_is_repeated_through_5xx_and_a_hang(
         Answer(200, call(sid, "in-progress")),
     ]
     waits: list[float] = []
-    telephony(url, waits).redirect(sid, "https://hotline.test/voice/caller/connect")
-    assert twilio.count("POST", f"/Calls/{sid}.json") == 3
+    assert telephony(url, waits).status(sid) == "in-progress"
+    assert twilio.count("GET", f"/Calls/{sid}.json") == 3
     assert len(waits) == 2
+
+
+def test_an_update_is_sent_again_only_when_turned_away(
+    fake: tuple[FakeTwilio, str],
+) -> None:
+    """A redirect the carrier may have carried out is not sent a second
+    later: by then the call may have moved on (a specialist joined)."""
+    twilio, url = fake
+    sid = "CA" + "5" * 32
+    twilio.script = [Answer(429, error(429)), Answer(200, call(sid, "in-progress"))]
+    telephony(url, []).redirect(sid, "https://hotline.test/voice/caller/connect")
+    assert twilio.count("POST", f"/Calls/{sid}.json") == 2
+    for answer in (Answer(502, error(502)), Answer(200, call(sid), delay=1.0)):
+        twilio.script = [answer, Answer(200, call(sid, "in-progress"))]
+        twilio.seen.clear()
+        with pytest.raises(TelephonyError):
+            telephony(url, []).redirect(sid, "https://hotline.test/x")
+        assert twilio.count("POST", f"/Calls/{sid}.json") == 1
 
 
 def test_attempts_are_bounded_and_a_4xx_is_not_repeated(
@@ -194,13 +212,13 @@ def test_attempts_are_bounded_and_a_4xx_is_not_repeated(
     sid = "CA" + "3" * 32
     twilio.script = [Answer(500, error(500))]
     with pytest.raises(TelephonyError):
-        telephony(url, []).redirect(sid, "https://hotline.test/x")
-    assert twilio.count("POST", f"/Calls/{sid}.json") == REST_ATTEMPTS
+        telephony(url, []).status(sid)
+    assert twilio.count("GET", f"/Calls/{sid}.json") == REST_ATTEMPTS
     twilio.script = [Answer(400, error(400))]
     twilio.seen.clear()
     with pytest.raises(TelephonyError):
-        telephony(url, []).redirect(sid, "https://hotline.test/x")
-    assert twilio.count("POST", f"/Calls/{sid}.json") == 1
+        telephony(url, []).status(sid)
+    assert twilio.count("GET", f"/Calls/{sid}.json") == 1
 
 
 def test_a_hanging_api_costs_a_bounded_time(fake: tuple[FakeTwilio, str]) -> None:
