@@ -707,7 +707,9 @@ def test_a_hotliner_dialing_the_queue_is_bridged_with_the_front_caller(
 
 
 def test_participants_api_calls_the_hotliner_into_a_conference(world: World) -> None:
-    add_alice(world, outcomes=["escalated"])
+    # Talking long enough to be still there when muted on a loaded machine:
+    # 3 simulated seconds are 30 ms here, and the update then found her gone.
+    add_alice(world, outcomes=["escalated"], talk_seconds=300.0)
     caller = world.carrier.place_call(
         CallerScript(CALLER, inputs=[Digits("1")], patience_seconds=600)
     )
@@ -732,7 +734,7 @@ def test_participants_api_calls_the_hotliner_into_a_conference(world: World) -> 
     world.client.conferences(conference.sid).participants(participant.call_sid).update(
         muted=True
     )
-    assert world.carrier.wait_idle(10)
+    assert world.carrier.wait_idle(30)
     assert world.recorded.outcomes[0]["outcome"] == "escalated"
     assert world.recorded.outcomes[0]["call_sid"] == caller.sid
     assert caller.status == "completed"
