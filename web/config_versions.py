@@ -38,7 +38,7 @@ from web.config import HotlineConfig, config_files, load_config
 log = logging.getLogger(__name__)
 
 #: How often a process looks for an edit (seconds): converged within 2 s.
-CHECK_SECONDS = 0.5
+CHECK_SECONDS = 0.25
 #: How long a version's files stay in Redis (a call lasts less).
 SNAPSHOT_SECONDS = 7 * 24 * 3600
 #: Versions a process keeps loaded (calls in progress started with them).
