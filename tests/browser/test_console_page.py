@@ -182,7 +182,9 @@ def test_a_hotliner_takes_a_call_in_the_browser(
     page.get_by_role("button", name="Accepter").click()
     expect(offer).to_be_hidden()
     expect(page.locator("#phone-status")).to_have_attribute("data-status", "in_call")
-    expect(page.locator("#state-name")).to_have_attribute("data-state", "busy")
+    expect(page.locator("#state-name")).to_have_attribute(
+        "data-state", "busy", timeout=20_000
+    )
     expect(page.locator("#call-context .ctx-number")).to_have_text(CALLER)
     steps = page.locator("#agent-steps .agent-step")
     assert steps.count() >= 2
@@ -364,7 +366,9 @@ def test_a_hotliner_transfers_a_call_and_the_next_one_reads_her_notes(
     expect(nina.locator("#offer")).to_be_visible(timeout=30_000)
     nina.get_by_role("button", name="Accepter").click()
     expect(nina.locator("#phone-status")).to_have_attribute("data-status", "in_call")
-    expect(nina.locator("#state-name")).to_have_attribute("data-state", "busy")
+    expect(nina.locator("#state-name")).to_have_attribute(
+        "data-state", "busy", timeout=20_000
+    )
     nina.locator("#notes").fill(f"Réseau du 2e étage en cause {XSS}")
     nina.locator("#transfer-mode").select_option("cold")
     nina.locator("#transfer-queue").select_option("network")
@@ -386,7 +390,9 @@ def test_a_hotliner_transfers_a_call_and_the_next_one_reads_her_notes(
     shot(omar, "offer-transferred")
     assert omar.evaluate("window.__xss") is None
     omar.get_by_role("button", name="Accepter").click()
-    expect(omar.locator("#state-name")).to_have_attribute("data-state", "busy")
+    expect(omar.locator("#state-name")).to_have_attribute(
+        "data-state", "busy", timeout=20_000
+    )
     expect(omar.locator("#call-context .ctx-transfer")).to_contain_text("Nina")
     omar.locator("#phone-hangup").click()
     expect(omar.locator("#state-name")).to_have_attribute("data-state", "wrapup")
@@ -449,7 +455,9 @@ def test_a_warm_transfer_briefs_omar_in_his_console_then_leaves_him_the_caller(
     expect(omar.locator("#offer-title-text")).to_have_text("Transfert accompagné")
     shot(omar, "offer-warm-transfer")
     omar.get_by_role("button", name="Accepter").click()
-    expect(omar.locator("#state-name")).to_have_attribute("data-state", "busy")
+    expect(omar.locator("#state-name")).to_have_attribute(
+        "data-state", "busy", timeout=20_000
+    )
     expect(nina.locator("#consult-complete")).to_be_enabled(timeout=20_000)
     expect(nina.locator("#consult-text")).to_contain_text("en ligne avec")
     shot(nina, "warm-transfer-briefing")
