@@ -16,6 +16,9 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+#: Every voice webhook's path starts so (what only Twilio, signing, asks for).
+ROOT = "/voice/"
+
 # Set on the hotline's number in Twilio's console.
 INCOMING = "/voice/incoming"  # "A call comes in"
 STATUS = "/voice/status"  # "Call status changes" (the caller's call)

@@ -41,6 +41,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from calllog.writer import applied_offset
 from core.clock import now_ms
+from queues import webhooks
 from queues.board import live_board
 from queues.runtime import RQ_QUEUE
 from web import WebServices, services
@@ -74,7 +75,7 @@ def multiprocess_mode() -> bool:
 
 
 def _start_timer() -> None:
-    if request.path.startswith("/voice/"):
+    if request.path.startswith(webhooks.ROOT):
         g.metrics_started = time.perf_counter()
 
 

@@ -9,6 +9,7 @@ once, journals what it could not write and holds the caller.
 from __future__ import annotations
 
 import logging
+from typing import TypeAlias
 
 from flask import Blueprint, Response, request
 from twilio.twiml.voice_response import VoiceResponse
@@ -41,7 +42,11 @@ def never_fail(exc: Exception) -> Response:
     return xml_response(twiml.apology(language(request.args.get("lang"))))
 
 
-def xml_response(response: VoiceResponse) -> Response:
+#: TwiML as built (`twilio.twiml`) or as kept already rendered (menus).
+Twiml: TypeAlias = VoiceResponse | str
+
+
+def xml_response(response: Twiml) -> Response:
     return Response(str(response), mimetype="text/xml")
 
 

@@ -33,6 +33,7 @@ from web.config import HotlineConfig
 from web.effects import after_response
 from web.twilio_auth import validate_twilio_request
 from web.voice.common import (
+    Twiml,
     absolute_url,
     hold_in_queue,
     int_arg,
@@ -89,7 +90,7 @@ def incoming() -> Response:
     return xml_response(_after_incident(version, lang, config.ivr.welcome[lang]))
 
 
-def _after_incident(version: str, lang: str, preamble: str) -> VoiceResponse:
+def _after_incident(version: str, lang: str, preamble: str) -> Twiml:
     """A returning caller is asked whether it is about their earlier call."""
     svc = services()
     _, config = svc.for_version(version)
@@ -192,20 +193,27 @@ def _node(
     preamble: str = "",
     use_help: bool = False,
     version: str | None = None,
-) -> VoiceResponse:
+) -> Twiml:
     """TwiML for arriving at a node of the tree (of the call's tree version)."""
     svc = services()
     version, config = svc.for_version(version)
     node = config.ivr.node(node_id) or config.ivr.nodes[config.ivr.start]
     if isinstance(node, MenuNode):
-        return twiml.menu(
-            node,
-            lang,
-            absolute_url(webhooks.menu(node.id, attempt, lang, version)),
-            preamble=preamble,
-            use_help=use_help,
-            hints=config.gather_hints.get((node.id, lang), ""),
-        )
+        key = (version, node.id, lang, attempt, preamble, use_help)
+        known = svc.menu_twiml.get(key)
+        if known is None:
+            known = str(
+                twiml.menu(
+                    node,
+                    lang,
+                    absolute_url(webhooks.menu(node.id, attempt, lang, version)),
+                    preamble=preamble,
+                    use_help=use_help,
+                    hints=config.gather_hints.get((node.id, lang), ""),
+                )
+            )
+            svc.remember_menu(key, known)
+        return known
     if isinstance(node, SelfHelpNode):
         # Known before any step is read, so a caller who hangs up counts in
         # the fault's deflection (`docs/METRICS.md`) and the pop-up names it.
@@ -238,7 +246,7 @@ def _selfhelp_step(
     version: str,
     attempt: int,
     preamble: str = "",
-) -> VoiceResponse:
+) -> Twiml:
     _, config = services().for_version(version)
     fault = config.kb.get(node.fault)
     steps = fault.self_help if fault else ()
