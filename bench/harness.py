@@ -7,9 +7,12 @@ as scripts, they put the checkout's root on `sys.path`; tests import them too).
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import redis
@@ -62,3 +65,37 @@ def show_tracebacks(logs: Path, keep: int = 4000) -> None:
         if "Traceback" in text:
             print(f"--- {path.name} has tracebacks (last {keep} characters) ---")
             print(text[-keep:])
+
+
+#: Where `record` appends each bench's headline figures (JSON lines), when
+#: `bench/performance.py` runs the benches to write `docs/PERFORMANCE.md`.
+SUMMARY_ENV = "BENCH_SUMMARY"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One headline line of a bench, as `docs/PERFORMANCE.md` shows it.
+
+    `value` and `baseline` are the figures as printed (with their unit),
+    `ratio` the measured one over the baseline's ("" when a figure has no
+    baseline of its own, e.g. an accuracy on frozen data), `target` what it
+    must meet ("" for a figure only reported) and `ok` whether it did."""
+
+    figure: str
+    value: str
+    target: str = ""
+    ok: bool | None = None
+    baseline: str = ""
+    ratio: str = ""
+
+
+def record(bench: str, figures: Sequence[Figure]) -> None:
+    """Keep a bench's headline figures for `docs/PERFORMANCE.md`; the bench
+    prints its full report itself. A no-op unless `BENCH_SUMMARY` names a
+    file: run alone, a bench only prints."""
+    path = os.environ.get(SUMMARY_ENV)
+    if not path:
+        return
+    with open(path, "a", encoding="utf-8") as out:
+        for figure in figures:
+            out.write(json.dumps({"bench": bench, **asdict(figure)}) + "\n")
