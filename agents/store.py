@@ -14,11 +14,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import cast
 
 import redis
+from redis.commands.core import Script
 
 from agents import scripts
 from agents.lifecycle import MANUAL_MOVES, AgentState
 from core.clock import now_ms
 from core.keys import Keys
+from core.lua import EVENTS_KEPT, with_events_kept
 from core.text import as_text
 
 
@@ -30,16 +32,25 @@ class AgentStore:
     """Atomic operations on hotliners' live state in Redis."""
 
     def __init__(
-        self, client: redis.Redis, keys: Keys, clock: Callable[[], int] = now_ms
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        clock: Callable[[], int] = now_ms,
+        events_kept: int = EVENTS_KEPT,
     ) -> None:
         self.redis = client
         self.keys = keys
         self.clock = clock  # epoch ms of each move
-        self._set_state = client.register_script(scripts.SET_AGENT_STATE)
-        self._end_wrapup = client.register_script(scripts.END_WRAPUP)
-        self._extend_wrapup = client.register_script(scripts.EXTEND_WRAPUP)
-        self._release = client.register_script(scripts.RELEASE_AGENT)
-        self._set_skills = client.register_script(scripts.SET_SKILLS)
+
+        def register(script: str) -> Script:
+            # The event stream's cap (`core.lua`) baked into each script.
+            return client.register_script(with_events_kept(script, events_kept))
+
+        self._set_state = register(scripts.SET_AGENT_STATE)
+        self._end_wrapup = register(scripts.END_WRAPUP)
+        self._extend_wrapup = register(scripts.EXTEND_WRAPUP)
+        self._release = register(scripts.RELEASE_AGENT)
+        self._set_skills = register(scripts.SET_SKILLS)
 
     def set_state(
         self,

@@ -6,6 +6,12 @@ it produced, so a crash anywhere replays from the last commit and nothing is
 applied twice or lost. Each event is also kept with its stream id, and one
 already kept is skipped: a stream replayed from its start changes nothing.
 Applied entries are trimmed from the stream afterwards.
+
+While the writer is stopped (or SQL is down) the stream grows up to its cap
+(`core.lua`: past it the scripts drop the oldest events, counted, rather
+than let Redis run out of memory and stop live calls); the writer says each
+drop it finds at error level, once (`report_drops`): the call log misses
+those events.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from calllog.projection import StreamEvent, UnknownEvent, apply_event
 from calllog.segments import Move, apply_move, segment_move
 from core.clock import from_ms
 from core.keys import Keys
+from core.lua import EVENTS_DROPPED
 from core.text import as_text
 
 log = logging.getLogger(__name__)
@@ -37,6 +44,9 @@ UNPROJECTED: Counter[str] = Counter()
 #: The writer's lock lapses this long after its last renewal (one per batch),
 #: so a writer killed mid-batch stops the call log for seconds, not minutes.
 LOCK_MS = 10_000
+#: `Keys.counters`' field: how many of the events the stream's cap dropped
+#: (`EVENTS_DROPPED`) a writer has said in its log, so each is said once.
+DROPS_REPORTED = "events_dropped_reported"
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -60,6 +70,7 @@ def drain_events(
         return 0
     applied = 0
     try:
+        report_drops(client, keys)  # before SQL: said even while SQL is down
         with Session(engine) as session:
             offset = session.get(StreamOffset, OFFSET_NAME)
             if offset is None:
@@ -93,6 +104,28 @@ def drain_events(
     if applied:
         log.debug("call log: applied %d events", applied)
     return applied
+
+
+def report_drops(client: redis.Redis, keys: Keys) -> int:
+    """Say, at error level and once, the events the stream's cap dropped
+    before the call log got them (`core.lua`); returns how many were new."""
+    dropped_raw, reported_raw = cast(
+        list[bytes | None],
+        client.hmget(keys.counters, [EVENTS_DROPPED, DROPS_REPORTED]),
+    )
+    dropped, reported = int(dropped_raw or 0), int(reported_raw or 0)
+    if dropped <= reported:
+        return 0
+    client.hset(keys.counters, DROPS_REPORTED, str(dropped))
+    log.error(
+        "call log: %d events were dropped from the full event stream before "
+        "they were written (%d in all): the call log misses them. The writer "
+        "was stopped or SQL unreachable for longer than the stream holds "
+        "(HOTLINE_EVENT_STREAM_MAX)",
+        dropped - reported,
+        dropped,
+    )
+    return dropped - reported
 
 
 def _already_applied(session: Session, stream_ids: list[str]) -> set[str]:

@@ -46,7 +46,9 @@ class Keys:
 
     @property
     def counters(self) -> str:
-        """Running totals for /metrics (hash: `offers` made by the router)."""
+        """Running totals for /metrics (hash: `offers` made by the router,
+        `events_dropped` by the event stream's cap, `core.lua`, and how many
+        of those the call log writer has said, `events_dropped_reported`)."""
         return f"{self.base}counters"
 
     def stats(self, queue_id: str) -> str:
@@ -105,7 +107,8 @@ class Keys:
 
     @property
     def events(self) -> str:
-        """Stream of every state change, consumed by the call log writer."""
+        """Stream of every state change, consumed by the call log writer;
+        capped (`core.lua`: the oldest events go past the cap, counted)."""
         return f"{self.base}events"
 
     def agent_events(self, agent_id: str) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from core.errors import SettingsError
+from core.lua import EVENTS_KEPT
 from core.validate import is_e164
 
 #: Where the shipped example configuration lives (used when HOTLINE_CONFIG is unset).
@@ -26,6 +27,10 @@ _AUTH_TOKEN = re.compile(r"^[0-9a-zA-Z]{32}$")
 SIMULATOR_ACCOUNT_SID = "AC" + "5" * 32
 SIMULATOR_AUTH_TOKEN = "simulator0auth0token0000000000ab"
 SIMULATOR_API_KEY = "SK" + "5" * 32
+
+#: Bounds of HOTLINE_EVENT_STREAM_MAX: below, a writer stopped for minutes
+#: would lose events; above, the stream alone could fill a Redis server.
+EVENT_STREAM_MAX_RANGE = (10_000, 100_000_000)
 
 DOCUMENTED_VARIABLES: dict[str, str] = {
     "REDIS_URL": "Redis for live state (redis://, rediss:// or unix://). "
@@ -50,6 +55,9 @@ DOCUMENTED_VARIABLES: dict[str, str] = {
     "SECRET_KEY": "Flask secret key; required with real Twilio credentials.",
     "HOTLINE_TRUSTED_PROXIES": "Reverse proxies in front of the app (default 0): "
     "their X-Forwarded-For gives each browser's own address (login throttling).",
+    "HOTLINE_EVENT_STREAM_MAX": "Events the Redis stream holds for the call log "
+    f"at most (default {EVENTS_KEPT:,}); past it, while the call log writer is "
+    "down, the oldest are dropped and counted (hotline_events_dropped_total).",
 }
 
 
@@ -79,6 +87,9 @@ class Settings:
     # The help desk's mail server for recaps ('' none: recaps by SMS only).
     smtp_url: str = ""
     mail_from: str = "hotline@localhost"
+    # Events the stream holds for the call log at most (`core.lua`): Redis
+    # out of memory would stop live calls, so the oldest go, counted.
+    event_stream_max: int = EVENTS_KEPT
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -162,6 +173,16 @@ class Settings:
         mail_from = get("SMTP_FROM") or "hotline@localhost"
         if "@" not in mail_from:
             problems.append(f"SMTP_FROM={mail_from!r}: must be an email address")
+        stream_text = get("HOTLINE_EVENT_STREAM_MAX")
+        stream_max = EVENTS_KEPT
+        if stream_text is not None:
+            low, high = EVENT_STREAM_MAX_RANGE
+            stream_max = int(stream_text) if stream_text.isdigit() else -1
+            if not low <= stream_max <= high:
+                problems.append(
+                    f"HOTLINE_EVENT_STREAM_MAX={stream_text!r}: the events the "
+                    f"stream holds for the call log, {low:,} to {high:,}"
+                )
         secret = get("SECRET_KEY")
         if secret is None and not simulated:
             problems.append("SECRET_KEY: required when real Twilio credentials are set")
@@ -186,6 +207,7 @@ class Settings:
             feed_port=feed_port,
             smtp_url=smtp_url,
             mail_from=mail_from,
+            event_stream_max=stream_max,
         )
 
     @property

@@ -12,9 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
+from redis.commands.core import Script
 
 from core.clock import now_ms
 from core.keys import Keys
+from core.lua import EVENTS_KEPT, with_events_kept
 from core.text import as_text
 from queues import consult_scripts
 
@@ -54,15 +56,24 @@ class ConsultStore:
     """Atomic warm-transfer moves on one hotline's live state."""
 
     def __init__(
-        self, client: redis.Redis, keys: Keys, clock: Callable[[], int] = now_ms
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        clock: Callable[[], int] = now_ms,
+        events_kept: int = EVENTS_KEPT,
     ) -> None:
         self.keys = keys
         self.clock = clock
-        self._start = client.register_script(consult_scripts.START)
-        self._accept = client.register_script(consult_scripts.ACCEPT)
-        self._finish = client.register_script(consult_scripts.FINISH)
-        self._external_start = client.register_script(consult_scripts.EXTERNAL_START)
-        self._external_status = client.register_script(consult_scripts.EXTERNAL_STATUS)
+
+        def register(script: str) -> Script:
+            # The event stream's cap (`core.lua`) baked into each script.
+            return client.register_script(with_events_kept(script, events_kept))
+
+        self._start = register(consult_scripts.START)
+        self._accept = register(consult_scripts.ACCEPT)
+        self._finish = register(consult_scripts.FINISH)
+        self._external_start = register(consult_scripts.EXTERNAL_START)
+        self._external_status = register(consult_scripts.EXTERNAL_STATUS)
 
     def start(
         self,

@@ -81,7 +81,7 @@ def build_runtime(
         settings=settings,
         redis=client,
         keys=keys,
-        store=RoutingStore(client, keys),
+        store=RoutingStore(client, keys, events_kept=settings.event_stream_max),
         routing=routing or load_routing_config(settings.config_dir),
         jobs=Queue(RQ_QUEUE, connection=client),
         _telephony=telephony,

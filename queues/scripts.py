@@ -16,6 +16,7 @@ Times are epoch milliseconds. Scores are written with `%.0f`: Lua's
 from __future__ import annotations
 
 from agents.scripts import PRELUDE as AGENT_PRELUDE
+from core.lua import LUA_HELPERS
 from queues.lifecycle import lua_tables
 
 PRELUDE = (
@@ -1081,5 +1082,15 @@ redis.call('HSET', KEYS[1], 'sid', ARGV[2], 'state', ARGV[4], 'ended', ARGV[3],
 emit(KEYS[2], 'call_ended', ARGV[2], '', ARGV[3],
      {'state', ARGV[4], 'stage', 'lost', 'reason', ARGV[5]})
 return 1
+"""
+)
+
+# A supervisor's control, for the live screens that follow the stream (the
+# audit log is SQL's): through `emit`, so the stream's cap holds for it too.
+# KEYS: events. ARGV: base, now, event type ('control'), action, target.
+NOTE_CONTROL = (
+    LUA_HELPERS
+    + """
+return emit(KEYS[1], ARGV[3], '', '', ARGV[2], {'action', ARGV[4], 'target', ARGV[5]})
 """
 )

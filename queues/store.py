@@ -13,10 +13,12 @@ from enum import Enum
 from typing import Any, cast
 
 import redis
+from redis.commands.core import Script
 
 from agents.store import AgentStore
 from core.clock import now_ms
 from core.keys import Keys
+from core.lua import EVENTS_KEPT, with_events_kept
 from core.text import as_text
 from queues import scripts
 from queues.consult_store import ConsultStore
@@ -118,16 +120,22 @@ class RoutingStore:
         client: redis.Redis,
         keys: Keys | None = None,
         clock: Callable[[], int] = now_ms,
+        events_kept: int = EVENTS_KEPT,
     ) -> None:
         self.redis = client
         self.keys = keys or Keys()
         #: Epoch ms of each move (a test may hand in a deterministic one).
         self.clock = clock
+        #: The event stream's cap (`core.lua`: the oldest go past it, counted).
+        self.events_kept = events_kept
         #: The hotliners' side of live state (their requests, repairs, reads).
-        self.agents = AgentStore(client, self.keys, clock)
+        self.agents = AgentStore(client, self.keys, clock, events_kept)
         #: Warm transfers (the caller on hold while a specialist is briefed).
-        self.consults = ConsultStore(client, self.keys, clock)
-        register = client.register_script
+        self.consults = ConsultStore(client, self.keys, clock, events_kept)
+
+        def register(script: str) -> Script:
+            return client.register_script(with_events_kept(script, events_kept))
+
         self._start_call = register(scripts.START_CALL)
         self._note_call = register(scripts.NOTE_CALL)
         self._enqueue = register(scripts.ENQUEUE)
@@ -154,6 +162,7 @@ class RoutingStore:
         self._claim_timer = register(scripts.CLAIM_TIMER)
         self._close_lost_call = register(scripts.CLOSE_LOST_CALL)
         self._release_timer = register(scripts.RELEASE_TIMER)
+        self._note_control = register(scripts.NOTE_CONTROL)
 
     # -- callers -------------------------------------------------------------
 
@@ -791,16 +800,10 @@ class RoutingStore:
     def note_control(self, action: str, target: str) -> None:
         """A supervisor's control, in the event stream: live screens follow
         the stream, so they show it at once (the audit log is SQL's)."""
-        self.redis.xadd(
-            self.keys.events,
-            {
-                "type": EventType.CONTROL.value,
-                "call": "",
-                "agent": "",
-                "at": str(self.clock()),
-                "action": action,
-                "target": target,
-            },
+        k = self.keys
+        self._note_control(
+            keys=[k.events],
+            args=[k.base, self.clock(), EventType.CONTROL.value, action, target],
         )
 
     def release_timer(self, member: str, lease: str) -> None:

@@ -10,8 +10,10 @@ Two kinds of figures:
 - **read at scrape time** from Redis and the call log, so every worker
   answers the same: callers waiting and the longest wait per queue, callers
   in the voice menu, hotliners per state, calls offered so far (routing
-  decisions), the RQ queue's depth and the call-log writer's lag (events in
-  the stream not yet in SQL).
+  decisions), the RQ queue's depth, the call-log writer's lag (events in
+  the stream not yet in SQL), the stream's cap and the events it dropped
+  (`core.lua`: with the writer behind by the whole cap, the oldest go rather
+  than Redis's memory; each one is a line the call log misses).
 
 Scrapers authenticate like any API client: a supervisor's or admin's token
 (`Authorization: Bearer ...`, Prometheus's `authorization` setting).
@@ -41,6 +43,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from calllog.writer import applied_offset
 from core.clock import now_ms
+from core.lua import EVENTS_DROPPED
 from queues import webhooks
 from queues.board import live_board
 from queues.runtime import RQ_QUEUE
@@ -165,6 +168,28 @@ class LiveCollector(Collector):
         yield events
         offers.add_metric([], float(client.hget(rt.keys.counters, "offers") or 0))
         yield offers
+        # Read from Redis alone, before the lag: drops happen while SQL is down.
+        dropped = CounterMetricFamily(
+            "hotline_events_dropped",
+            "Events the stream's cap dropped before the call log had them "
+            "(the writer was behind by the whole cap).",
+        )
+        dropped.add_metric(
+            [], float(client.hget(rt.keys.counters, EVENTS_DROPPED) or 0)
+        )
+        yield dropped
+        cap = GaugeMetricFamily(
+            "hotline_event_stream_max",
+            "Events the stream holds at most (HOTLINE_EVENT_STREAM_MAX).",
+        )
+        cap.add_metric([], rt.store.events_kept)
+        yield cap
+        held = GaugeMetricFamily(
+            "hotline_event_stream_length",
+            "Events in the stream now (the writer's lag, and its place mark).",
+        )
+        held.add_metric([], int(info.get("length", 0) or 0))
+        yield held
         lag = GaugeMetricFamily(
             "hotline_calllog_writer_lag_events",
             f"Events in the stream not yet in the call log (at most {LAG_CAP}).",

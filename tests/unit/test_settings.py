@@ -77,3 +77,12 @@ def test_the_feed_port_is_a_port() -> None:
             Settings.from_env({"FEED_PORT": bad})
     assert Settings.from_env({"FEED_PORT": "5001"}).feed_port == 5001
     assert Settings.from_env({}).feed_port is None
+
+
+def test_the_event_stream_cap_is_a_number_of_events_in_range() -> None:
+    assert Settings.from_env({}).event_stream_max == 1_000_000
+    fine = Settings.from_env({"HOTLINE_EVENT_STREAM_MAX": "250000"})
+    assert fine.event_stream_max == 250_000
+    for bad in ("many", "-5", "100", "1e9", "1000000000"):
+        with pytest.raises(SettingsError, match=f"HOTLINE_EVENT_STREAM_MAX='{bad}'"):
+            Settings.from_env({"HOTLINE_EVENT_STREAM_MAX": bad})
