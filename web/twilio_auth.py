@@ -29,7 +29,12 @@ def signed_url() -> str:
     """The URL Twilio requested, as Twilio saw it."""
     base: str | None = current_app.config.get("PUBLIC_BASE_URL")
     if base:
-        path = request.full_path if request.query_string else request.path
+        path = request.path
+        if request.query_string:
+            # `request.full_path` would raise on a query that is not UTF-8
+            # (raw bytes a forger put in the request line; Twilio escapes
+            # what it sends): decoded leniently, it simply fails the check.
+            path += "?" + request.query_string.decode("utf-8", "replace")
         return base.rstrip("/") + path
     return request.url
 
