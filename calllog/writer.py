@@ -72,7 +72,10 @@ def drain_events(
     applied = 0
     try:
         report_drops(client, keys)  # before SQL: said even while SQL is down
-        with Session(engine) as session:
+        # Not expired at each commit: the writer is the calls' one writer
+        # while it holds the lock, and reading back what it just wrote (the
+        # offset, the rows of calls still going) cost a query each.
+        with Session(engine, expire_on_commit=False) as session:
             offset = session.get(StreamOffset, OFFSET_NAME)
             if offset is None:
                 offset = StreamOffset(name=OFFSET_NAME, last_id="0-0")
