@@ -60,7 +60,13 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout
 
 from accounts.roles import Role  # noqa: E402
 from accounts.store import AccountStore  # noqa: E402
-from bench.harness import percentile, redis_server, show_tracebacks  # noqa: E402
+from bench.harness import (  # noqa: E402
+    Figure,
+    percentile,
+    record,
+    redis_server,
+    show_tracebacks,
+)
 from calllog.db import upgrade  # noqa: E402
 from cli.stack import Stack  # noqa: E402
 from core.embedded_redis import free_port  # noqa: E402
@@ -976,6 +982,7 @@ def report(sc: Scenario, r: Run) -> list[str]:
     print("\ntargets:")
     for ok, text in checks:
         print(f"  {text}: {'PASS' if ok else 'FAIL'}")
+    record("bench/fidelity.py", [Figure(text, "", "", ok) for ok, text in checks])
     print(
         f"(for scale: the ideal router's P(wait) is {ideal.p_wait:.3f}, "
         f"{ideal.p_wait - c_wait:+.3f} from Erlang C on these same callers; "

@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
+from bench.harness import Figure, record  # noqa: E402
 from core.yamlfile import load_yaml  # noqa: E402
 from ivr.kb import SYNONYMS_FILE, load_knowledge_base  # noqa: E402
 from ivr.search import KbSearch, load_synonyms  # noqa: E402
@@ -72,6 +73,24 @@ def main() -> int:
     print(
         f"search time: mean {statistics.fmean(timings) * 1e6:.0f} µs, "
         f"max {max(timings) * 1e6:.0f} µs over {len(timings)} searches"
+    )
+    record(
+        "bench/kb_accuracy.py",
+        [
+            Figure(
+                f"KB search top-1 ({count} phrases, tests/data/kb_phrases.yaml)",
+                f"{top1_rate:.1%}",
+                f">= {TOP1_TARGET:.0%}",
+                top1_rate >= TOP1_TARGET,
+            ),
+            Figure(
+                "KB search top-3",
+                f"{top3_rate:.1%}",
+                f">= {TOP3_TARGET:.0%}",
+                top3_rate >= TOP3_TARGET,
+            ),
+            Figure("KB search time, mean", f"{statistics.fmean(timings) * 1e6:.0f} µs"),
+        ],
     )
     return 0 if top1_rate >= TOP1_TARGET and top3_rate >= TOP3_TARGET else 1
 

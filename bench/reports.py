@@ -46,6 +46,7 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout
 
 import sqlalchemy as sa  # noqa: E402
 
+from bench.harness import Figure, record  # noqa: E402
 from calllog.buckets import DEFAULT_TZ, half_hour, local_day  # noqa: E402
 from calllog.call_list import CallFilter, search  # noqa: E402
 from calllog.db import create_db_engine, upgrade  # noqa: E402
@@ -271,6 +272,7 @@ def main() -> int:
         finally:
             engine.dispose()
     missed = []
+    figures = []
     print(
         f"p95 over {args.rounds} rounds; baseline, same sitting: reports from "
         "every call (no rollup), searches without the indexes"
@@ -285,6 +287,17 @@ def main() -> int:
             f"{'PASS' if ok else 'FAIL'})  baseline {bare[name] * 1000:8.1f} ms, "
             f"{bare[name] / value if value else 0:.1f}x"
         )
+        figures.append(
+            Figure(
+                f"{name}: p95 on {args.calls:,} calls",
+                f"{value * 1000:.1f} ms",
+                f"< {target * 1000:.0f} ms",
+                ok,
+                f"{bare[name] * 1000:.1f} ms without rollups or indexes",
+                f"{value / bare[name]:.2f}x" if bare[name] else "",
+            )
+        )
+    record("bench/reports.py", figures)
     if missed:
         print("missed: " + ", ".join(missed))
         return 1

@@ -48,6 +48,7 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
 from agents.lifecycle import AgentState  # noqa: E402
+from bench.harness import Figure, record  # noqa: E402
 from core.embedded_redis import EmbeddedRedis  # noqa: E402
 from core.keys import Keys  # noqa: E402
 from queues import scripts  # noqa: E402
@@ -414,6 +415,19 @@ def report(
         f"{'p99/raw':>7} {'target':>6}"
     )
     failures: list[str] = []
+    figures: list[Figure] = []
+    worst = max(rows, key=lambda r: r.p99_us / r.raw_p99_us)
+    figures.append(
+        Figure(
+            f"routing decision p99, worst of {len(rows)} sizes"
+            f" ({worst.waiting:,} waiting, {worst.agents:,} agents)",
+            f"{worst.p99_us:.0f} µs",
+            f"<= {ROUND_TRIP_TARGET}x raw round trip",
+            worst.p99_us / worst.raw_p99_us <= ROUND_TRIP_TARGET,
+            f"raw Redis round trip p99 {worst.raw_p99_us:.0f} µs",
+            f"{worst.p99_us / worst.raw_p99_us:.2f}x",
+        )
+    )
     for r in rows:
         ratio = r.p99_us / r.raw_p99_us
         ok = ratio <= ROUND_TRIP_TARGET
@@ -439,6 +453,16 @@ def report(
             f"alternately: {big_p99:.0f} / {small_p99:.0f} µs = {ratio:.2f}x "
             f"(target <= {FLAT_TARGET}x) {'PASS' if ok else 'FAIL'}"
         )
+        figures.append(
+            Figure(
+                f"routing p99 at {high:,} vs {low:,} waiting ({agents:,} agents)",
+                f"{big_p99:.0f} µs",
+                f"<= {FLAT_TARGET}x",
+                ok,
+                f"{small_p99:.0f} µs at {low:,} waiting",
+                f"{ratio:.2f}x",
+            )
+        )
         if not ok:
             failures.append(
                 f"p99 grows {ratio:.2f}x from {low:,} to {high:,}"
@@ -454,6 +478,15 @@ def report(
     )
     if not ok:
         failures.append(f"{memory[biggest]:.0f} B per waiting caller (target 1 KB)")
+    figures.append(
+        Figure(
+            f"Redis memory per waiting caller at {biggest:,}",
+            f"{memory[biggest]:.0f} B",
+            f"< {BYTES_TARGET} B",
+            ok,
+        )
+    )
+    record("bench/routing.py", figures)
     return failures
 
 

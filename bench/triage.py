@@ -51,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
+from bench.harness import Figure, record  # noqa: E402
 from core.yamlfile import load_yaml  # noqa: E402
 from ivr.config import IvrTree, MenuNode, QueueNode, SelfHelpNode  # noqa: E402
 from ivr.kb import SYNONYMS_FILE  # noqa: E402
@@ -375,6 +376,33 @@ def main(argv: list[str] | None = None) -> int:
         and after["prompts"] <= PROMPTS_TARGET
     )
     print("targets: " + ("MET" if met else "MISSED"))
+    before_line = "the IVR's decision before ivr.triage, same set"
+    record(
+        "bench/triage.py",
+        [
+            Figure(
+                f"callers sent to the right queue ({args.set} set, {len(phrases)})",
+                f"{after['right']:.1%}",
+                f">= {RIGHT_QUEUE_TARGET:.0%}",
+                after["right"] >= RIGHT_QUEUE_TARGET,
+                f"{before['right']:.1%} ({before_line})",
+            ),
+            Figure(
+                "callers sent to a wrong specialist",
+                f"{after['wrong']:.1%}",
+                f"<= {WRONG_SPECIALIST_TARGET:.0%}",
+                after["wrong"] <= WRONG_SPECIALIST_TARGET,
+                f"{before['wrong']:.1%}",
+            ),
+            Figure(
+                "prompts per caller",
+                f"{after['prompts']:.2f}",
+                f"<= {PROMPTS_TARGET}",
+                after["prompts"] <= PROMPTS_TARGET,
+                f"{before['prompts']:.2f}",
+            ),
+        ],
+    )
     return 0 if met else 1
 
 

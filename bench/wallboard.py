@@ -65,7 +65,7 @@ from bench.console import (  # noqa: E402
     place_calls,
     timed_out_path,
 )
-from bench.harness import percentile  # noqa: E402
+from bench.harness import Figure, percentile, record  # noqa: E402
 from core.keys import Keys  # noqa: E402
 from simulator.console import AgentConsoleClient  # noqa: E402
 from simulator.scripts import CallerScript, Digits, HotlinerProfile  # noqa: E402
@@ -397,6 +397,25 @@ def main(argv: list[str] | None = None) -> int:
     connected = [r.connected for r in runs if r.loaded]
     if any(c < args.wallboards for c in connected):
         failures.append("wallboards connected")
+    record(
+        "bench/wallboard.py",
+        [
+            Figure(
+                f"event -> {args.wallboards} wallboards at {args.rate:g} calls/s: p99",
+                f"{p99 * 1000:.0f} ms ({unseen} never shown)",
+                f"< {UPDATE_TARGET_S * 1000:.0f} ms, 0 unseen",
+                p99 < UPDATE_TARGET_S and unseen == 0,
+            ),
+            Figure(
+                "voice webhook p99 with the wallboards open",
+                f"{w99 * 1000:.0f} ms",
+                f"< {WEBHOOK_RATIO_TARGET:.2f}x without",
+                ratio < WEBHOOK_RATIO_TARGET,
+                f"without wallboards {b99 * 1000:.0f} ms",
+                f"{ratio:.2f}x",
+            ),
+        ],
+    )
     print(f"bench took {time.monotonic() - started:.0f} s")
     if failures:
         print("missed: " + ", ".join(failures))

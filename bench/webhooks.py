@@ -85,7 +85,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
-from bench.harness import percentile, redis_server, show_tracebacks  # noqa: E402
+from bench.harness import (  # noqa: E402
+    Figure,
+    percentile,
+    record,
+    redis_server,
+    show_tracebacks,
+)
 from calllog.db import upgrade  # noqa: E402
 from cli.stack import WEB_APP, ManagedProcess  # noqa: E402
 from core.embedded_redis import free_port  # noqa: E402
@@ -722,6 +728,7 @@ def pooled(runs: Sequence[Run], server: str, closed: bool) -> Tally:
 
 def report(runs: Sequence[Run], seconds: float, rate: float, clients: int) -> list[str]:
     failures: list[str] = []
+    figures: list[Figure] = []
     closed = [r for r in runs if r.closed]
     opened = [r for r in runs if not r.closed]
     counted: dict[str, int] = {}
@@ -749,6 +756,16 @@ def report(runs: Sequence[Run], seconds: float, rate: float, clients: int) -> li
             failures.append(
                 f"closed loop: hotline/bare capacity {ratio:.2f} < {RATIO_TARGET}"
             )
+        figures.append(
+            Figure(
+                f"signed IVR step, closed loop ({clients} clients): capacity",
+                f"{rps['hotline']:.0f} req/s",
+                f">= {RATIO_TARGET}x bare",
+                verdict == "PASS",
+                f"bare Flask endpoint {rps['bare']:.0f} req/s",
+                f"{ratio:.2f}x",
+            )
+        )
     if opened:
         print(
             f"\nopen loop: {rate:g} req/s at fixed times, {seconds:g} s a run"
@@ -780,6 +797,17 @@ def report(runs: Sequence[Run], seconds: float, rate: float, clients: int) -> li
                 f"open loop: hotline p99 {p99:.1f} ms > {P99_TARGET_MS:g} ms"
                 f" at {rate:g} req/s"
             )
+        bare_p99 = percentile(pooled(opened, "bare", closed=False).latencies, 0.99)
+        figures.append(
+            Figure(
+                f"signed IVR step, open loop at {rate:g} req/s: p99",
+                f"{p99:.1f} ms",
+                f"<= {P99_TARGET_MS:g} ms",
+                verdict == "PASS",
+                f"bare Flask endpoint p99 {bare_p99:.1f} ms",
+                f"{p99 / bare_p99:.2f}x" if bare_p99 else "",
+            )
+        )
     for r in runs:
         counted[r.server] = counted.get(r.server, 0) + r.tally.bad
     for name, bad in counted.items():
@@ -794,6 +822,7 @@ def report(runs: Sequence[Run], seconds: float, rate: float, clients: int) -> li
     reconnects = sum(r.tally.reconnects for r in runs)
     if reconnects:
         print(f"note: {reconnects} idle connections closed by gunicorn, opened again")
+    record("bench/webhooks.py", figures)
     return failures
 
 

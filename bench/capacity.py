@@ -1,0 +1,443 @@
+"""What one machine carries: new calls per second until something breaks,
+then thousands of callers waiting at once.
+
+The hotline runs as `hotline run` runs it (`bench.console`'s stack: the web's
+gunicorn, the feed's gunicorn, one RQ worker with the call-log writer, its
+own Valkey, SQLite in a temporary folder), `--hotliners` (1,000) simulated
+hotliners logged in with every skill; the carrier simulator plays Twilio and
+the callers, on the same machine (its share of the CPU is printed: on a
+2-core machine the load generator is one of the things that run out).
+
+1. **Ramp.** Poisson callers through the whole webhook flow (incoming, menu
+   key, enqueue, hold-loop polls, offer, the hotliner's leg, bridge, status
+   callbacks, outcome, call log) at each rate of `--rates` (20 ... 100 calls/s)
+   for `--step-seconds` (30) each; talk is exponential, 20 simulated seconds
+   (2 real: time-scaled 0.1), so 1,000 hotliners are never all busy: what is
+   measured is the flow, not the queueing. Each step prints the webhooks'
+   p50/p99 as the simulator timed them, errors, callers still on the line at
+   the step's end, the call-log writer's lag, Redis memory, each part's CPU
+   and resident memory. The ramp stops at the first step that breaks, and
+   says what broke first:
+   - `webhooks`: p99 over `--p99-limit` (1 s: callers hear the silence);
+   - `lost`: a simulator error (a webhook unanswered within Twilio's 15 s,
+     a bad TwiML) or a caller never bridged;
+   - `writer`: the call log more than 5 s behind;
+   - `load generator`: the simulator placing calls more than 0.5 s late
+     (p99): past this the figures say more about the simulator than the app.
+2. **Waiting** (`--waiting`, 5,000 by default: Twilio's most per queue,
+   spread over the menu's queues): every hotliner goes on break (the API, as
+   the console does), then the callers are placed at the last sustained rate
+   and all wait, polling the hold loop; measured for `--hold-seconds` (30):
+   webhook p99 while they wait, Redis memory per waiting caller; then every
+   hotliner comes back and the time until all of them were served, and lost
+   callers (target 0).
+
+Baseline in the same run: the first ramp step's webhook p99 (each later
+step's is shown as a ratio to it).
+
+    python bench/capacity.py                                # ~6 min
+    python bench/capacity.py --rates 10,20 --waiting 500 --hotliners 200  # a look
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import random
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+from argon2 import PasswordHasher
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script from a checkout
+    sys.path.insert(0, str(ROOT))
+
+from bench.console import MENU_KEYS, PATIENCE, Hotline, Scenario, hotline  # noqa: E402
+from bench.harness import Figure, percentile, record  # noqa: E402
+from bench.soak import group_pids, rss_bytes  # noqa: E402
+from core.keys import Keys  # noqa: E402
+from simulator.carrier import Call  # noqa: E402
+from simulator.console import AgentConsoleClient  # noqa: E402
+from simulator.scripts import CallerScript, Digits, HotlinerProfile  # noqa: E402
+
+TALK = 20.0  # simulated seconds
+SCALE = 0.1  # real seconds per simulated one
+LATE_LIMIT = 0.5  # s: the simulator placing calls later than this (p99)
+LAG_LIMIT_S = 5.0  # s of events the call log may be behind
+#: A cheap password hash: the hotliners only use their API token.
+CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+@dataclass
+class Step:
+    rate: float
+    placed: int = 0
+    webhooks: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    late: list[float] = field(default_factory=list)
+    on_line: int = 0
+    lag_events: int = 0
+    lag_s: float = 0.0
+    redis_bytes: int = 0
+    cpu: dict[str, float] = field(default_factory=dict)
+    rss: dict[str, int] = field(default_factory=dict)
+    broke: str = ""
+
+
+@dataclass
+class Waiting:
+    callers: int = 0
+    rate: float = 0.0
+    waited: int = 0  # callers in queues when measured
+    webhooks: list[float] = field(default_factory=list)
+    bytes_per_caller: float = float("nan")
+    served_s: float = float("nan")
+    lost: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class Probe:
+    """Reads the stack's figures: webhooks since the last read, memory, CPU."""
+
+    def __init__(self, h: Hotline) -> None:
+        self.h = h
+        self.client = redis.Redis.from_url(h.redis_url)
+        with h.carrier.board.lock:
+            self.seen_webhooks = len(h.carrier.webhook_times)
+            self.seen_errors = len(h.carrier.errors)
+        self.cpu = h.cpu(None)
+        self.added, self.at = self._added(), time.monotonic()
+
+    def _added(self) -> int:
+        info: Any = self.client.xinfo_stream(Keys().events)
+        return int(info.get("entries-added", 0))
+
+    def window(self) -> tuple[list[float], list[str]]:
+        with self.h.carrier.board.lock:
+            times = [s for _, s in self.h.carrier.webhook_times[self.seen_webhooks :]]
+            errors = list(self.h.carrier.errors[self.seen_errors :])
+            self.seen_webhooks = len(self.h.carrier.webhook_times)
+            self.seen_errors = len(self.h.carrier.errors)
+        return times, errors
+
+    def fill(self, step: Step) -> None:
+        step.webhooks, step.errors = self.window()
+        with self.h.carrier.board.lock:
+            step.on_line = sum(
+                1
+                for c in self.h.carrier.calls.values()
+                if c.is_live and c.direction == "inbound"
+            )
+        length: Any = self.client.xlen(Keys().events)
+        step.lag_events = int(length)
+        added, at = self._added(), time.monotonic()
+        rate = (added - self.added) / (at - self.at) if at > self.at else 0.0
+        step.lag_s = step.lag_events / rate if rate else 0.0
+        self.added, self.at = added, at
+        step.redis_bytes = self.redis_bytes()
+        cpu = self.h.cpu(None)
+        step.cpu = {
+            n: v - self.cpu.get(n, 0.0) for n, v in cpu.items() if n != "consoles"
+        }
+        self.cpu = cpu
+        groups = {c.name: c.pid for c in self.h.stack.children if c.pid is not None}
+        step.rss = {n: rss_bytes(group_pids(p)) for n, p in groups.items()}
+        if self.h.valkey_pid is not None:
+            step.rss["valkey"] = rss_bytes([self.h.valkey_pid])
+        step.rss["simulator"] = rss_bytes([os.getpid()])
+
+    def redis_bytes(self) -> int:
+        info: Any = self.client.info("memory")
+        return int(info["used_memory"])
+
+
+def place(
+    h: Hotline, rate: float, count: int, rng: random.Random, prefix: str
+) -> tuple[list[Call], list[float]]:
+    """`count` Poisson callers at `rate`/s, each with a menu key; how late
+    each was placed (the simulator's own lag)."""
+    placed: list[Call] = []
+    late: list[float] = []
+    due = time.monotonic()
+    for n in range(count):
+        due += rng.expovariate(rate)
+        pause = due - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        late.append(max(0.0, -pause))
+        number = f"+33{prefix}{n:06d}"
+        placed.append(
+            h.carrier.place_call(
+                CallerScript(
+                    number,
+                    inputs=[Digits(rng.choice(MENU_KEYS))],
+                    patience_seconds=PATIENCE,
+                )
+            )
+        )
+    return placed, late
+
+
+def judge(step: Step, p99_limit: float) -> str:
+    """What broke at this step, first ('' if nothing)."""
+    if step.errors:
+        return "lost"
+    if percentile(step.late, 0.99) > LATE_LIMIT:
+        return "load generator"
+    if percentile(step.webhooks, 0.99) > p99_limit:
+        return "webhooks"
+    if step.lag_s > LAG_LIMIT_S:
+        return "writer"
+    return ""
+
+
+def ramp(h: Hotline, args: argparse.Namespace, rng: random.Random) -> list[Step]:
+    steps: list[Step] = []
+    for n, rate in enumerate(args.rates):
+        probe = Probe(h)
+        step = Step(rate)
+        count = int(rate * args.step_seconds)
+        print(f"  {rate:g} calls/s for {args.step_seconds:g} s ...", flush=True)
+        _, step.late = place(h, rate, count, rng, f"6{n:02d}")
+        step.placed = count
+        time.sleep(3 * TALK * SCALE)  # the step's last callers are answered
+        probe.fill(step)
+        step.broke = judge(step, args.p99_limit)
+        steps.append(step)
+        show_step(step, steps[0])
+        if step.broke:
+            break
+        h.carrier.wait_idle(60.0)  # each step starts from a quiet line
+    return steps
+
+
+def set_all(h: Hotline, agents: list[str], state: str) -> None:
+    """Every hotliner to `state` through the API, eight at a time."""
+    chunks = [agents[i::8] for i in range(8)]
+
+    def run(chunk: list[str]) -> None:
+        for agent in chunk:
+            AgentConsoleClient(h.url, token=h.tokens[agent]).set_state(agent, state)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in chunks]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def waiting(
+    h: Hotline, args: argparse.Namespace, rate: float, rng: random.Random
+) -> Waiting:
+    w = Waiting(callers=args.waiting, rate=rate)
+    agents = sorted(h.tokens)
+    h.carrier.wait_idle(60.0)
+    set_all(h, agents, "break")
+    probe = Probe(h)
+    before = probe.redis_bytes()
+    print(
+        f"  {args.waiting} callers at {rate:g}/s, every hotliner on break ...",
+        flush=True,
+    )
+    placed, _ = place(h, rate, args.waiting, rng, "699")
+    probe.window()  # the arrivals' webhooks are the ramp's business
+    k = Keys()
+
+    def in_queues() -> int:
+        sizes: list[Any] = [
+            probe.client.zcard(key)
+            for key in probe.client.scan_iter(match=k.queue("*"), count=1000)
+            if probe.client.type(key) == b"zset"
+        ]
+        return sum(int(n) for n in sizes)
+
+    print(f"  holding {args.hold_seconds:g} s ...", flush=True)
+    end = time.monotonic() + args.hold_seconds
+    while time.monotonic() < end:  # the most waiting at once, and their memory
+        now = in_queues()
+        if now > w.waited:
+            w.waited = now
+            w.bytes_per_caller = (probe.redis_bytes() - before) / now
+        time.sleep(1.0)
+    w.webhooks, errors = probe.window()
+    back = time.monotonic()
+    set_all(h, agents, "available")
+    done = h.carrier.wait_idle(max(120.0, args.waiting * TALK * SCALE / 100))
+    w.served_s = time.monotonic() - back
+    _, more = probe.window()
+    w.errors = errors + more
+    with h.carrier.board.lock:
+        w.lost = sum(1 for c in placed if c.is_live or c.connected_at is None)
+    if not done:
+        print("  (still calls on the line after the wait)")
+    return w
+
+
+def mib(n: float) -> str:
+    return f"{n / 1024 / 1024:.0f}"
+
+
+def show_step(step: Step, first: Step) -> None:
+    p99 = percentile(step.webhooks, 0.99)
+    base = percentile(first.webhooks, 0.99)
+    print(
+        f"    {len(step.webhooks)} webhooks p50"
+        f" {percentile(step.webhooks, 0.5) * 1000:.0f} ms p99 {p99 * 1000:.0f} ms"
+        f" ({p99 / base:.2f}x the first step), errors {len(step.errors)},"
+        f" placed late p99 {percentile(step.late, 0.99) * 1000:.0f} ms,"
+        f" on the line {step.on_line}, writer lag {step.lag_events} events"
+        f" ({step.lag_s:.1f} s), Redis {mib(step.redis_bytes)} MiB"
+    )
+    print(
+        "    CPU s: "
+        + ", ".join(f"{n} {v:.1f}" for n, v in sorted(step.cpu.items()))
+        + "; RSS MiB: "
+        + ", ".join(f"{n} {mib(v)}" for n, v in sorted(step.rss.items()))
+    )
+    if step.broke:
+        print(f"    BROKE: {step.broke}")
+    for e in step.errors[:3]:
+        print(f"    error: {e[:200]}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--rates",
+        type=lambda s: [float(x) for x in s.split(",")],
+        default=[20.0, 40.0, 60.0, 80.0, 100.0],
+    )
+    parser.add_argument("--step-seconds", type=float, default=30.0)
+    parser.add_argument("--hotliners", type=int, default=1000)
+    parser.add_argument("--waiting", type=int, default=5000)
+    parser.add_argument("--hold-seconds", type=float, default=30.0)
+    parser.add_argument("--p99-limit", type=float, default=1.0, help="seconds")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--redis-url", help="a Redis of your own (default: embedded)")
+    parser.add_argument("--db", type=int, default=15, help="with --redis-url")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    began = time.monotonic()
+    rng = random.Random(args.seed)
+    sc = Scenario(
+        consoles=args.hotliners,
+        calls=0,
+        rate=0.0,
+        seed=args.seed,
+        scale=SCALE,
+        talk=TALK,
+        answer=2.0,
+    )
+    print(
+        f"{args.hotliners} hotliners, rates {args.rates} calls/s,"
+        f" {os.cpu_count()} CPUs; starting the stack ...",
+        flush=True,
+    )
+    with hotline(sc, args.redis_url, args.db, None, hasher=CHEAP) as h:
+        for agent in sc.agents():
+            h.carrier.add_hotliner(
+                HotlinerProfile(
+                    agent_id=agent,
+                    endpoint=f"client:{agent}",
+                    answer_after_seconds=sc.answer,
+                    talk_seconds=TALK,
+                    console=AgentConsoleClient(h.url, token=h.tokens[agent]),
+                )
+            )
+        print(f"ready after {time.monotonic() - began:.0f} s; ramp:", flush=True)
+        steps = ramp(h, args, rng)
+        kept = [s for s in steps if not s.broke]
+        sustained = kept[-1].rate if kept else 0.0
+        w = waiting(h, args, sustained or args.rates[0], rng) if args.waiting else None
+    return report(args, steps, sustained, w, time.monotonic() - began)
+
+
+def report(
+    args: argparse.Namespace,
+    steps: list[Step],
+    sustained: float,
+    w: Waiting | None,
+    took: float,
+) -> int:
+    failures: list[str] = []
+    broken = next((s for s in steps if s.broke), None)
+    print()
+    if broken:
+        print(
+            f"sustained {sustained:g} calls/s; broke at {broken.rate:g} calls/s,"
+            f" first: {broken.broke}"
+        )
+    else:
+        print(f"sustained every rate up to {sustained:g} calls/s")
+    base = percentile(steps[0].webhooks, 0.99)
+    figures = [
+        Figure(
+            f"new calls per second through the whole flow, {args.hotliners}"
+            " hotliners (highest step held)",
+            f"{sustained:g} calls/s",
+            f">= {max(args.rates):g} calls/s",
+            sustained >= max(args.rates),
+            "",
+            "",
+        ),
+    ]
+    if broken:
+        figures.append(
+            Figure(
+                f"what broke first at {broken.rate:g} calls/s",
+                broken.broke,
+                "",
+                None,
+                f"webhook p99 {percentile(broken.webhooks, 0.99) * 1000:.0f} ms vs"
+                f" {base * 1000:.0f} ms at {steps[0].rate:g}/s",
+            )
+        )
+    if sustained < max(args.rates):
+        failures.append(f"held {sustained:g} calls/s, not {max(args.rates):g}")
+    if w is not None:
+        p99 = percentile(w.webhooks, 0.99)
+        ok = w.lost == 0 and not w.errors and w.waited >= w.callers
+        print(
+            f"waiting: {w.waited} of {w.callers} callers waiting at once; webhook p99"
+            f" {p99 * 1000:.0f} ms over {len(w.webhooks)} hold-loop webhooks;"
+            f" Redis {w.bytes_per_caller:.0f} B per waiting caller; all served"
+            f" {w.served_s:.0f} s after the hotliners came back; lost {w.lost},"
+            f" errors {len(w.errors)} (target 0) {'PASS' if ok else 'FAIL'}"
+        )
+        for e in w.errors[:3]:
+            print(f"  error: {e[:200]}")
+        if not ok:
+            failures.append("waiting callers")
+        figures += [
+            Figure(
+                f"callers waiting at once (placed {w.callers} at {w.rate:g}/s)",
+                f"{w.waited}, {w.lost} lost",
+                f"{w.callers}, 0 lost",
+                ok,
+            ),
+            Figure(
+                "webhook p99 while they wait",
+                f"{p99 * 1000:.0f} ms",
+                "",
+                None,
+                f"first ramp step {base * 1000:.0f} ms",
+                f"{p99 / base:.2f}x" if base else "",
+            ),
+        ]
+    record("bench/capacity.py", figures)
+    print(f"bench took {took:.0f} s")
+    for failure in failures:
+        print(f"FAIL: {failure}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

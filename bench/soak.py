@@ -1,0 +1,490 @@
+"""The whole flow at a steady rate for minutes: nobody lost, nothing growing,
+and the call log telling each call's end as the carrier saw it.
+
+A help desk's busy hour is not a burst: it is the same load for a long
+time, where a leak, a growing stream or a writer falling behind shows. The
+hotline runs as `hotline run` runs it (`bench.console`'s stack: the web's
+gunicorn, the feed's gunicorn, an RQ worker with the call-log writer, its
+own Valkey, SQLite in a temporary folder) with the carrier simulator playing
+Twilio: Poisson callers at `--rate` (20/s) for `--minutes` (10), each
+pressing a menu key (two queues), answered by `--hotliners` (60) simulated
+hotliners who talk an exponential 20 simulated seconds (2 real: the run is
+time-scaled 0.1) and post their outcome. Nobody gives up.
+
+Every `--every` seconds (10) it samples: webhooks answered in the window
+and their p99 (as the simulator timed them), the callers on the line, the
+event stream's length (the call-log writer's lag, events not yet in SQL),
+Redis `used_memory` and each process group's resident memory.
+
+At the end, once every call is over and the writer has drained the stream,
+each call the simulator placed is looked up in the call log:
+- present, with a final status;
+- bridged to a hotliner at the carrier <=> answered in the log, by the same
+  hotliner; never bridged <=> not answered.
+
+Baseline, in the same run: the first window after warm-up; the last window's
+webhook p99 and memory are compared with it (a drift is a leak or a queue
+that does not drain).
+
+Targets (exit 1 naming each one missed): 0 lost callers, every call in the
+log and agreeing with the carrier, webhook p99 of the last window < 1.5x the
+first, Redis memory at the end < 1.5x the first window's plus 8 MB (only the
+call log's trimmed stream and per-call hashes may remain), writer lag p99
+under 5 s of events.
+
+    python bench/soak.py                   # 20 calls/s for 10 minutes
+    python bench/soak.py --minutes 2       # as `make bench` runs it
+    python bench/soak.py --minutes 1 --rate 5 --hotliners 20   # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import random
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script from a checkout
+    sys.path.insert(0, str(ROOT))
+
+from bench.console import (  # noqa: E402
+    MENU_KEYS,
+    PATIENCE,
+    WARMUP_CALLS,
+    WARMUP_TALK,
+    Hotline,
+    Scenario,
+    hotline,
+)
+from bench.harness import Figure, percentile, record  # noqa: E402
+from core.keys import Keys  # noqa: E402
+from simulator.carrier import Call  # noqa: E402
+from simulator.console import AgentConsoleClient  # noqa: E402
+from simulator.scripts import CallerScript, Digits, HotlinerProfile  # noqa: E402
+
+FINAL = frozenset({"completed", "abandoned", "voicemail", "self_served"})
+DRIFT_TARGET = 1.5  # last window's webhook p99 over the first's
+MEMORY_TARGET = 1.5  # Redis memory at the end over the first window's ...
+MEMORY_SLACK = 8 * 1024 * 1024  # ... plus this
+LAG_TARGET_S = 5.0  # writer lag p99, in seconds of events at the rate
+
+
+@dataclass
+class Sample:
+    at: float  # s since the measured calls began
+    webhooks: list[float]  # answer times (s) in the window
+    on_line: int
+    stream: int  # events not yet in SQL
+    added: int  # events ever added to the stream (Redis's own count)
+    redis_bytes: int
+    rss: dict[str, int]  # process group -> resident bytes
+
+
+@dataclass
+class Result:
+    samples: list[Sample] = field(default_factory=list)
+    placed: list[Call] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    late: list[float] = field(default_factory=list)  # s each call was placed late
+    mismatches: list[str] = field(default_factory=list)
+    logged: int = 0
+    final: int = 0
+    lost: list[str] = field(default_factory=list)
+    drained_s: float = float("nan")
+    cpu: dict[str, float] = field(default_factory=dict)
+
+
+def rss_bytes(pids: Sequence[int]) -> int:
+    """Resident memory of these processes (from /proc), 0 for one gone."""
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except (OSError, ValueError):
+            pass
+    return total
+
+
+def group_pids(pgid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid:
+                out.append(int(entry.name))
+    return out
+
+
+class Sampler(threading.Thread):
+    """Every `every` s: the window's webhooks, the line, the stream, memory."""
+
+    def __init__(self, h: Hotline, every: float, began: float) -> None:
+        super().__init__(name="soak-sampler", daemon=True)
+        self.h, self.every, self.began = h, every, began
+        self.samples: list[Sample] = []
+        self.stop = threading.Event()
+        self.client = redis.Redis.from_url(h.redis_url)
+        with h.carrier.board.lock:
+            self.seen = len(h.carrier.webhook_times)
+
+    def run(self) -> None:
+        while not self.stop.wait(self.every):
+            self.take()
+
+    def take(self) -> None:
+        h = self.h
+        with h.carrier.board.lock:
+            times = [s for _, s in h.carrier.webhook_times[self.seen :]]
+            self.seen = len(h.carrier.webhook_times)
+            on_line = sum(
+                1
+                for c in h.carrier.calls.values()
+                if c.is_live and c.direction == "inbound"
+            )
+        groups = {c.name: c.pid for c in h.stack.children if c.pid is not None}
+        rss = {name: rss_bytes(group_pids(pid)) for name, pid in groups.items()}
+        if h.valkey_pid is not None:
+            rss["valkey"] = rss_bytes([h.valkey_pid])
+        rss["simulator"] = rss_bytes([os.getpid()])
+        info: Any = self.client.info("memory")
+        stream: Any = self.client.xinfo_stream(Keys().events)
+        self.samples.append(
+            Sample(
+                at=time.monotonic() - self.began,
+                webhooks=times,
+                on_line=on_line,
+                stream=int(stream["length"]),
+                added=int(stream.get("entries-added", 0)),
+                redis_bytes=int(info["used_memory"]),
+                rss=rss,
+            )
+        )
+
+
+def call_log(database_url: str) -> dict[str, tuple[str, str | None, bool]]:
+    """call_sid -> (status, agent_id, answered) as the call log holds them."""
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text("SELECT call_sid, status, agent_id, answered_at FROM calls")
+            ).all()
+    finally:
+        engine.dispose()
+    return {str(r[0]): (str(r[1]), r[2], r[3] is not None) for r in rows}
+
+
+def carrier_view(h: Hotline, placed: Sequence[Call]) -> dict[str, str | None]:
+    """call_sid -> the hotliner the carrier bridged the caller with (None: never)."""
+    with h.carrier.board.lock:
+        bridged: dict[str, str] = {}
+        for leg in h.carrier.calls.values():
+            if (
+                leg.direction == "outbound-api"
+                and leg.peer_sid
+                and leg.talk_started
+                and leg.to.startswith("client:")
+            ):
+                bridged[leg.peer_sid] = leg.to.removeprefix("client:")
+        return {c.sid: bridged.get(c.sid) for c in placed}
+
+
+def soak(args: argparse.Namespace) -> Result:
+    sc = Scenario(
+        consoles=args.hotliners,
+        calls=int(args.rate * args.minutes * 60),
+        rate=args.rate,
+        seed=args.seed,
+        scale=0.1,
+        talk=20.0,
+        answer=2.0,
+    )
+    rng = random.Random(sc.seed)
+    numbers = [f"+3361{n:07d}" for n in range(sc.calls)]
+    talks = {n: rng.expovariate(1.0 / sc.talk) for n in numbers}
+    keys = {n: rng.choice(MENU_KEYS) for n in numbers}
+    warm = [f"+33692{n:06d}" for n in range(WARMUP_CALLS)]
+    talks |= dict.fromkeys(warm, WARMUP_TALK)
+    result = Result()
+    with hotline(sc, args.redis_url, args.db, None) as h:
+        for agent in sc.agents():
+            h.carrier.add_hotliner(
+                HotlinerProfile(
+                    agent_id=agent,
+                    endpoint=f"client:{agent}",
+                    answer_after_seconds=sc.answer,
+                    talk_seconds=sc.talk,
+                    talk_time=talks.__getitem__,
+                    console=AgentConsoleClient(h.url, token=h.tokens[agent]),
+                )
+            )
+        for number in warm:
+            h.carrier.place_call(
+                CallerScript(number, inputs=[Digits("4")], patience_seconds=PATIENCE)
+            )
+        h.carrier.wait_idle(30.0)
+        with h.carrier.board.lock:
+            first_error = len(h.carrier.errors)
+        cpu_before = h.cpu(None)
+        began = time.monotonic()
+        sampler = Sampler(h, args.every, began)
+        sampler.start()
+        print(
+            f"placing {sc.calls} calls at {args.rate:g}/s for {args.minutes:g} min"
+            f" to {args.hotliners} hotliners ...",
+            flush=True,
+        )
+        due = began
+        minute = 0
+        for number in numbers:
+            due += rng.expovariate(args.rate)
+            pause = due - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            result.late.append(max(0.0, -pause))
+            result.placed.append(
+                h.carrier.place_call(
+                    CallerScript(
+                        number, inputs=[Digits(keys[number])], patience_seconds=PATIENCE
+                    )
+                )
+            )
+            if int((time.monotonic() - began) // 60) > minute:
+                minute += 1
+                last = sampler.samples[-1] if sampler.samples else None
+                print(
+                    f"  {minute} min: {len(result.placed)} placed"
+                    + (
+                        f", {last.on_line} on the line, stream {last.stream},"
+                        f" webhook p99 {percentile(last.webhooks, 0.99) * 1000:.0f} ms"
+                        if last
+                        else ""
+                    ),
+                    flush=True,
+                )
+        h.carrier.wait_idle(max(60.0, 20 * sc.talk * sc.scale))
+        sampler.stop.set()
+        sampler.join()
+        sampler.take()  # the end: after the last call
+        result.samples = sampler.samples
+        result.cpu = {
+            name: used - cpu_before.get(name, 0.0)
+            for name, used in h.cpu(None).items()
+            if name != "consoles"
+        }
+        client = redis.Redis.from_url(h.redis_url)
+        ended = time.monotonic()
+        # The writer keeps the last event it applied, as its bookmark.
+        while client.xlen(Keys().events) > 1 and time.monotonic() - ended < 60:
+            time.sleep(0.25)
+        result.drained_s = time.monotonic() - ended
+        client.close()
+        with h.carrier.board.lock:
+            result.errors = list(h.carrier.errors[first_error:])
+            result.lost = [c.sid for c in result.placed if c.is_live]
+        bridged = carrier_view(h, result.placed)
+        database_url = h.stack.env["DATABASE_URL"]
+        deadline = time.monotonic() + 30
+        while True:
+            logged = call_log(database_url)
+            final = [s for s in bridged if s in logged and logged[s][0] in FINAL]
+            if len(final) == len(bridged) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        result.logged = sum(1 for s in bridged if s in logged)
+        result.final = len(final)
+        for sid, with_whom in bridged.items():
+            row = logged.get(sid)
+            if row is None:
+                result.mismatches.append(f"{sid}: not in the call log")
+                continue
+            status, logged_agent, answered = row
+            if with_whom is None and answered:
+                result.mismatches.append(
+                    f"{sid}: never bridged, logged answered by {logged_agent}"
+                )
+            elif with_whom is not None and (not answered or logged_agent != with_whom):
+                result.mismatches.append(
+                    f"{sid}: bridged with {with_whom}, logged {status}"
+                    f" {'answered' if answered else 'unanswered'} by {logged_agent}"
+                )
+    return result
+
+
+def mib(n: float) -> str:
+    return f"{n / 1024 / 1024:.1f}"
+
+
+def report(args: argparse.Namespace, r: Result) -> list[str]:
+    failures: list[str] = []
+    samples = r.samples
+    print(
+        f"\n{len(r.placed)} calls at {args.rate:g}/s, {args.hotliners} hotliners,"
+        f" {os.cpu_count()} CPUs; placed late p99"
+        f" {percentile(r.late, 0.99) * 1000:.0f} ms (the simulator's own lag)"
+    )
+    groups = sorted({name for s in samples for name in s.rss})
+    print(
+        f"  {'t s':>5} {'webhooks':>8} {'p99 ms':>7} {'on line':>7} {'stream':>7}"
+        f" {'redis MiB':>9} | RSS MiB: " + " ".join(f"{g:>9}" for g in groups)
+    )
+    for s in samples:
+        print(
+            f"  {s.at:5.0f} {len(s.webhooks):8} "
+            f"{percentile(s.webhooks, 0.99) * 1000:7.0f} {s.on_line:7} {s.stream:7}"
+            f" {mib(s.redis_bytes):>9} | "
+            + " ".join(f"{mib(s.rss.get(g, 0)):>9}" for g in groups)
+        )
+    print(
+        "  CPU s during the run: "
+        + ", ".join(f"{n} {v:.1f}" for n, v in sorted(r.cpu.items()))
+    )
+    full = [s for s in samples if s.webhooks]
+    first, last = (
+        (full[0], full[-2] if len(full) > 2 else full[-1]) if full else (None, None)
+    )
+    figures: list[Figure] = []
+    lost = len(r.lost)
+    ok = lost == 0 and not r.errors
+    print(
+        f"lost callers {lost} of {len(r.placed)}, simulator errors {len(r.errors)}"
+        f" (target 0) {'PASS' if ok else 'FAIL'}"
+    )
+    for e in r.errors[:5]:
+        print(f"  error: {e[:200]}")
+    if not ok:
+        failures.append(f"{lost} lost callers, {len(r.errors)} errors")
+    figures.append(
+        Figure(
+            f"soak {args.minutes:g} min at {args.rate:g} calls/s: lost callers",
+            f"{lost} of {len(r.placed)}",
+            "0",
+            ok,
+        )
+    )
+    agree = not r.mismatches and r.final == len(r.placed)
+    print(
+        f"call log: {r.logged} of {len(r.placed)} calls logged, {r.final} final,"
+        f" {len(r.mismatches)} disagreeing with the carrier (drained"
+        f" {r.drained_s:.1f} s after the last call) {'PASS' if agree else 'FAIL'}"
+    )
+    for m in r.mismatches[:5]:
+        print(f"  {m}")
+    if not agree:
+        failures.append("call log vs carrier")
+    figures.append(
+        Figure(
+            "calls whose final state in SQL matches the carrier's",
+            f"{r.final - len(r.mismatches)} of {len(r.placed)}",
+            "all",
+            agree,
+        )
+    )
+    if first is not None and last is not None:
+        p_first = percentile(first.webhooks, 0.99)
+        p_last = percentile(last.webhooks, 0.99)
+        drift = p_last / p_first if p_first else float("inf")
+        ok = drift < DRIFT_TARGET
+        print(
+            f"webhook p99, last full window vs first: {p_last * 1000:.0f} /"
+            f" {p_first * 1000:.0f} ms = {drift:.2f}x (target < {DRIFT_TARGET}x)"
+            f" {'PASS' if ok else 'FAIL'}"
+        )
+        if not ok:
+            failures.append("webhook p99 drift")
+        figures.append(
+            Figure(
+                "voice webhook p99, last minute",
+                f"{p_last * 1000:.0f} ms",
+                f"< {DRIFT_TARGET}x first",
+                ok,
+                f"first window {p_first * 1000:.0f} ms",
+                f"{drift:.2f}x",
+            )
+        )
+        end = samples[-1].redis_bytes
+        bound = first.redis_bytes * MEMORY_TARGET + MEMORY_SLACK
+        ok = end < bound
+        print(
+            f"Redis memory at the end {mib(end)} MiB vs first window"
+            f" {mib(first.redis_bytes)} MiB (target < {MEMORY_TARGET}x + "
+            f"{mib(MEMORY_SLACK)} MiB) {'PASS' if ok else 'FAIL'}"
+        )
+        if not ok:
+            failures.append("Redis memory growth")
+        figures.append(
+            Figure(
+                "Redis memory at the end",
+                f"{mib(end)} MiB",
+                f"< {MEMORY_TARGET}x first + {mib(MEMORY_SLACK)} MiB",
+                ok,
+                f"first window {mib(first.redis_bytes)} MiB",
+                f"{end / first.redis_bytes:.2f}x",
+            )
+        )
+    # The lag in seconds: events waiting over the rate they came at meanwhile.
+    lag_seconds = [
+        b.stream / ((b.added - a.added) / (b.at - a.at))
+        for a, b in zip(samples, samples[1:], strict=False)
+        if b.added > a.added and b.at > a.at
+    ]
+    lag99 = percentile([float(s.stream) for s in samples], 0.99)
+    lag_s = percentile(lag_seconds, 0.99) if lag_seconds else 0.0
+    ok = lag_s < LAG_TARGET_S
+    print(
+        f"writer lag p99 {lag99:.0f} events (~{lag_s:.1f} s at this rate; target"
+        f" < {LAG_TARGET_S:g} s) {'PASS' if ok else 'FAIL'}"
+    )
+    if not ok:
+        failures.append("writer lag")
+    figures.append(
+        Figure(
+            "call-log writer lag p99 (events not yet in SQL)",
+            f"{lag99:.0f} events (~{lag_s:.1f} s)",
+            f"< {LAG_TARGET_S:g} s",
+            ok,
+        )
+    )
+    record("bench/soak.py", figures)
+    return failures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--rate", type=float, default=20.0, help="calls per second")
+    parser.add_argument("--hotliners", type=int, default=60)
+    parser.add_argument("--every", type=float, default=10.0, help="sample period, s")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--redis-url", help="a Redis of your own (default: embedded)")
+    parser.add_argument("--db", type=int, default=15, help="with --redis-url")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the REST access log
+    began = time.monotonic()
+    result = soak(args)
+    failures = report(args, result)
+    print(f"bench took {time.monotonic() - began:.0f} s")
+    for failure in failures:
+        print(f"FAIL: {failure}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
