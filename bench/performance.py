@@ -81,7 +81,11 @@ BENCHES = (
         ("--minutes", "2"),
         about="the whole flow at 20 calls/s: nothing lost, nothing growing",
     ),
-    Bench("bench/capacity.py", about="calls/s until something breaks; 5,000 waiting"),
+    Bench(
+        "bench/capacity.py",
+        ("--waiting", "2000", "--waiting-rate", "20"),
+        about="calls/s until something breaks; 2,000 callers waiting",
+    ),
 )
 
 
