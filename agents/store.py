@@ -14,13 +14,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import cast
 
 import redis
-from redis.commands.core import Script
 
 from agents import scripts
 from agents.lifecycle import MANUAL_MOVES, AgentState
 from core.clock import now_ms
 from core.keys import Keys
-from core.lua import EVENTS_KEPT, with_events_kept
+from core.lua import EVENTS_KEPT, registrar
 from core.text import as_text
 
 
@@ -42,9 +41,8 @@ class AgentStore:
         self.keys = keys
         self.clock = clock  # epoch ms of each move
 
-        def register(script: str) -> Script:
-            # The event stream's cap (`core.lua`) baked into each script.
-            return client.register_script(with_events_kept(script, events_kept))
+        # The event stream's cap (`core.lua`) baked into each script.
+        register = registrar(client, events_kept)
 
         self._set_state = register(scripts.SET_AGENT_STATE)
         self._end_wrapup = register(scripts.END_WRAPUP)

@@ -60,13 +60,20 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
-from bench.console import MENU_KEYS, PATIENCE, Hotline, Scenario, hotline  # noqa: E402
+from bench.console import (  # noqa: E402
+    MENU_KEYS,
+    PATIENCE,
+    Hotline,
+    Scenario,
+    add_hotliner,
+    hotline,
+)
 from bench.harness import Figure, percentile, record  # noqa: E402
 from bench.soak import call_log, group_pids, rss_bytes  # noqa: E402
 from core.keys import Keys  # noqa: E402
 from simulator.carrier import Call  # noqa: E402
 from simulator.console import AgentConsoleClient  # noqa: E402
-from simulator.scripts import CallerScript, Digits, HotlinerProfile  # noqa: E402
+from simulator.scripts import CallerScript, Digits  # noqa: E402
 
 TALK = 20.0  # simulated seconds
 SCALE = 0.1  # real seconds per simulated one
@@ -366,15 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rates:
         with hotline(sc, args.redis_url, args.db, None, hasher=CHEAP) as h:
             for agent in sc.agents():
-                h.carrier.add_hotliner(
-                    HotlinerProfile(
-                        agent_id=agent,
-                        endpoint=f"client:{agent}",
-                        answer_after_seconds=sc.answer,
-                        talk_seconds=TALK,
-                        console=AgentConsoleClient(h.url, token=h.tokens[agent]),
-                    )
-                )
+                add_hotliner(h, sc, agent)
             print(f"ready after {time.monotonic() - began:.0f} s; ramp:", flush=True)
             steps = ramp(h, args, rng)
     kept = [s for s in steps if not s.broke]
@@ -395,15 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         with hotline(real, args.redis_url, args.db, None, hasher=CHEAP) as h:
             for agent in real.agents():
-                h.carrier.add_hotliner(
-                    HotlinerProfile(
-                        agent_id=agent,
-                        endpoint=f"client:{agent}",
-                        answer_after_seconds=real.answer,
-                        talk_seconds=WAITING_TALK,
-                        console=AgentConsoleClient(h.url, token=h.tokens[agent]),
-                    )
-                )
+                add_hotliner(h, real, agent)
             w = waiting(h, args, args.waiting_rate, rng)
     return report(args, steps, sustained, w, time.monotonic() - began)
 

@@ -57,7 +57,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -469,6 +469,23 @@ def hotline(
         )
 
 
+def add_hotliner(
+    h: Hotline, sc: Scenario, agent: str, talks: Mapping[str, float] | None = None
+) -> None:
+    """A simulated hotliner of the scenario, made available through their
+    console's API (`talks`: each caller number's talk, simulated seconds)."""
+    h.carrier.add_hotliner(
+        HotlinerProfile(
+            agent_id=agent,
+            endpoint=f"client:{agent}",
+            answer_after_seconds=sc.answer,
+            talk_seconds=sc.talk,
+            talk_time=talks.__getitem__ if talks is not None else None,
+            console=AgentConsoleClient(h.url, token=h.tokens[agent]),
+        )
+    )
+
+
 def cpu_seconds(groups: dict[int, str], single: dict[int, str]) -> dict[str, float]:
     """User + system CPU seconds, from /proc, of the processes in each process
     group of `groups` (pgid -> name) and of each process of `single`."""
@@ -625,16 +642,7 @@ def run_phase(
             )
         for agent in sc.agents():
             try:
-                h.carrier.add_hotliner(
-                    HotlinerProfile(
-                        agent_id=agent,
-                        endpoint=f"client:{agent}",
-                        answer_after_seconds=sc.answer,
-                        talk_seconds=sc.talk,
-                        talk_time=talks.__getitem__,
-                        console=AgentConsoleClient(h.url, token=h.tokens[agent]),
-                    )
-                )
+                add_hotliner(h, sc, agent, talks)
             except SimulatorError as exc:  # the app does not answer its API
                 raise Aborted(
                     f"{'loaded' if with_consoles else 'baseline'} run "
@@ -686,20 +694,24 @@ def place_calls(
     numbers: Sequence[str],
     gaps: Sequence[float],
     keys: dict[str, str],
-) -> None:
+) -> list[float]:
     """Place one caller per number, each `gap` seconds after the one before
-    (on schedule whatever placing takes), pressing their menu key."""
+    (on schedule whatever placing takes), pressing their menu key; how late
+    each was placed (s): the simulator's own lag, when the machine is full."""
     due = time.monotonic()
+    late: list[float] = []
     for number, gap in zip(numbers, gaps, strict=True):
         due += gap
         pause = due - time.monotonic()
         if pause > 0:
             time.sleep(pause)
+        late.append(max(0.0, -pause))
         carrier.place_call(
             CallerScript(
                 number, inputs=[Digits(keys[number])], patience_seconds=PATIENCE
             )
         )
+    return late
 
 
 def take(phase: Phase, reports: list[FeedReport], redis_url: str) -> None:

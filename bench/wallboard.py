@@ -60,6 +60,7 @@ from bench.console import (  # noqa: E402
     WEBHOOK_LIMIT,
     LoginRefused,
     Scenario,
+    add_hotliner,
     hotline,
     log_in,
     place_calls,
@@ -67,8 +68,7 @@ from bench.console import (  # noqa: E402
 )
 from bench.harness import Figure, percentile, record  # noqa: E402
 from core.keys import Keys  # noqa: E402
-from simulator.console import AgentConsoleClient  # noqa: E402
-from simulator.scripts import CallerScript, Digits, HotlinerProfile  # noqa: E402
+from simulator.scripts import CallerScript, Digits  # noqa: E402
 
 UPDATE_TARGET_S = 1.0
 WEBHOOK_RATIO_TARGET = 1.10
@@ -205,6 +205,7 @@ class Run:
     errors: list[str] = field(default_factory=list)
     events: int = 0
     cpu: dict[str, float] = field(default_factory=dict)  # s during the calls
+    late: float = 0.0  # s: p99 of how late the simulator placed the calls
 
 
 def latencies(
@@ -255,16 +256,7 @@ def run_once(
                 raise SystemExit("the wallboards did not open")
             run.connected = int(conn.recv())
         for agent in sc.agents():
-            h.carrier.add_hotliner(
-                HotlinerProfile(
-                    agent_id=agent,
-                    endpoint=f"client:{agent}",
-                    answer_after_seconds=sc.answer,
-                    talk_seconds=sc.talk,
-                    talk_time=talks.__getitem__,
-                    console=AgentConsoleClient(h.url, token=h.tokens[agent]),
-                )
-            )
+            add_hotliner(h, sc, agent, talks)
         for number in warm:
             h.carrier.place_call(
                 CallerScript(number, inputs=[Digits("4")], patience_seconds=PATIENCE)
@@ -287,7 +279,8 @@ def run_once(
         )
         boards_pid = process.pid if conn is not None else None
         cpu_before = h.cpu(boards_pid)
-        place_calls(h.carrier, numbers, gaps, keys)
+        late = place_calls(h.carrier, numbers, gaps, keys)
+        run.late = percentile(late, 0.99)
         h.carrier.wait_idle(max(60.0, 20 * sc.talk * sc.scale))
         run.cpu = {  # h.cpu names the load's own process "consoles"
             "wallboards" if name == "consoles" else name: used - cpu_before[name]
@@ -368,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  CPU s during the calls ({'loaded' if r.loaded else 'baseline'}): "
             + ", ".join(f"{name} {used:.1f}" for name, used in sorted(r.cpu.items()))
+            + f"; calls placed late p99 {r.late * 1000:.0f} ms (the simulator's lag)"
         )
         if r.errors:
             print(f"  errors: {r.errors}")

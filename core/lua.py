@@ -36,6 +36,11 @@ A cap lowered at a restart is reached over the next events (an XADD trims
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import redis
+from redis.commands.core import Script
+
 #: Entries kept in each hotliner's console stream (a day's work is ~500).
 AGENT_EVENTS_KEPT = 1000
 #: Events the main stream holds at most before the oldest are dropped
@@ -88,6 +93,16 @@ local function field(hash, name)
 end
 """
 )
+
+
+def registrar(client: redis.Redis, kept: int) -> Callable[[str], Script]:
+    """Registers scripts on `client` with the main stream capped at `kept`
+    (what every store that runs scripts does with its scripts)."""
+
+    def register(script: str) -> Script:
+        return client.register_script(with_events_kept(script, kept))
+
+    return register
 
 
 def with_events_kept(script: str, kept: int) -> str:

@@ -12,11 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
-from redis.commands.core import Script
 
 from core.clock import now_ms
 from core.keys import Keys
-from core.lua import EVENTS_KEPT, with_events_kept
+from core.lua import EVENTS_KEPT, registrar
 from core.text import as_text
 from queues import consult_scripts
 
@@ -65,9 +64,8 @@ class ConsultStore:
         self.keys = keys
         self.clock = clock
 
-        def register(script: str) -> Script:
-            # The event stream's cap (`core.lua`) baked into each script.
-            return client.register_script(with_events_kept(script, events_kept))
+        # The event stream's cap (`core.lua`) baked into each script.
+        register = registrar(client, events_kept)
 
         self._start = register(consult_scripts.START)
         self._accept = register(consult_scripts.ACCEPT)

@@ -13,12 +13,11 @@ from enum import Enum
 from typing import Any, cast
 
 import redis
-from redis.commands.core import Script
 
 from agents.store import AgentStore
 from core.clock import now_ms
 from core.keys import Keys
-from core.lua import EVENTS_KEPT, with_events_kept
+from core.lua import EVENTS_KEPT, registrar
 from core.text import as_text
 from queues import scripts
 from queues.consult_store import ConsultStore
@@ -133,8 +132,7 @@ class RoutingStore:
         #: Warm transfers (the caller on hold while a specialist is briefed).
         self.consults = ConsultStore(client, self.keys, clock, events_kept)
 
-        def register(script: str) -> Script:
-            return client.register_script(with_events_kept(script, events_kept))
+        register = registrar(client, events_kept)
 
         self._start_call = register(scripts.START_CALL)
         self._note_call = register(scripts.NOTE_CALL)
