@@ -77,12 +77,9 @@ def is_twilio_webhook() -> bool:
     return request.path.startswith(webhooks.ROOT)
 
 
-limiter.request_filter(is_twilio_webhook)
-
-
 def _spare_webhooks_the_limiter(app: Flask) -> None:
-    """Flask-Limiter's check before every request still weighs its (empty)
-    limits for a filtered request: 7 % of a menu step's CPU. The login
+    """Flask-Limiter's check before every request weighs its (empty) limits
+    even for a request its filters exempt: 7 % of a menu step's CPU. The login
     throttle is checked by its decorators (`@limiter.limit`), not by this
     hook, so webhooks skip the hook altogether."""
     hooks = app.before_request_funcs.setdefault(None, [])
