@@ -37,6 +37,10 @@ def handle_seconds(store: RoutingStore, routing: RoutingConfig, queue_id: str) -
     return (stats["talk_ms"] + stats.get("wrapup_ms", 0.0)) / 1000
 
 
+#: Hotliners whose state `is_staffed` reads at a time.
+STAFFED_CHUNK = 32
+
+
 def estimate(
     store: RoutingStore, routing: RoutingConfig, queue_id: str, call_sid: str
 ) -> WaitEstimate:
@@ -82,5 +86,11 @@ def is_staffed(
         for agent_id in serving(routing, queue_id)
         if routing.roster.on_shift(agent_id, when) and takes(agent_id)
     ]
-    states = store.agents.states(candidates)
-    return any(state != AgentState.OFFLINE for state in states.values())
+    # A few at a time, stopping at the first one logged in: every caller
+    # entering a queue asks, and reading a thousand hotliners' states for
+    # each made the web's work per call grow with the team.
+    for start in range(0, len(candidates), STAFFED_CHUNK):
+        states = store.agents.states(candidates[start : start + STAFFED_CHUNK])
+        if any(state != AgentState.OFFLINE for state in states.values()):
+            return True
+    return False
