@@ -394,6 +394,10 @@ def test_a_hotliner_transfers_a_call_and_the_next_one_reads_her_notes(
         "data-state", "busy", timeout=20_000
     )
     expect(omar.locator("#call-context .ctx-transfer")).to_contain_text("Nina")
+    # He hangs up once the caller is with him (hold is offered then): a
+    # hang-up before the caller reached his conference gives the caller back
+    # to the queue, and Omar, free again, is offered them anew.
+    expect(omar.locator("#hold")).to_be_enabled(timeout=20_000)
     omar.locator("#phone-hangup").click()
     expect(omar.locator("#state-name")).to_have_attribute("data-state", "wrapup")
     assert call.ended.wait(20)
