@@ -3,11 +3,12 @@
 The board is one JSON document (`board()`): live state from Redis
 (`queues.board`) and today's figures from the call log (`calllog.reports`,
 the very numbers of the reports API). The feed follows the hotline's event
-stream and sends a fresh board after each burst of events (at most one per
-`MIN_GAP` seconds) and once more a moment later, when the call log writer
-has applied them; a quiet hotline gets one every `QUIET_SECONDS`, so the
-clocks' origin never drifts. Boards are shared by the viewers of a process
-for `MIN_GAP`: fifty wallboards cost one board's reads.
+stream and sends a fresh board after each burst of events (one per `MIN_GAP`
+seconds in the long run, the first of a quiet spell's at once: `Pacer`) and
+once more a moment later, when the call log writer has applied them; a
+quiet hotline gets one every `QUIET_SECONDS`, so the clocks' origin never
+drifts. Boards are shared by the viewers of a process for `MIN_GAP`: fifty
+wallboards cost one board's reads.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ LANGUAGES = ("fr-FR", "en-US")
 #: Shortest time between two boards sent (seconds), and their shared age:
 #: a busy hotline's events (hundreds a second) make two boards a second.
 MIN_GAP = 0.5
+#: Boards that may go at once after a quiet spell (`Pacer`).
+BURST = 2
 #: A board again this long after the last events (the writer has applied them).
 SETTLE_SECONDS = 1.2
 #: A board at least this often when nothing happens.
@@ -113,23 +116,56 @@ class DayCache(Generic[T]):
     the live part of a board (Redis) is read for each board, what comes
     from the call log (which the writer updates a moment after the events
     anyway) at most that often, so a burst of events costs Redis reads and
-    not reports."""
+    not reports.
+
+    `get(..., wait=False)` (the board sent right after events) never waits
+    for SQL: past `seconds` it hands the last value and has a thread make
+    the next one, so a change on the hotline reaches the screens in the time
+    of Redis reads even when the call log is slow. The board sent once a
+    burst settled waits (`wait=True`): it is the one that carries the call
+    log's figures of that burst."""
 
     def __init__(self, seconds: float, make: Callable[[WebServices, str], T]) -> None:
         self.seconds = seconds
         self.make = make
         self._lock = threading.Lock()
-        self._made: tuple[float, str, T] | None = None
+        # (made at, for whom: the services and the day, value)
+        self._made: tuple[float, tuple[int, str], T] | None = None
+        self._refreshing = False
 
-    def get(self, svc: WebServices, today: str) -> T:
+    def get(self, svc: WebServices, today: str, wait: bool = True) -> T:
+        whose = (id(svc), today)
         with self._lock:
             made = self._made
-            fresh_enough = made and time.monotonic() - made[0] < self.seconds
-            if made and fresh_enough and made[1] == today:
-                return made[2]
-            value = self.make(svc, today)
-            self._made = (time.monotonic(), today, value)
-            return value
+            if made is not None and made[1] == whose:
+                if time.monotonic() - made[0] < self.seconds:
+                    return made[2]
+                if not wait:
+                    if not self._refreshing:
+                        self._refreshing = True
+                        threading.Thread(
+                            target=self._in_background,
+                            args=(svc, today),
+                            name="wallboard-figures",
+                            daemon=True,
+                        ).start()
+                    return made[2]
+        return self._refresh(svc, today)
+
+    def _refresh(self, svc: WebServices, today: str) -> T:
+        value = self.make(svc, today)
+        with self._lock:
+            self._made = (time.monotonic(), (id(svc), today), value)
+        return value
+
+    def _in_background(self, svc: WebServices, today: str) -> None:
+        try:
+            self._refresh(svc, today)
+        except Exception:  # noqa: BLE001 - the next board tries again
+            log.exception("wallboard: today's figures not refreshed")
+        finally:
+            with self._lock:
+                self._refreshing = False
 
 
 #: How long today's figures from the call log are shared (seconds; under
@@ -138,8 +174,9 @@ FIGURES_SECONDS = 1.0
 FIGURES = DayCache(FIGURES_SECONDS, today_figures)
 
 
-def board(svc: WebServices, lang: str) -> dict[str, Any]:
-    """The whole board now (live state, and today's figures when SQL answers)."""
+def board(svc: WebServices, lang: str, wait: bool = True) -> dict[str, Any]:
+    """The whole board now (live state, and today's figures when SQL answers;
+    `wait=False`: the last ones made if newer are not ready, see `DayCache`)."""
     rt = svc.runtime
     routing = rt.routing
     live = live_board(
@@ -149,7 +186,9 @@ def board(svc: WebServices, lang: str) -> dict[str, Any]:
         {q: o.value for q, o in overrides.overrides(rt.redis, rt.keys).items()},
     ).as_json()
     today = local_day(utcnow(), routing.hotline.timezone)
-    by_queue, by_agent, faults, audited, figures_ok, chart = FIGURES.get(svc, today)
+    by_queue, by_agent, faults, audited, figures_ok, chart = FIGURES.get(
+        svc, today, wait
+    )
     for queue in live["queues"]:
         row = by_queue.get(queue["id"])
         config = routing.queue(queue["id"])
@@ -251,31 +290,67 @@ class SharedBoard:
     ready SSE message: a board made for a stream position at or past a
     viewer's is shared for `MIN_GAP`, never one made before it. Each viewer
     reads the stream from its own position, so boards are labelled with the
-    newest event when they were made (their state holds at least that)."""
+    newest event when they were made (their state holds at least that).
+
+    `settled`: a board sent once a burst settled, whose call-log figures are
+    waited for (`DayCache`); one made without waiting is not shared as one."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._boards: dict[str, tuple[float, tuple[int, int], str]] = {}
+        self._boards: dict[str, tuple[float, tuple[int, int], bool, str]] = {}
 
-    def get(self, svc: WebServices, lang: str, cursor: Any) -> str:
+    def get(self, svc: WebServices, lang: str, cursor: Any, settled: bool) -> str:
         wanted = _position(cursor)
         with self._lock:
             made = self._boards.get(lang)
             if (
                 made is not None
                 and made[1] >= wanted
+                and made[2] >= settled
                 and time.monotonic() - made[0] < MIN_GAP
             ):
-                return made[2]
+                return made[3]
             newest: Any = svc.runtime.redis.xrevrange(svc.runtime.keys.events, count=1)
             shown = as_text(newest[0][0]) if newest else as_text(cursor)
             position = max(_position(shown), wanted)
             # The stream position it shows (a benchmark times each event's
             # arrival on the screen by it).
-            fresh = {**board(svc, lang), "cursor": f"{position[0]}-{position[1]}"}
+            fresh = {
+                **board(svc, lang, wait=settled),
+                "cursor": f"{position[0]}-{position[1]}",
+            }
             message = sse(None, fresh)
-            self._boards[lang] = (time.monotonic(), position, message)
+            self._boards[lang] = (time.monotonic(), position, settled, message)
             return message
+
+
+class Pacer:
+    """When a viewer's next board may go: one per `gap` seconds in the long
+    run, and up to `burst` at once after a quiet spell (a token bucket).
+
+    A busy hotline gets a board every `gap`, as before; an isolated change
+    (a hotliner who goes on break a moment after coming back) is sent at
+    once instead of waiting out the gap after the board before it."""
+
+    def __init__(self, gap: float, burst: int, now: float) -> None:
+        self.gap = gap
+        self.burst = burst
+        self._tokens = float(burst)
+        self._at = now
+
+    def _fill(self, now: float) -> None:
+        self._tokens = min(self.burst, self._tokens + (now - self._at) / self.gap)
+        self._at = now
+
+    def wait(self, now: float) -> float:
+        """Seconds until a board may go (0: now)."""
+        self._fill(now)
+        return max(0.0, (1.0 - self._tokens) * self.gap)
+
+    def spend(self, now: float) -> None:
+        """A board went at `now`."""
+        self._fill(now)
+        self._tokens = max(0.0, self._tokens - 1.0)
 
 
 SHARED = SharedBoard()
@@ -388,30 +463,34 @@ def follow(svc: WebServices, lang: str) -> Iterator[str]:
 def _follow(svc: WebServices, lang: str) -> Iterator[str]:
     stream = ticker(svc)
     tick, cursor = stream.latest(svc)
-    yield SHARED.get(svc, lang, cursor)
+    yield SHARED.get(svc, lang, cursor, settled=True)
     sent = time.monotonic()
+    # Boards after events are paced; the first, the settled and the quiet
+    # ones are not (one each per burst or per `QUIET_SECONDS` at most).
+    pacer = Pacer(MIN_GAP, BURST, sent)
     pending = False  # events came that no board sent shows yet
     settle: float | None = None
     while True:
         if pending:
-            # Events came: the board at the end of the gap shows them and
+            # Events came: the board at the end of the wait shows them and
             # whatever else comes meanwhile (one wake-up, however many).
-            time.sleep(max(0.0, MIN_GAP - (time.monotonic() - sent)))
+            time.sleep(pacer.wait(time.monotonic()))
             tick, cursor = stream.latest(svc)
         else:
             seen, cursor = stream.changed(tick, BLOCK_MS / 1000)
             if seen != tick:
                 tick, pending = seen, True
         now = time.monotonic()
-        if pending and now - sent >= MIN_GAP:
-            yield SHARED.get(svc, lang, cursor)
+        if pending and pacer.wait(now) == 0.0:
+            yield SHARED.get(svc, lang, cursor, settled=False)
+            pacer.spend(now)
             sent, pending, settle = now, False, now + SETTLE_SECONDS
         elif not pending and settle is not None and now >= settle:
             # The call log writer has applied them by now: today's figures.
-            yield SHARED.get(svc, lang, cursor)
+            yield SHARED.get(svc, lang, cursor, settled=True)
             sent, settle = now, None
         elif not pending and now - sent >= QUIET_SECONDS:
-            yield SHARED.get(svc, lang, cursor)
+            yield SHARED.get(svc, lang, cursor, settled=True)
             sent = now
 
 
