@@ -6,6 +6,9 @@ queue) from the store and applies `queues.routing.estimated_wait_seconds`.
 
 from __future__ import annotations
 
+import threading
+import time
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -41,19 +44,65 @@ def handle_seconds(store: RoutingStore, routing: RoutingConfig, queue_id: str) -
 STAFFED_CHUNK = 32
 
 
+#: How long a queue's staffing figures are shared by the wait estimates of a
+#: process (seconds). Every waiting caller's hold loop asks for an estimate,
+#: and the figures read every serving hotliner's state: with 5,000 callers
+#: waiting and 1,000 hotliners, reading them for each would cost the web more
+#: than the calls. A second-old count changes no spoken estimate.
+STAFF_FIGURES_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class StaffFigures:
+    logged_in: int  # serving hotliners logged in (idle, ringing, talking, wrap-up)
+    idle: int
+    handle_seconds: float
+
+
+class _SharedFigures:
+    """Each store's figures per queue, made at most once per `seconds`."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._made: weakref.WeakKeyDictionary[
+            RoutingStore, dict[tuple[int, str], tuple[float, StaffFigures]]
+        ] = weakref.WeakKeyDictionary()
+
+    def get(
+        self, store: RoutingStore, routing: RoutingConfig, queue_id: str
+    ) -> StaffFigures:
+        key = (id(routing), queue_id)  # a new configuration counts anew
+        now = time.monotonic()
+        with self._lock:
+            made = self._made.get(store, {}).get(key)
+        if made is not None and now - made[0] < self.seconds:
+            return made[1]
+        states = store.agents.states(serving(routing, queue_id))
+        figures = StaffFigures(
+            logged_in=sum(1 for s in states.values() if s in LOGGED_IN),
+            idle=sum(1 for s in states.values() if s == AgentState.AVAILABLE),
+            handle_seconds=handle_seconds(store, routing, queue_id),
+        )
+        with self._lock:
+            self._made.setdefault(store, {})[key] = (now, figures)
+        return figures
+
+
+STAFF_FIGURES = _SharedFigures(STAFF_FIGURES_SECONDS)
+
+
 def estimate(
     store: RoutingStore, routing: RoutingConfig, queue_id: str, call_sid: str
 ) -> WaitEstimate:
     position = store.position(queue_id, call_sid)
-    states = store.agents.states(serving(routing, queue_id))
-    logged_in = sum(1 for s in states.values() if s in LOGGED_IN)
-    idle = sum(1 for s in states.values() if s == AgentState.AVAILABLE)
+    staff = STAFF_FIGURES.get(store, routing, queue_id)
     if position is None:
-        return WaitEstimate(None, None, logged_in)
+        return WaitEstimate(None, None, staff.logged_in)
     seconds = estimated_wait_seconds(
-        position, handle_seconds(store, routing, queue_id), logged_in, idle
+        position, staff.handle_seconds, staff.logged_in, staff.idle
     )
-    return WaitEstimate(position, seconds, logged_in)
+    return WaitEstimate(position, seconds, staff.logged_in)
 
 
 def is_staffed(
