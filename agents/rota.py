@@ -41,6 +41,10 @@ Interval = tuple[datetime, datetime]  # [start, end) in UTC
 CACHED_AHEAD = timedelta(days=9)
 #: Cached (hotliner, day) entries kept at most (then the cache starts again).
 CACHE_SIZE = 50_000
+#: Teams whose answer to "who is on duty now" is kept (`Roster.on_duty`).
+ON_DUTY_KEPT = 256
+#: How far ahead `on_duty` looks for the next start or end of a stretch.
+ON_DUTY_AHEAD = timedelta(days=1)
 
 _DATE = r"(\d{4}-\d{2}-\d{2})"
 _LEAVE = re.compile(rf"^(leave|sick)\s+{_DATE}(?:\.\.{_DATE})?$")
@@ -129,6 +133,10 @@ class Roster:
         # roster never changes (a reload makes a new one), and every enqueue
         # asks it about each hotliner of the queue.
         self._cache: dict[tuple[str, date], list[Interval]] = {}
+        # team -> (from, until, those on duty then): see `on_duty`.
+        self._on_duty: dict[
+            tuple[str, ...], tuple[datetime, datetime, tuple[str, ...]]
+        ] = {}
 
     def partner(self, agent_id: str, day: date) -> str | None:
         """Who `agent_id` swapped with on `day` (written on either side)."""
@@ -182,6 +190,33 @@ class Roster:
 
     def on_shift(self, agent_id: str, at: datetime) -> bool:
         return bool(self.intervals(agent_id, at, at + timedelta(microseconds=1)))
+
+    def on_duty(self, team: tuple[str, ...], at: datetime) -> tuple[str, ...]:
+        """Those of `team` on shift at `at`, in their order.
+
+        Every caller entering a queue asks it of the queue's whole team; the
+        answer holds until the first of their stretches starts or ends, and
+        is kept till then (asking each hotliner cost ~10 us, 10 ms a caller
+        with a thousand)."""
+        when = at.astimezone(UTC)
+        kept = self._on_duty.get(team)
+        if kept is not None and kept[0] <= when < kept[1]:
+            return kept[2]
+        until = when + ON_DUTY_AHEAD
+        on: list[str] = []
+        for agent_id in team:
+            spans = self.intervals(agent_id, when, when + ON_DUTY_AHEAD)
+            if not spans:
+                continue
+            if spans[0][0] <= when:  # on now, until that stretch ends
+                on.append(agent_id)
+                until = min(until, spans[0][1])
+            else:  # off now, until that one starts
+                until = min(until, spans[0][0])
+        if len(self._on_duty) >= ON_DUTY_KEPT:
+            self._on_duty.clear()
+        self._on_duty[team] = (when, until, tuple(on))
+        return tuple(on)
 
     def until(self, agent_id: str, at: datetime) -> datetime | None:
         """When the stretch on duty `agent_id` is in at `at` ends (UTC); None

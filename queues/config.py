@@ -160,9 +160,15 @@ class RoutingConfig:
     on_call: dict[str, OnCall] = field(default_factory=dict)
     # Who is on shift when (made from the above by `__post_init__`).
     roster: Roster = field(init=False, compare=False, repr=False)
+    # Who may serve each queue (`queues.routing.serving`), worked out once: a
+    # configuration never changes (a reload makes a new one).
+    serving_cache: dict[str, tuple[str, ...]] = field(
+        init=False, compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "roster", make_roster(self.hotline, self.hotliners))
+        object.__setattr__(self, "serving_cache", {})
 
     @property
     def skills(self) -> tuple[str, ...]:

@@ -62,12 +62,20 @@ def memberships(hotliner: Hotliner, routing: RoutingConfig) -> list[tuple[str, i
     ]
 
 
-def serving(routing: RoutingConfig, queue_id: str) -> list[str]:
-    """Ids of the hotliners who may serve a queue (whatever their state)."""
-    queue = routing.queues.get(queue_id)  # type: ignore[call-overload]
-    if queue is None:
-        return []
-    return [h.id for h in routing.hotliners.values() if is_eligible(h, queue)]
+def serving(routing: RoutingConfig, queue_id: str) -> tuple[str, ...]:
+    """Ids of the hotliners who may serve a queue (whatever their state).
+
+    Every caller entering a queue and every estimate asks; with a thousand
+    hotliners, sorting them out each time made every call cost more.
+    """
+    found = routing.serving_cache.get(queue_id)
+    if found is None:
+        queue = routing.queues.get(queue_id)  # type: ignore[call-overload]
+        if queue is None:
+            return ()  # not kept: any text may name a queue
+        found = tuple(h.id for h in routing.hotliners.values() if is_eligible(h, queue))
+        routing.serving_cache[queue_id] = found
+    return found
 
 
 def queue_for_language(routing: RoutingConfig, queue_id: str, lang: str) -> str:

@@ -132,8 +132,8 @@ def is_staffed(
 
     candidates = [
         agent_id
-        for agent_id in serving(routing, queue_id)
-        if routing.roster.on_shift(agent_id, when) and takes(agent_id)
+        for agent_id in routing.roster.on_duty(serving(routing, queue_id), when)
+        if takes(agent_id)
     ]
     # A few at a time, stopping at the first one logged in: every caller
     # entering a queue asks, and reading a thousand hotliners' states for

@@ -3,6 +3,7 @@ swaps, public holidays and remote hotliners; across midnight and DST."""
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -247,3 +248,41 @@ def test_a_malformed_on_call_rule_names_its_line(
         load_hotliners(path, {"email"}, ("fr-FR",))
     assert "hotliners.yaml:7:" in str(refused.value)
     assert reason in str(refused.value)
+
+
+def test_on_duty_says_what_on_shift_says_for_a_whole_team_across_a_dst_week() -> None:
+    """`on_duty` keeps its answer until a stretch starts or ends: asked every
+    7 minutes over a week with a clock change (in random order, so answers
+    kept are asked out of turn too), it names exactly those `on_shift` does."""
+    shifts = [
+        "mon-fri 08:00-16:00",
+        "mon-fri 16:00-00:00",
+        "sat-sun 22:00-06:00",
+        "mon-sun 00:00-00:00",
+        "tue,thu 09:30-12:15",
+        "mon-fri 13:00-21:00",
+    ]
+    team: dict[str, Duty] = {}
+    for n, shift in enumerate(shifts):
+        for tz in (PARIS, MONTREAL):
+            team[f"h{n}-{tz.key[-4:]}"] = Duty(
+                weekly=(parse_shift(shift),),
+                tz=tz,
+                changes=parse_changes(
+                    ["sick 2027-03-29", "extra 2027-03-27 03:00-05:00"]
+                )
+                if n % 3 == 0
+                else Changes(),
+            )
+    rota = Roster(team)
+    ids = tuple(team)
+    start = utc("2027-03-25 00:00")  # Paris's clocks go forward on the 28th
+    moments = [start + timedelta(minutes=7 * k) for k in range(7 * 24 * 60 // 7)]
+    moments += [utc("2027-03-28 01:00"), utc("2027-03-29 06:00")]  # on boundaries
+    random.Random(15).shuffle(moments)
+    for moment in moments[: len(moments) // 2] + sorted(moments):
+        expected = tuple(a for a in ids if rota.on_shift(a, moment))
+        assert rota.on_duty(ids, moment) == expected, moment
+    assert rota.on_duty(ids, utc("2027-03-25 10:00").astimezone(PARIS)) == tuple(
+        a for a in ids if rota.on_shift(a, utc("2027-03-25 10:00"))
+    )
