@@ -46,17 +46,23 @@
     return (m ? m + " min " : "") + (s % 60) + " s";
   }
 
+  let said = 0;  // messages shown so far
   function say(text, isError) {
     const box = $("message");
     box.textContent = text;
     box.hidden = !text;
     box.className = isError ? "message error" : "message";
+    said += 1;
   }
 
   const api = window.hotlineApi;
 
+  // A request that succeeds clears the message shown when it was sent (an
+  // earlier error), never one that came meanwhile: the feed may tell of a
+  // warm transfer declined before the request that started it has answered.
   function attempt(promise) {
-    return promise.then(function (r) { say(""); return r; },
+    const before = said;
+    return promise.then(function (r) { if (said === before) say(""); return r; },
                         function (e) { say(T.error + " : " + e.message, true); });
   }
 
