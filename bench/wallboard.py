@@ -17,11 +17,14 @@ Valkey, SQLite in a temporary folder):
 - **voice webhooks' answer times** as the simulator saw them, in a run with
   no wallboard open (baseline, first) and a run with the N wallboards: same
   seed, same callers, a fresh stack each. Target: p99 with < 1.10x without.
-  `--rounds 2` runs baseline, loaded, loaded, baseline and pools each side.
+  Two rounds by default: baseline, loaded, loaded, baseline, each side's
+  answer times pooled. On two cores shared with the load generator a p99 of
+  30-50 ms moves by tens of ms from one run to the next (one round measured
+  2.32x and 0.78x on the same code within minutes); the pairs in both
+  orders cancel the drift of the machine, and twice the webhooks steady p99.
 
-    python bench/wallboard.py                       # 50 wallboards, 600 calls at 20/s
-    python bench/wallboard.py --wallboards 5 --calls 100 --rate 5   # a quick look
-    python bench/wallboard.py --rounds 2
+    python bench/wallboard.py              # 50 wallboards, 600 calls at 20/s, 2 rounds
+    python bench/wallboard.py --wallboards 5 --calls 100 --rate 5 --rounds 1  # a look
 """
 
 from __future__ import annotations
@@ -316,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=20.0, help="calls per second")
     parser.add_argument("--hotliners", type=int, default=60)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--redis-url", help="use this server (default: own Valkey)")
     parser.add_argument("--db", type=int, default=15, help="DB index with --redis-url")
     args = parser.parse_args(argv)
