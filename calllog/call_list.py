@@ -3,7 +3,8 @@
 What a supervisor searches by (a queue, a hotliner, an outcome, a number, a
 status, a KB fault, words in the notes) over local days, newest first;
 served by the call log's indexes (`ix_calls_started_at`,
-`ix_calls_from_number`, `ix_calls_agent_started`).
+`ix_calls_from_number`, `ix_calls_agent_started`; the words by the notes'
+trigram index, `calllog.notes_search`).
 Numbers are masked in what leaves the hotline unless the reader is an admin
 (`mask_number`): a CSV on a shared drive must not list who called.
 """
@@ -17,11 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, func, or_, select
+from sqlalchemy import Engine, or_, select
 from sqlalchemy.orm import Session
 
 from calllog.buckets import DEFAULT_TZ, day_bounds
 from calllog.models import Call
+from calllog.notes_search import notes_hold
 
 #: At most this many calls per search (the export pages through them).
 MAX_LIMIT = 1000
@@ -66,11 +68,9 @@ def search(
             query = query.where(column == value)
     if flt.fault is not None:
         query = query.where(or_(c.kb_fault == flt.fault, c.fixed_by == flt.fault))
-    if flt.words:
-        query = query.where(
-            func.lower(c.notes).contains(flt.words.lower(), autoescape=True)
-        )
     with Session(engine) as session:
+        if flt.words:
+            query = query.where(*notes_hold(session, flt.words))
         if before is not None:
             last = session.get(Call, before)
             if last is not None and last.started_at is not None:
