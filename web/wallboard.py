@@ -7,8 +7,9 @@ stream and sends a fresh board after each burst of events (one per `MIN_GAP`
 seconds in the long run, the first of a quiet spell's at once: `Pacer`) and
 once more a moment later, when the call log writer has applied them; a
 quiet hotline gets one every `QUIET_SECONDS`, so the clocks' origin never
-drifts. Boards are shared by the viewers of a process for `MIN_GAP`: fifty
-wallboards cost one board's reads.
+drifts. One thread per process and language follows the stream and makes
+the boards (`Broadcast`); each viewer writes them as they come: fifty
+wallboards cost one board's reads and encoding, and a wake-up each.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ SETTLE_SECONDS = 1.2
 QUIET_SECONDS = 10.0
 #: How long one wait for new events lasts (ms).
 BLOCK_MS = 250
+#: After events, the stream is read again this much later (s).
+GATHER_SECONDS = 0.05
 #: The window of "calls per known fault".
 FAULT_WINDOW = timedelta(hours=1)
 #: The audit log's latest entries on the board (every supervisor sees the
@@ -285,11 +288,15 @@ def _position(stream_id: Any) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
+#: A board ready to send: the stream position it shows and its SSE message.
+Made = tuple[tuple[int, int], bytes]
+
+
 class SharedBoard:
     """One board per language for all of a process's viewers, sent as one
-    ready SSE message: a board made for a stream position at or past a
-    viewer's is shared for `MIN_GAP`, never one made before it. Each viewer
-    reads the stream from its own position, so boards are labelled with the
+    ready SSE message (encoded once, however many sockets it goes to): a
+    board made for a stream position at or past the one asked for is shared
+    for `MIN_GAP`, never one made before it. Boards are labelled with the
     newest event when they were made (their state holds at least that).
 
     `settled`: a board sent once a burst settled, whose call-log figures are
@@ -297,19 +304,20 @@ class SharedBoard:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._boards: dict[str, tuple[float, tuple[int, int], bool, str]] = {}
+        self._boards: dict[tuple[int, str], tuple[float, bool, Made]] = {}
 
-    def get(self, svc: WebServices, lang: str, cursor: Any, settled: bool) -> str:
+    def get(self, svc: WebServices, lang: str, cursor: Any, settled: bool) -> Made:
         wanted = _position(cursor)
+        whose = (id(svc), lang)
         with self._lock:
-            made = self._boards.get(lang)
+            found = self._boards.get(whose)
             if (
-                made is not None
-                and made[1] >= wanted
-                and made[2] >= settled
-                and time.monotonic() - made[0] < MIN_GAP
+                found is not None
+                and found[2][0] >= wanted
+                and found[1] >= settled
+                and time.monotonic() - found[0] < MIN_GAP
             ):
-                return made[3]
+                return found[2]
             newest: Any = svc.runtime.redis.xrevrange(svc.runtime.keys.events, count=1)
             shown = as_text(newest[0][0]) if newest else as_text(cursor)
             position = max(_position(shown), wanted)
@@ -319,9 +327,9 @@ class SharedBoard:
                 **board(svc, lang, wait=settled),
                 "cursor": f"{position[0]}-{position[1]}",
             }
-            message = sse(None, fresh)
-            self._boards[lang] = (time.monotonic(), position, settled, message)
-            return message
+            made = (position, sse(None, fresh).encode())
+            self._boards[whose] = (time.monotonic(), settled, made)
+            return made
 
 
 class Pacer:
@@ -357,18 +365,19 @@ SHARED = SharedBoard()
 
 
 class StreamTicker:
-    """The one reader of the event stream in a process: it tells every
-    wallboard viewer of the process how far the stream has gone.
+    """The one reader of the event stream in a process: it tells the
+    process's boards (`Broadcast`, one per language) how far the stream has
+    gone.
 
     The wallboard only needs to know that events came and the newest one's
-    position; fifty viewers each reading (and parsing) every event of a busy
-    hotline would cost fifty times that in the feed's process, on the cores
-    the webhooks answer on. Viewers wait on `changed` instead, with no Redis
-    connection of their own."""
+    position; reading (and parsing) every event of a busy hotline once per
+    language would cost that much more in the feed's process, on the cores
+    the webhooks answer on. The boards wait on `changed` instead, with no
+    Redis connection of their own."""
 
-    #: The reader stops this long (s) after the last viewer asked (a viewer
+    #: The reader stops this long (s) after the last board thread asked (one
     #: asks at least every `BLOCK_MS`); the next one starts it again.
-    IDLE_SECONDS = 5.0
+    IDLE_SECONDS = 1.0
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
@@ -433,6 +442,11 @@ class StreamTicker:
                 if time.monotonic() - self._asked > self.IDLE_SECONDS:
                     self._thread = None
                     return
+            if answer:
+                # A busy hotline's events come a few milliseconds apart: read
+                # them in batches (the first after a quiet spell is told at
+                # once, and boards go at most every `MIN_GAP` anyway).
+                time.sleep(GATHER_SECONDS)
 
 
 _TICKERS: dict[tuple[str, str], StreamTicker] = {}
@@ -450,48 +464,173 @@ def ticker(svc: WebServices) -> StreamTicker:
         return found
 
 
-def follow(svc: WebServices, lang: str) -> Iterator[str]:
-    """The SSE body: a board now, then after each burst of events."""
-    yield f"retry: {RETRY_MS}\n\n"
+class Broadcast:
+    """A process's boards for one event stream and language: one thread
+    follows the stream, paces the boards (`Pacer`) and makes each once;
+    every viewer waits for the next one and writes it to its socket.
+
+    Each viewer used to pace itself and ask for a board at the stream
+    position it had seen: fifty viewers out of step asked for boards at
+    fifty positions, so the feed made a board many times a second, and each
+    viewer woke several times a board, on the cores the webhooks answer on.
+    Now a board costs one making and one wake-up per viewer."""
+
+    #: Longest wait of a viewer for the next board (s).
+    VIEWER_WAIT = 2.0
+
+    def __init__(self, svc: WebServices, lang: str) -> None:
+        self._svc = svc
+        self._lang = lang
+        self._cond = threading.Condition()
+        self._number = 0
+        self._made: Made | None = None
+        self._failed: str | None = None
+        self._thread: threading.Thread | None = None
+        #: Viewers following (the thread stops as soon as the last one left:
+        #: boards nobody reads would cost the webhooks' cores all the same).
+        self._viewers = 0
+
+    def join(self) -> int:
+        """A new viewer: the number of the last board broadcast (a `leave`
+        must follow, whatever happens)."""
+        with self._cond:
+            self._viewers += 1
+            self._start()
+            return self._number
+
+    def leave(self) -> None:
+        with self._cond:
+            self._viewers -= 1
+
+    def running(self) -> bool:
+        """Whether boards are being made (someone is following)."""
+        with self._cond:
+            return self._thread is not None and self._thread.is_alive()
+
+    def first(self) -> Made:
+        """A new viewer's first board (settled: the call log's figures of the
+        moment)."""
+        tick_cursor = ticker(self._svc).latest(self._svc)[1]
+        return SHARED.get(self._svc, self._lang, tick_cursor, settled=True)
+
+    def next(self, number: int) -> tuple[int, Made | None]:
+        """The board after number `number`, or None after `VIEWER_WAIT`;
+        `redis.RedisError` when the boards stopped (the viewer reconnects)."""
+        with self._cond:
+            self._start()
+            self._cond.wait_for(
+                lambda: self._number != number or self._failed is not None,
+                self.VIEWER_WAIT,
+            )
+            if self._failed is not None:
+                raise redis.ConnectionError(self._failed)
+            if self._number == number or self._made is None:
+                return number, None
+            return self._number, self._made
+
+    def _start(self) -> None:
+        """The thread, if it is not running (called holding `_cond`)."""
+        if self._thread is None or not self._thread.is_alive():
+            self._failed = None
+            self._thread = threading.Thread(
+                target=self._run, name=f"wallboard-{self._lang}", daemon=True
+            )
+            self._thread.start()
+
+    def _publish(self, made: Made) -> None:
+        with self._cond:
+            self._number += 1
+            self._made = made
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        try:
+            self._follow()
+        except Exception as exc:  # noqa: BLE001 - the viewers reconnect
+            if not isinstance(exc, redis.RedisError):
+                log.exception("wallboard: boards stopped")
+            with self._cond:
+                self._failed = str(exc) or type(exc).__name__
+                self._thread = None
+                self._cond.notify_all()
+
+    def _follow(self) -> None:
+        svc, lang = self._svc, self._lang
+        stream = ticker(svc)
+        tick, cursor = stream.latest(svc)
+        sent = time.monotonic()
+        # Boards after events are paced; the settled and the quiet ones are
+        # not (one each per burst or per `QUIET_SECONDS` at most).
+        pacer = Pacer(MIN_GAP, BURST, sent)
+        pending = False  # events came that no board sent shows yet
+        settle: float | None = None
+        while True:
+            with self._cond:
+                if self._viewers <= 0:
+                    self._thread = None
+                    return
+            if pending:
+                # Events came: the board at the end of the wait shows them
+                # and whatever else comes meanwhile (one wake-up, however many).
+                time.sleep(pacer.wait(time.monotonic()))
+                tick, cursor = stream.latest(svc)
+            else:
+                seen, cursor = stream.changed(tick, BLOCK_MS / 1000)
+                if seen != tick:
+                    tick, pending = seen, True
+            now = time.monotonic()
+            if pending and pacer.wait(now) == 0.0:
+                self._publish(SHARED.get(svc, lang, cursor, settled=False))
+                pacer.spend(now)
+                sent, pending, settle = now, False, now + SETTLE_SECONDS
+            elif not pending and settle is not None and now >= settle:
+                # The call log writer has applied them by now: today's figures.
+                self._publish(SHARED.get(svc, lang, cursor, settled=True))
+                sent, settle = now, None
+            elif not pending and now - sent >= QUIET_SECONDS:
+                self._publish(SHARED.get(svc, lang, cursor, settled=True))
+                sent = now
+
+
+_BROADCASTS: dict[tuple[int, str], Broadcast] = {}
+_BROADCASTS_LOCK = threading.Lock()
+
+
+def broadcast(svc: WebServices, lang: str) -> Broadcast:
+    """This process's boards in `lang` for the app of `svc` (tests run many
+    apps in one process)."""
+    with _BROADCASTS_LOCK:
+        found = _BROADCASTS.get((id(svc), lang))
+        if found is None or found._svc is not svc:
+            found = _BROADCASTS[(id(svc), lang)] = Broadcast(svc, lang)
+        return found
+
+
+def follow(svc: WebServices, lang: str) -> Iterator[bytes]:
+    """The SSE body: a board now, then each one the process broadcasts."""
+    yield f"retry: {RETRY_MS}\n\n".encode()
     try:
         yield from _follow(svc, lang)
     except redis.RedisError as exc:
         log.warning("wallboard feed stopped: %s", exc)
-        yield ": live state unreachable, reconnect\n\n"
+        yield b": live state unreachable, reconnect\n\n"
 
 
-def _follow(svc: WebServices, lang: str) -> Iterator[str]:
-    stream = ticker(svc)
-    tick, cursor = stream.latest(svc)
-    yield SHARED.get(svc, lang, cursor, settled=True)
-    sent = time.monotonic()
-    # Boards after events are paced; the first, the settled and the quiet
-    # ones are not (one each per burst or per `QUIET_SECONDS` at most).
-    pacer = Pacer(MIN_GAP, BURST, sent)
-    pending = False  # events came that no board sent shows yet
-    settle: float | None = None
-    while True:
-        if pending:
-            # Events came: the board at the end of the wait shows them and
-            # whatever else comes meanwhile (one wake-up, however many).
-            time.sleep(pacer.wait(time.monotonic()))
-            tick, cursor = stream.latest(svc)
-        else:
-            seen, cursor = stream.changed(tick, BLOCK_MS / 1000)
-            if seen != tick:
-                tick, pending = seen, True
-        now = time.monotonic()
-        if pending and pacer.wait(now) == 0.0:
-            yield SHARED.get(svc, lang, cursor, settled=False)
-            pacer.spend(now)
-            sent, pending, settle = now, False, now + SETTLE_SECONDS
-        elif not pending and settle is not None and now >= settle:
-            # The call log writer has applied them by now: today's figures.
-            yield SHARED.get(svc, lang, cursor, settled=True)
-            sent, settle = now, None
-        elif not pending and now - sent >= QUIET_SECONDS:
-            yield SHARED.get(svc, lang, cursor, settled=True)
-            sent = now
+def _follow(svc: WebServices, lang: str) -> Iterator[bytes]:
+    boards = broadcast(svc, lang)
+    number = boards.join()
+    try:
+        shown, message = boards.first()
+        yield message
+        while True:
+            number, made = boards.next(number)
+            # A board made before this viewer's first one is not sent after
+            # it: what a screen shows never goes back.
+            if made is not None and made[0] >= shown:
+                shown, message = made
+                yield message
+    finally:
+        boards.leave()
 
 
 def _lang() -> str:

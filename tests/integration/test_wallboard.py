@@ -69,13 +69,20 @@ def test_the_feed_sends_a_new_board_when_a_caller_joins_a_queue(
     assert response.status_code == 200
     assert response.mimetype == "text/event-stream"
     boards = _messages(iter(response.response))
-    first = next(boards)
-    before = {q["id"]: q["waiting"] for q in first["queues"]}["email"]
+    before = _waiting(next(boards))
     signed_post("/voice/incoming", call_form("CAwb2"))
     signed_post(EMAIL, call_form("CAwb2", Digits="4"))
-    after = next(boards)
-    assert {q["id"]: q["waiting"] for q in after["queues"]}["email"] == before + 1
+    # A board after each burst of events: the caller's first steps (in the
+    # menu) may show before they join the queue, never more than a few.
+    shown = [next(boards)]
+    while len(shown) < 4 and _waiting(shown[-1]) == before:
+        shown.append(next(boards))
+    assert _waiting(shown[-1]) == before + 1
     response.close()
+
+
+def _waiting(board: dict[str, Any]) -> int:
+    return int({q["id"]: q["waiting"] for q in board["queues"]}["email"])
 
 
 def test_the_wallboard_is_for_supervisors(app: Flask) -> None:
