@@ -19,10 +19,26 @@ from agents.scripts import PRELUDE as AGENT_PRELUDE
 from core.lua import LUA_HELPERS
 from queues.lifecycle import lua_tables
 
+#: How long a call's live state is kept once it ended (s). The call log has
+#: the call from its end on (the `call_ended` event); what may still touch the
+#: live state comes well within a day: the carrier's late or repeated
+#: callbacks, the hotliner's outcome after wrap-up and its correction, the
+#: sweeper. (The lost-call reconciliation only looks at calls the call log
+#: still has as live.) Kept for ever, ended calls made Redis grow without
+#: end, about 530 bytes a call (a 10-minute soak at 20 calls/s).
+ENDED_CALL_SECONDS = 86_400
+
 PRELUDE = (
     lua_tables()
     + AGENT_PRELUDE
+    + f"local ENDED_CALL_SECONDS = {ENDED_CALL_SECONDS}\n"
     + """
+-- A call that ended: its hash goes after `ENDED_CALL_SECONDS` (every
+-- `call_ended` event comes with it).
+local function ended(ckey)
+  redis.call('EXPIRE', ckey, ENDED_CALL_SECONDS)
+end
+
 -- Exponential moving average of a duration (ms) in a queue's stats hash; the
 -- estimated wait announced to callers is built on it.
 local function observe(base, qid, name, value)
@@ -542,6 +558,7 @@ redis.call('ZREM', KEYS[2], sid)
 redis.call('ZREM', base .. 'timers', 'bridge:' .. sid, 'alone:' .. sid)
 local logged_agent = agent
 if final == 'abandoned' and state ~= 'offered' then logged_agent = '' end
+ended(KEYS[1])
 emit(KEYS[4], 'call_ended', sid, logged_agent, now,
      {'state', final, 'stage', state, 'reason', ARGV[4],
       'queued_at', field(KEYS[1], 'first_queued'),
@@ -970,6 +987,7 @@ local attempts = redis.call('HINCRBY', KEYS[1], 'callback_attempts', 1)
 if attempts >= tonumber(ARGV[4]) then
   redis.call('HSET', KEYS[1], 'state', given_up, 'ended', now, 'agent', '')
   redis.call('ZREM', KEYS[2], sid)
+  ended(KEYS[1])
   emit(KEYS[3], 'call_ended', sid, '', now,
        {'state', given_up, 'stage', 'callback', 'reason', 'callback_failed',
         'attempts', tostring(attempts), 'queued_at', field(KEYS[1], 'first_queued'),
@@ -1015,6 +1033,7 @@ if not to then return 0 end
 redis.call('ZREM', ARGV[1] .. 'queue:' .. field(KEYS[1], 'queue'), ARGV[2])
 redis.call('HSET', KEYS[1], 'state', to, 'ended', ARGV[3], 'recording', ARGV[4])
 redis.call('ZREM', KEYS[2], ARGV[2])
+ended(KEYS[1])
 emit(KEYS[3], 'call_ended', ARGV[2], '', ARGV[3],
      {'state', to, 'stage', state, 'reason', 'voicemail',
       'recording_url', ARGV[4], 'recording_seconds', ARGV[5],
@@ -1036,6 +1055,7 @@ local to = MOVES.self_serve[state]
 if not to then return 0 end
 redis.call('HSET', KEYS[1], 'state', to, 'ended', ARGV[3], 'outcome', ARGV[4])
 redis.call('ZREM', KEYS[2], ARGV[2])
+ended(KEYS[1])
 emit(KEYS[3], 'call_ended', ARGV[2], '', ARGV[3],
      {'state', to, 'stage', state, 'reason', ARGV[4],
       'outcome', ARGV[4], 'detail', ARGV[5], 'queued_at', '', 'talk_started', ''})
@@ -1079,6 +1099,7 @@ CLOSE_LOST_CALL = (
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'sid', ARGV[2], 'state', ARGV[4], 'ended', ARGV[3],
            'lost', '1')
+ended(KEYS[1])
 emit(KEYS[2], 'call_ended', ARGV[2], '', ARGV[3],
      {'state', ARGV[4], 'stage', 'lost', 'reason', ARGV[5]})
 return 1

@@ -13,8 +13,9 @@ import redis
 
 from agents.lifecycle import AgentState
 from core.keys import Keys
-from queues.lifecycle import TRANSITIONS, CallEvent, CallState
+from queues.lifecycle import TERMINAL, TRANSITIONS, CallEvent, CallState
 from queues.routing import QueueRule
+from queues.scripts import ENDED_CALL_SECONDS
 from queues.store import RoutingStore
 
 PRINTER = [QueueRule("printer", 1, 0, 1)]
@@ -155,6 +156,12 @@ def test_each_script_moves_a_call_as_the_table_says(
     run(store, event)
     expected = TRANSITIONS.get((state, event), state)
     assert store.call(SID)["state"] == expected, (state, event)
+    # An ended call's live state goes a day after; a live call's stays.
+    ttl = redis_client.ttl(Keys(prefix="life").call(SID))
+    if expected in TERMINAL:
+        assert 0 < ttl <= ENDED_CALL_SECONDS, (state, event, ttl)
+    else:
+        assert ttl == -1, (state, event, ttl)
 
 
 def test_every_move_of_the_table_is_exercised() -> None:

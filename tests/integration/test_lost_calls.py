@@ -16,6 +16,7 @@ from calllog.models import Call
 from calllog.writer import drain_events
 from core.clock import utcnow
 from core.keys import Keys
+from queues.scripts import ENDED_CALL_SECONDS
 from queues.store import RoutingStore
 
 
@@ -57,6 +58,9 @@ def test_lost_calls_are_closed_once_the_carrier_says_they_are_over(
     store.start_call("CAlost4", "+33600000004", "+33180000000", "fr-FR")
     assert close_lost_calls(engine, store, telephony) == 2
     assert close_lost_calls(engine, store, telephony) == 0  # not twice
+    # The tombstones that say so go a day after, as every ended call's state.
+    for sid in ("CAlost1", "CAlost2"):
+        assert 0 < redis_client.ttl(keys.call(sid)) <= ENDED_CALL_SECONDS
     drain_events(redis_client, engine, keys)
     with Session(engine) as session:
         rows = {
