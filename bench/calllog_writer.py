@@ -16,8 +16,9 @@ hotliners), `set_offer_leg`, `accept`, `bridge`, `hang_up` with the hotline's
 wrap-up, `record_outcome` (which frees the hotliner, who is offered the next
 caller). A call lasts ~3.5 s (menu 1 s, ring 0.4 s, talk 1.5 s, outcome 0.5 s
 later: compressed, the log's work per call does not depend on it); calls start
-at a steady rate (20, then 100 a second) for `--seconds`, then those in
-flight finish. About 11 events a call, so ~220 and ~1,100 events/s.
+at a steady rate (20 a second for 10 s, then 100 a second for 20 s; see
+`SECONDS`; `--seconds` sets both), then those in flight finish. About 11
+events a call, so ~220 and ~1,100 events/s.
 
 The writer runs in another process, through the worker's own code
 (`cli.worker._loop` over `_writer_step`: `drain_events` until it returns 0,
@@ -115,6 +116,12 @@ from queues.routing import QueueRule  # noqa: E402
 from queues.store import Offer, OutcomeRecorded, RoutingStore  # noqa: E402
 
 RATES = (20, 100)  # calls started per second; the targets hold at the first
+#: Seconds of calls at each rate unless `--seconds` says. At 20 calls/s the
+#: writer is a fifth to half busy and its lag is flat (~0.15 s): 10 s give
+#: 100 lag samples and 2,200 events. At 100 calls/s what counts is whether it
+#: keeps up, i.e. a backlog drained within 5 s of the last event: a writer
+#: short by a quarter of the rate only shows it after ~20 s of load.
+SECONDS = {20: 10.0, 100: 20.0}
 TARGET_RATE = 20
 LAG_TARGET_S = 5.0
 SAMPLE_S = 0.1
@@ -532,7 +539,7 @@ class WriterProcess:
         """Stop it: at once when idle, else killed in the middle of a drain
         (what it committed is in SQL; the rest of the stream is dropped)."""
         self._stop.set()
-        deadline = time.monotonic() + 3
+        deadline = time.monotonic() + 1
         while self.process.is_alive() and time.monotonic() < deadline:
             self.collect()
             self.process.join(0.05)
@@ -922,7 +929,13 @@ def report(result: Result) -> tuple[list[Figure], list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        help="of calls at each rate (default: "
+        + ", ".join(f"{s:g} s at {r}/s" for r, s in SECONDS.items())
+        + ")",
+    )
     parser.add_argument("--redis-url", help="use this server (default: own Valkey)")
     parser.add_argument("--db", type=int, default=15, help="DB index with --redis-url")
     parser.add_argument(
@@ -954,14 +967,19 @@ def main(argv: list[str] | None = None) -> int:
             f"{info.get('server_name', 'redis')} "
             f"{info.get('valkey_version') or info.get('redis_version')}; writer "
             f"batches of {BATCH}; a call ~{CALL_S:.1f} s, "
-            f"{args.seconds:.0f} s of calls at each rate"
+            + (
+                f"{args.seconds:g} s of calls at each rate"
+                if args.seconds
+                else ", ".join(f"{s:g} s of calls at {r}/s" for r, s in SECONDS.items())
+            )
         )
         for kind, server in kinds:
             with database(kind, server) as db_url:
                 engine = sa.make_url(db_url)
                 print(f"== {kind} ({engine.render_as_string(hide_password=True)})")
                 for rate in RATES:
-                    result = measure(url, db_url, kind, rate, args.seconds, args.seed)
+                    seconds = args.seconds or SECONDS[rate]
+                    result = measure(url, db_url, kind, rate, seconds, args.seed)
                     got, failed = report(result)
                     figures += got
                     missed += failed

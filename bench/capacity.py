@@ -17,7 +17,10 @@ the callers, on the same machine (its share of the CPU is printed: on a
    p50/p99 as the simulator timed them, errors, callers still on the line at
    the step's end, the call-log writer's lag, Redis memory, each part's CPU
    and resident memory. The ramp stops at the first step that breaks, and
-   says what broke first:
+   says what broke first; a step stops placing calls as soon as its verdict
+   is certain whatever its remaining calls do (a simulator error, or more
+   than 1 % of its calls placed over 0.5 s late: its p99 is past the limit),
+   so a broken step costs seconds, not its whole `--step-seconds`:
    - `webhooks`: p99 over `--p99-limit` (1 s: callers hear the silence);
    - `lost`: a simulator error (a webhook unanswered within Twilio's 15 s,
      a bad TwiML) or a caller never bridged;
@@ -26,8 +29,12 @@ the callers, on the same machine (its share of the CPU is printed: on a
      (p99): past this the figures say more about the simulator than the app.
 2. **Waiting** (`--waiting`, 5,000 by default: Twilio's most per queue,
    spread over the menu's queues): every hotliner goes on break (the API, as
-   the console does), then the callers are placed at the last sustained rate
-   and all wait, polling the hold loop; measured for `--hold-seconds` (30):
+   the console does), then the callers are placed at `--waiting-rate` (20/s;
+   `make bench` places its 2,000 at 50/s: without hotliners to ring and
+   bridge, arrivals cost the stack and the simulator less than in the ramp
+   (placed late p99 63 ms at 50/s, 131 ms at 40/s, on a busy machine), and
+   the placing's own lateness is printed) and all wait, polling the hold
+   loop; measured for `--hold-seconds` (30):
    webhook p99 while they wait, Redis memory per waiting caller; then every
    hotliner comes back and the time until all of them were served, and lost
    callers (target 0).
@@ -36,6 +43,7 @@ Baseline in the same run: the first ramp step's webhook p99 (each later
 step's is shown as a ratio to it).
 
     python bench/capacity.py                                # ~6 min
+    python bench/capacity.py --waiting 2000 --waiting-rate 50   # make bench (~3.5 min)
     python bench/capacity.py --rates 10,20 --waiting 500 --hotliners 200  # a look
 """
 
@@ -49,18 +57,20 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import redis
-from argon2 import PasswordHasher
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
 from bench.console import (  # noqa: E402
+    CHEAP,
     MENU_KEYS,
     PATIENCE,
     Hotline,
@@ -80,8 +90,6 @@ SCALE = 0.1  # real seconds per simulated one
 WAITING_TALK = 5.0  # real seconds, once the waiting callers are answered
 LATE_LIMIT = 0.5  # s: the simulator placing calls later than this (p99)
 LAG_LIMIT_S = 5.0  # s of events the call log may be behind
-#: A cheap password hash: the hotliners only use their API token.
-CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
 @dataclass
@@ -104,6 +112,7 @@ class Step:
 class Waiting:
     callers: int = 0
     rate: float = 0.0
+    late: list[float] = field(default_factory=list)  # s each was placed late
     waited: int = 0  # callers in queues when measured
     webhooks: list[float] = field(default_factory=list)
     bytes_per_caller: float = float("nan")
@@ -173,14 +182,22 @@ class Probe:
 
 
 def place(
-    h: Hotline, rate: float, count: int, rng: random.Random, prefix: str
+    h: Hotline,
+    rate: float,
+    count: int,
+    rng: random.Random,
+    prefix: str,
+    broken: Callable[[list[float]], bool] | None = None,
 ) -> tuple[list[Call], list[float]]:
     """`count` Poisson callers at `rate`/s, each with a menu key; how late
-    each was placed (the simulator's own lag)."""
+    each was placed (the simulator's own lag). `broken`, asked after each
+    call with the lateness so far: True stops the placing there."""
     placed: list[Call] = []
     late: list[float] = []
     due = time.monotonic()
     for n in range(count):
+        if broken is not None and broken(late):
+            break
         due += rng.expovariate(rate)
         pause = due - time.monotonic()
         if pause > 0:
@@ -197,6 +214,29 @@ def place(
             )
         )
     return placed, late
+
+
+class Verdict:
+    """Whether a step has already broken, whatever its remaining calls do:
+    a simulator error (`lost`), or so many calls placed over LATE_LIMIT late
+    that the step's p99 is past it (`load generator`). Then the ramp stops
+    placing at once instead of playing the step to its end: `judge` names
+    the same cause on the calls placed, and every later step is skipped
+    anyway. The webhooks' p99 and the writer's lag are judged at the end."""
+
+    def __init__(self, h: Hotline, count: int) -> None:
+        self.h = h
+        self.errors = len(h.carrier.errors)
+        # percentile() takes the value of rank int(0.99 n): past LATE_LIMIT
+        # once this many of the n calls are.
+        self.too_late = count - int(0.99 * count)
+        self.over = 0
+        self.seen = 0
+
+    def certain(self, late: list[float]) -> bool:
+        self.over += sum(1 for x in late[self.seen :] if x > LATE_LIMIT)
+        self.seen = len(late)
+        return self.over >= self.too_late or len(self.h.carrier.errors) > self.errors
 
 
 def judge(step: Step, p99_limit: float) -> str:
@@ -219,8 +259,16 @@ def ramp(h: Hotline, args: argparse.Namespace, rng: random.Random) -> list[Step]
         step = Step(rate)
         count = int(rate * args.step_seconds)
         print(f"  {rate:g} calls/s for {args.step_seconds:g} s ...", flush=True)
-        _, step.late = place(h, rate, count, rng, f"6{n:02d}")
-        step.placed = count
+        _, step.late = place(
+            h, rate, count, rng, f"6{n:02d}", Verdict(h, count).certain
+        )
+        step.placed = len(step.late)
+        if step.placed < count:
+            print(
+                f"    stopped after {step.placed} of {count} calls: the step had"
+                " broken whatever the rest would do",
+                flush=True,
+            )
         time.sleep(3 * TALK * SCALE)  # the step's last callers are answered
         probe.fill(step)
         step.broke = judge(step, args.p99_limit)
@@ -230,6 +278,13 @@ def ramp(h: Hotline, args: argparse.Namespace, rng: random.Random) -> list[Step]
             break
         h.carrier.wait_idle(60.0)  # each step starts from a quiet line
     return steps
+
+
+def add_all(h: Hotline, sc: Scenario) -> None:
+    """Every hotliner of the scenario made available, eight at a time (a
+    thousand, one by one, took seconds of the stack's start)."""
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda agent: add_hotliner(h, sc, agent), sc.agents()))
 
 
 def set_all(h: Hotline, agents: list[str], state: str) -> None:
@@ -262,7 +317,7 @@ def waiting(
         " on break ...",
         flush=True,
     )
-    placed, _ = place(h, rate, args.waiting, rng, "699")
+    placed, w.late = place(h, rate, args.waiting, rng, "699")
     probe.window()  # the arrivals' webhooks are the ramp's business
     k = Keys()
 
@@ -372,8 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     steps: list[Step] = []
     if args.rates:
         with hotline(sc, args.redis_url, args.db, None, hasher=CHEAP) as h:
-            for agent in sc.agents():
-                add_hotliner(h, sc, agent)
+            add_all(h, sc)
             print(f"ready after {time.monotonic() - began:.0f} s; ramp:", flush=True)
             steps = ramp(h, args, rng)
     kept = [s for s in steps if not s.broke]
@@ -393,8 +447,7 @@ def main(argv: list[str] | None = None) -> int:
             answer=1.0,
         )
         with hotline(real, args.redis_url, args.db, None, hasher=CHEAP) as h:
-            for agent in real.agents():
-                add_hotliner(h, real, agent)
+            add_all(h, real)
             w = waiting(h, args, args.waiting_rate, rng)
     return report(args, steps, sustained, w, time.monotonic() - began)
 
@@ -445,7 +498,8 @@ def report(
         p99 = percentile(w.webhooks, 0.99)
         ok = w.lost == 0 and not w.errors and w.waited >= w.callers
         print(
-            f"waiting: {w.waited} of {w.callers} callers waiting at once; webhook p99"
+            f"waiting: {w.waited} of {w.callers} callers waiting at once (placed"
+            f" late p99 {percentile(w.late, 0.99) * 1000:.0f} ms); webhook p99"
             f" {p99 * 1000:.0f} ms over {len(w.webhooks)} hold-loop webhooks;"
             f" Redis {w.bytes_per_caller:.0f} B per waiting caller; the line"
             f" idle {w.served_s:.0f} s after the hotliners came back;"

@@ -12,7 +12,8 @@ self-service, transfers, repeats), then times, `--rounds` times each:
 Past days are rolled up first (what the worker keeps doing every quarter of
 an hour; timed). The
 baseline, in the same sitting, timed `--baseline-rounds` times each (3: it is
-up to a thousand times slower, and its p95 of 3 is its slowest): the words
+up to a thousand times slower, and its p95 of 3 is its slowest; no untimed
+warm-up run before them, see `timed`): the words
 search without the notes' index only (SQLite's FTS table and its triggers,
 PostgreSQL's trigram index: the search as it was before them), then the
 reports from every call (no rollup), and the searches after dropping every
@@ -236,8 +237,14 @@ def p95(samples: list[float]) -> float:
     return ordered[max(0, int(len(ordered) * 0.95 + 0.5) - 1)]
 
 
-def timed(action: Callable[[], object], rounds: int) -> list[float]:
-    action()  # warm the caches: the figures are of a running server
+def timed(action: Callable[[], object], rounds: int, *, warm: bool) -> list[float]:
+    """`rounds` timings of `action`, after one untimed run when `warm` (the
+    caches of a running server). The baseline's queries go without it: each
+    reads the whole month, which the fill, the rollup and the queries before
+    left in the OS's cache, and a run of seconds is not moved by a statement
+    prepared anew (a warm-up there cost a quarter of the baseline's time)."""
+    if warm:
+        action()
     out = []
     for _ in range(rounds):
         started = time.perf_counter()
@@ -246,7 +253,9 @@ def timed(action: Callable[[], object], rounds: int) -> list[float]:
     return out
 
 
-def reports_p95(engine: sa.Engine, rounds: int, *, rollups: bool) -> dict[str, float]:
+def reports_p95(
+    engine: sa.Engine, rounds: int, *, rollups: bool, warm: bool = True
+) -> dict[str, float]:
     first = local_day(FIRST_DAY)
     last = local_day(FIRST_DAY + timedelta(days=DAYS - 1))
     return {
@@ -256,13 +265,16 @@ def reports_p95(engine: sa.Engine, rounds: int, *, rollups: bool) -> dict[str, f
                     report, engine, first, last, by, THRESHOLDS, rollups=rollups
                 ),
                 rounds,
+                warm=warm,
             )
         )
         for label, by in (("queue", "queue"), ("half hour", "halfhour"))
     }
 
 
-def search_p95(engine: sa.Engine, rounds: int) -> dict[str, float]:
+def search_p95(
+    engine: sa.Engine, rounds: int, *, warm: bool = True
+) -> dict[str, float]:
     first = local_day(FIRST_DAY)
     last = local_day(FIRST_DAY + timedelta(days=DAYS - 1))
     with engine.connect() as conn:
@@ -276,11 +288,11 @@ def search_p95(engine: sa.Engine, rounds: int) -> dict[str, float]:
     ]
     searches: list[float] = []
     for flt in filters:
-        searches += timed(functools.partial(search, engine, flt), rounds)
-    return {"call-list search": p95(searches)} | words_p95(engine, rounds)
+        searches += timed(functools.partial(search, engine, flt), rounds, warm=warm)
+    return {"call-list search": p95(searches)} | words_p95(engine, rounds, warm=warm)
 
 
-def words_p95(engine: sa.Engine, rounds: int) -> dict[str, float]:
+def words_p95(engine: sa.Engine, rounds: int, *, warm: bool = True) -> dict[str, float]:
     """A common word stops at the 50 newest; without the notes' index, a word
     nobody wrote reads the whole month."""
     first = local_day(FIRST_DAY)
@@ -291,7 +303,7 @@ def words_p95(engine: sa.Engine, rounds: int) -> dict[str, float]:
     ]
     in_notes: list[float] = []
     for flt in words:
-        in_notes += timed(functools.partial(search, engine, flt), rounds)
+        in_notes += timed(functools.partial(search, engine, flt), rounds, warm=warm)
     return {"words-in-notes search": p95(in_notes)}
 
 
@@ -329,13 +341,13 @@ def main() -> int:
             indexed = reports_p95(engine, args.rounds, rollups=True)
             indexed |= search_p95(engine, args.rounds)
             drop_notes_index(engine)
-            unindexed_words = words_p95(engine, args.baseline_rounds)
-            bare = reports_p95(engine, args.baseline_rounds, rollups=False)
+            unindexed_words = words_p95(engine, args.baseline_rounds, warm=False)
+            bare = reports_p95(engine, args.baseline_rounds, rollups=False, warm=False)
             with engine.begin() as conn:
                 for name in INDEXES:
                     conn.execute(sa.text(f"DROP INDEX IF EXISTS {name}"))
                 conn.execute(sa.text("ANALYZE"))
-            bare |= search_p95(engine, args.baseline_rounds)
+            bare |= search_p95(engine, args.baseline_rounds, warm=False)
         finally:
             engine.dispose()
     missed = []

@@ -14,7 +14,9 @@ threads), on the bench's Redis, a call log of their own (SQLite in a
 temporary folder, migrated; or a throw-away PostgreSQL database with
 `--database-url`) and the shipped `config/`. The bench enqueues `stamp`
 (below: it pushes `time.time()` at its start to a Redis list) at a steady
-`--rate` (50 jobs/s) for `--seconds`, the way the app enqueues (`Queue.enqueue`,
+`--rate` (50 jobs/s) for `--seconds` (15: 750 jobs, the p99 the 8th slowest;
+the worker's stalls, bursts of jobs waiting 100-430 ms, come 2-4 times in 20 s
+and still fall in each window), the way the app enqueues (`Queue.enqueue`,
 defaults), after 3 s of the same as a warm-up; latency = start - the time
 taken just before `enqueue`. The sweep's own jobs share the queue, as in
 production. Jobs that waited over 100 ms are also shown by when they were
@@ -23,8 +25,10 @@ enqueued, in bursts: a stall of the worker shows as one.
 Twice: idle, then while `bench/calllog_writer.py`'s load runs beside it
 (`call_load`: whole calls through the store at 20 calls/s, from a process of
 its own, on the app's keys, so the workers' own writer thread drains them
-into their call log, as in production). The load starts 3.5 s early so
-that calls are in flight when the measure begins; the call log's lag behind
+into their call log, as in production). The load's process starts with the
+workers (its hotliners' logins are in the call log before the idle phase)
+and its calls 3.5 s before the measure, so that calls are in flight when it
+begins; the call log's lag behind
 the stream is sampled every second meanwhile.
 
 Baseline, in the same phases and at the same rate (interleaved, half a
@@ -376,7 +380,7 @@ def report_load(stats: LoadStats, lags: list[Lag], end: Lag) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--rate", type=float, default=RATE, help="jobs a second")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--redis-url", help="use this server (default: own Valkey)")
@@ -400,6 +404,10 @@ def main(argv: list[str] | None = None) -> int:
         queue = Queue(RQ_QUEUE, connection=client)
         procs = stack.enter_context(workers(args.workers, url, db_url, folder))
         stack.enter_context(bare_queue(url))
+        # The load's process starts (and logs its hotliners in) while the
+        # workers start; it waits for `go`, and its logins are written before
+        # the idle phase.
+        load = stack.enter_context(call_load(url, TARGET_RATE, args.seconds + CALL_S))
         print(
             f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; "
             f"{info.get('server_name', 'redis')} "
@@ -422,21 +430,23 @@ def main(argv: list[str] | None = None) -> int:
                 f"{SETTLE_S:.0f} s (exited: {dead or 'none'}): the bench is broken"
             )
         print(f"   workers up: {Worker.count(connection=client, queue=queue)}")
-        idle = run_phase(client, queue, "idle", args.rate, args.seconds, cpu)
         engine = create_db_engine(db_url)
         stack.callback(engine.dispose)
         probe = LagProbe(client, engine, Keys())
-        with call_load(url, TARGET_RATE, args.seconds + CALL_S) as load:
-            sampler = LagSampler(probe)
-            load.go()
-            sampler.start()
-            time.sleep(CALL_S)  # calls in flight before the measure
-            loaded = run_phase(client, queue, "loaded", args.rate, args.seconds, cpu)
-            stats = load.result(SETTLE_S)
-            sampler.stop.set()
-            sampler.join()
-            time.sleep(1.0)
-            end = probe()
+        deadline = time.monotonic() + SETTLE_S
+        while probe().pending and time.monotonic() < deadline:
+            time.sleep(0.05)  # the load's logins, in the call log before idle
+        idle = run_phase(client, queue, "idle", args.rate, args.seconds, cpu)
+        sampler = LagSampler(probe)
+        load.go()
+        sampler.start()
+        time.sleep(CALL_S)  # calls in flight before the measure
+        loaded = run_phase(client, queue, "loaded", args.rate, args.seconds, cpu)
+        stats = load.result(SETTLE_S)
+        sampler.stop.set()
+        sampler.join()
+        time.sleep(1.0)
+        end = probe()
         failures = [p.pid for p in procs if p.poll() is not None]
         print()
         idle_rq, idle_bare = report(idle, "idle")
