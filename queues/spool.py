@@ -18,7 +18,9 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
+import random
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -31,6 +33,8 @@ Args = list[Any]
 
 #: Entries read at a time by a replay.
 REPLAY_BATCH = 100
+#: How long opening the journal is tried while other processes open it too (s).
+OPEN_SECONDS = 10.0
 
 
 class Spool:
@@ -41,16 +45,34 @@ class Spool:
         self.marker = path.with_suffix(".pending")
         self.lock_path = path.with_suffix(".replaying")
         path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS ops (id INTEGER PRIMARY KEY, "
-                "at_ms INTEGER NOT NULL, op TEXT NOT NULL, args TEXT NOT NULL)"
-            )
+        self._create()
+
+    def _create(self) -> None:
+        """The file in WAL mode (kept by the file: once is enough) and its
+        table. The processes of a host start together (gunicorn boots its
+        workers at once) and SQLite answers "database is locked" at once,
+        without its busy wait, to a journal mode change that meets another
+        connection: that one is tried again for `OPEN_SECONDS`."""
+        deadline = time.monotonic() + OPEN_SECONDS
+        while True:
+            try:
+                with closing(sqlite3.connect(self.path, timeout=5.0)) as db:
+                    db.execute("PRAGMA journal_mode=WAL")
+                    with db:
+                        db.execute(
+                            "CREATE TABLE IF NOT EXISTS ops (id INTEGER PRIMARY KEY, "
+                            "at_ms INTEGER NOT NULL, op TEXT NOT NULL, "
+                            "args TEXT NOT NULL)"
+                        )
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(random.uniform(0.01, 0.05))
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         with closing(sqlite3.connect(self.path, timeout=5.0)) as db:
-            db.execute("PRAGMA journal_mode=WAL")
             with db:  # one transaction, committed on success
                 yield db
 

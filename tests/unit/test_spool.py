@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -108,3 +110,36 @@ def test_one_replayer_at_a_time_per_host(tmp_path: Path) -> None:
     assert spool.replay(apply, lambda exc: isinstance(exc, Down)) == 1
     assert inner == [0]  # the second replayer stood back
     assert not spool.pending()
+
+
+def _open_together(path: str, barrier: Any, errors: Any) -> None:
+    barrier.wait()
+    try:
+        Spool(Path(path)).append("call_started", ["CA1"], 1)
+    except Exception as exc:  # noqa: BLE001 - reported to the test
+        errors.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_processes_that_start_together_all_open_a_new_spool(tmp_path: Path) -> None:
+    """Gunicorn boots its workers at once: each opens the host's journal. The
+    first ones made it (WAL) while the others set WAL too and were told
+    "database is locked" at once (no busy wait for that), and the worker
+    failed to boot."""
+    context = multiprocessing.get_context("fork")
+    errors = context.Queue()
+    for attempt in range(6):
+        path = tmp_path / f"spool-{attempt}.sqlite3"
+        barrier = context.Barrier(8)
+        workers = [
+            context.Process(target=_open_together, args=(str(path), barrier, errors))
+            for _ in range(8)
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(30)
+        found = []
+        while not errors.empty():
+            found.append(errors.get())
+        assert found == []
+        assert Spool(path).count() == 8
