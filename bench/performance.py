@@ -76,7 +76,11 @@ BENCHES = (
         about="a signed IVR step vs a bare Flask endpoint",
     ),
     Bench("bench/fidelity.py", about="simulated day vs Erlang C, nobody lost"),
-    Bench("bench/console.py", about="50 consoles' pop-ups while calls flow"),
+    Bench(
+        "bench/console.py",
+        ("--calls", "240"),
+        about="50 consoles' pop-ups while calls flow",
+    ),
     Bench("bench/wallboard.py", about="50 wallboards during 20 calls/s"),
     Bench(
         "bench/reports.py",
