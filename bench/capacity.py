@@ -30,11 +30,13 @@ the callers, on the same machine (its share of the CPU is printed: on a
 2. **Waiting** (`--waiting`, 5,000 by default: Twilio's most per queue,
    spread over the menu's queues): every hotliner goes on break (the API, as
    the console does), then the callers are placed at `--waiting-rate` (20/s;
-   `make bench` places its 2,000 at 50/s: without hotliners to ring and
-   bridge, arrivals cost the stack and the simulator less than in the ramp
-   (placed late p99 63 ms at 50/s, 131 ms at 40/s, on a busy machine), and
-   the placing's own lateness is printed) and all wait, polling the hold
-   loop; measured for `--hold-seconds` (30):
+   `make bench` places its 2,000 at 40/s: without hotliners to ring and
+   bridge, arrivals cost the stack and the simulator less than in the ramp;
+   at 50/s one run had only 1,783 in a queue at once, and the placing's own
+   lateness is printed) and all wait, polling the hold loop; measured for
+   `--hold-seconds` (30), and on until every caller is in a queue (the last
+   ones placed are still hearing the greeting, in real time) or none joined
+   for 5 s (60 s more at most):
    webhook p99 while they wait, Redis memory per waiting caller; then every
    hotliner comes back and the time until all of them were served, and lost
    callers (target 0).
@@ -88,6 +90,10 @@ from simulator.scripts import CallerScript, Digits  # noqa: E402
 TALK = 20.0  # simulated seconds
 SCALE = 0.1  # real seconds per simulated one
 WAITING_TALK = 5.0  # real seconds, once the waiting callers are answered
+#: The hold ends once no caller joined a queue for this long (s) ...
+SETTLED_SECONDS = 5.0
+#: ... or this long past `--hold-seconds` at most.
+HOLD_MORE_SECONDS = 60.0
 LATE_LIMIT = 0.5  # s: the simulator placing calls later than this (p99)
 LAG_LIMIT_S = 5.0  # s of events the call log may be behind
 
@@ -329,14 +335,29 @@ def waiting(
         ]
         return sum(int(n) for n in sizes)
 
-    print(f"  holding {args.hold_seconds:g} s ...", flush=True)
-    end = time.monotonic() + args.hold_seconds
-    while time.monotonic() < end:  # the most waiting at once, and their memory
+    print(
+        f"  holding {args.hold_seconds:g} s, and until every caller is in a queue"
+        f" or {SETTLED_SECONDS:g} s pass without one more ...",
+        flush=True,
+    )
+    # The last callers placed are still in the menu (real time: they hear
+    # the greeting): the hold lasts until they are in too, or stop coming.
+    began = time.monotonic()
+    end, grew = began + args.hold_seconds, began
+    while True:  # the most waiting at once, and their memory
         now = in_queues()
         if now > w.waited:
-            w.waited = now
+            w.waited, grew = now, time.monotonic()
             w.bytes_per_caller = (probe.redis_bytes() - before) / now
+        moment = time.monotonic()
+        if moment >= end and (
+            w.waited >= args.waiting
+            or moment - grew >= SETTLED_SECONDS
+            or moment - began >= args.hold_seconds + HOLD_MORE_SECONDS
+        ):
+            break
         time.sleep(1.0)
+    print(f"  held {time.monotonic() - began:.0f} s", flush=True)
     w.webhooks, errors = probe.window()
     back = time.monotonic()
     set_all(h, agents, "available")

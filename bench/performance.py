@@ -62,11 +62,12 @@ class Bench:
 
 #: In the order they run: quick accuracy checks first, whole-stack runs last.
 #: The arguments keep the whole run under 15 minutes (961 s with the soak at
-#: 1.5 minutes, fidelity at 300 callers and capacity holding 20 s): each
-#: window is still thousands of answers (webhooks: 5 s closed loop, 10 s
-#: open loop at 200/s; the soak 75 s at 20 calls/s; capacity 20 s a step);
-#: the longer runs are each bench's default (`docs/PERFORMANCE.md` says which
-#: command made each row; the 10-minute soak is recorded in `docs/SCALING.md`).
+#: 1.5 minutes, fidelity at 300 callers and capacity holding 20 s; 890 s
+#: with 1.25 minutes, 250 and 10 s): each window is still thousands of
+#: answers (webhooks: 5 s closed loop, 10 s open loop at 200/s; the soak a
+#: minute at 20 calls/s; capacity 20 s a step); the longer runs are each
+#: bench's default (`docs/PERFORMANCE.md` says which command made each row;
+#: the 10-minute soak is recorded in `docs/SCALING.md`).
 BENCHES = (
     Bench("bench/kb_accuracy.py", about="KB search accuracy on known phrases"),
     Bench("bench/triage.py", about="callers understood the first time (frozen set)"),
@@ -96,7 +97,7 @@ BENCHES = (
     ),
     Bench(
         "bench/soak.py",
-        ("--minutes", "1.25"),
+        ("--minutes", "1"),
         about="the whole flow at 20 calls/s: nothing lost, nothing growing",
     ),
     Bench(
