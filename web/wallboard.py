@@ -469,11 +469,12 @@ class Broadcast:
     follows the stream, paces the boards (`Pacer`) and makes each once;
     every viewer waits for the next one and writes it to its socket.
 
-    Each viewer used to pace itself and ask for a board at the stream
-    position it had seen: fifty viewers out of step asked for boards at
-    fifty positions, so the feed made a board many times a second, and each
-    viewer woke several times a board, on the cores the webhooks answer on.
-    Now a board costs one making and one wake-up per viewer."""
+    Each viewer used to follow the stream, pace itself and ask for its own
+    board at the position it had seen: fifty viewers woke several times a
+    board each, on the cores the webhooks answer on. Now a board costs one
+    making and one wake-up per viewer. With 50 wallboards at 20 calls/s the
+    feed's process used 2.0-2.1 CPU s per 30 s before, 1.8 s per 40 s after
+    (1.1-1.3 s once the stream reader gathered events)."""
 
     #: Longest wait of a viewer for the next board (s).
     VIEWER_WAIT = 2.0

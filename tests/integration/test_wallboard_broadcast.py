@@ -72,8 +72,7 @@ def test_every_viewer_gets_each_change_from_boards_made_once_for_all(
     for viewer in viewers:
         assert viewer.first.wait(10.0)
     joined = len(made)
-    # Callers join the email queue for 1.5 s, one every 0.1 s: each viewer
-    # would otherwise ask for boards at the position it had seen.
+    # Callers join the email queue for 1.5 s, one every 0.1 s.
     for n in range(15):
         signed_post("/voice/incoming", call_form(f"CAbc{n}"))
         signed_post(EMAIL, call_form(f"CAbc{n}", Digits="4"))
