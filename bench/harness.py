@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -99,3 +100,8 @@ def record(bench: str, figures: Sequence[Figure]) -> None:
     with open(path, "a", encoding="utf-8") as out:
         for figure in figures:
             out.write(json.dumps({"bench": bench, **asdict(figure)}) + "\n")
+
+
+def sleep_until(moment: float) -> None:
+    """Sleeps until `time.monotonic()` reaches `moment` (at once if past)."""
+    time.sleep(max(0.0, moment - time.monotonic()))

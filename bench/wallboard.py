@@ -71,7 +71,7 @@ from bench.console import (  # noqa: E402
     place_calls,
     timed_out_path,
 )
-from bench.harness import Figure, percentile, record  # noqa: E402
+from bench.harness import Figure, percentile, record, sleep_until  # noqa: E402
 from core.keys import Keys  # noqa: E402
 from simulator.scripts import CallerScript, Digits  # noqa: E402
 
@@ -255,10 +255,6 @@ def latencies(
         elif stream_ms(event) < until_ms - 1000:
             unseen += 1
     return out, unseen
-
-
-def sleep_until(moment: float) -> None:
-    time.sleep(max(0.0, moment - time.monotonic()))
 
 
 def run(

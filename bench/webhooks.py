@@ -93,6 +93,7 @@ from bench.harness import (  # noqa: E402
     record,
     redis_server,
     show_tracebacks,
+    sleep_until,
 )
 from calllog.db import upgrade  # noqa: E402
 from cli.stack import WEB_APP, ManagedProcess  # noqa: E402
@@ -457,10 +458,6 @@ def receive(pipe: Connection) -> object:
         return cast(object, pipe.recv())
     except EOFError:
         return None
-
-
-def sleep_until(moment: float) -> None:
-    time.sleep(max(0.0, moment - time.monotonic()))
 
 
 def run(
