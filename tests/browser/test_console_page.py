@@ -447,6 +447,12 @@ def test_a_warm_transfer_briefs_omar_in_his_console_then_leaves_him_the_caller(
     expect(nina.locator("#message")).to_contain_text(
         "Omar Toujours-Là : refusé", timeout=20_000
     )
+    # The request went out before Omar's offer could; its answer may still be
+    # on its way (the handler keeps it once `route.fetch` returned, and runs
+    # only while Playwright waits).
+    deadline = time.monotonic() + 20
+    while not held and time.monotonic() < deadline:
+        nina.wait_for_timeout(50)
     assert len(held) == 1
     with nina.expect_response("**/api/calls/*/transfer") as answered:
         held[0][0].fulfill(response=held[0][1])
