@@ -546,7 +546,7 @@ class Broadcast:
 
     def _run(self) -> None:
         try:
-            self._follow()
+            self._make_boards()
         except Exception as exc:  # noqa: BLE001 - the viewers reconnect
             if not isinstance(exc, redis.RedisError):
                 log.exception("wallboard: boards stopped")
@@ -555,7 +555,7 @@ class Broadcast:
                 self._thread = None
                 self._cond.notify_all()
 
-    def _follow(self) -> None:
+    def _make_boards(self) -> None:
         svc, lang = self._svc, self._lang
         stream = ticker(svc)
         tick, cursor = stream.latest(svc)
