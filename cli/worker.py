@@ -183,7 +183,9 @@ def _clock(runtime: Runtime, stop: threading.Event) -> None:
     `CronScheduler.start()` installs signal handlers and must own the main
     thread, which the worker needs; its `enqueue_jobs()` does the same work.
     """
-    cron = CronScheduler(connection=runtime.redis, name=f"hotline-clock-{id(stop)}")
+    cron = CronScheduler(
+        connection=runtime.jobs.connection, name=f"hotline-clock-{id(stop)}"
+    )
     cron.register(
         jobs.sweep,
         queue_name=RQ_QUEUE,
@@ -289,6 +291,8 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
     configs = ConfigVersions(settings.config_dir, None, Keys())
     runtime = build_runtime(settings, routing=configs.load().routing)
     _wait_for_redis(runtime.redis, REDIS_START_WAIT)
+    if runtime.jobs.connection is not runtime.redis:  # ROUTING_REDIS_URL's own
+        _wait_for_redis(runtime.jobs.connection, REDIS_START_WAIT)
     publish_wrapup_times(runtime)
     configs.redis = runtime.redis
     configs.on_install = lambda _version, new: _reloaded(runtime, new.routing)

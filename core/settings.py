@@ -32,9 +32,18 @@ SIMULATOR_API_KEY = "SK" + "5" * 32
 #: would lose events; above, the stream alone could fill a Redis server.
 EVENT_STREAM_MAX_RANGE = (10_000, 100_000_000)
 
+#: ROUTING_REDIS_URL's schemes: a server's, or a Redis Cluster's (any node).
+ROUTING_SCHEMES = frozenset(
+    {"redis", "rediss", "unix", "redis+cluster", "rediss+cluster"}
+)
+
 DOCUMENTED_VARIABLES: dict[str, str] = {
     "REDIS_URL": "Redis for live state (redis://, rediss:// or unix://). "
     "Unset: an embedded Valkey server in the instance folder.",
+    "ROUTING_REDIS_URL": "Redis for the routing state alone (callers, queues, "
+    "offers, hotliners, the event stream), if not REDIS_URL's: redis://... for "
+    "a server, redis+cluster://host:port (any node) for a Redis Cluster. RQ's "
+    "jobs stay on REDIS_URL.",
     "DATABASE_URL": "Call log database (sqlite:///path or postgresql://...). "
     "Unset: SQLite in the instance folder.",
     "TWILIO_ACCOUNT_SID": "Twilio account (AC + 32 hex). Unset with the token: "
@@ -90,6 +99,10 @@ class Settings:
     # Events the stream holds for the call log at most (`core.lua`): Redis
     # out of memory would stop live calls, so the oldest go, counted.
     event_stream_max: int = EVENTS_KEPT
+    # The routing state's own Redis (a Redis Cluster may be), when it is not
+    # REDIS_URL's: RQ needs a standalone server, the routing state may grow
+    # past one (`routing_redis_url`).
+    routing_redis: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -104,6 +117,12 @@ class Settings:
         if redis_url and urlsplit(redis_url).scheme not in {"redis", "rediss", "unix"}:
             problems.append(
                 f"REDIS_URL={redis_url!r}: must start with redis://, rediss:// or unix://"
+            )
+        routing_redis = get("ROUTING_REDIS_URL")
+        if routing_redis and urlsplit(routing_redis).scheme not in ROUTING_SCHEMES:
+            problems.append(
+                f"ROUTING_REDIS_URL={routing_redis!r}: must start with redis://, "
+                "rediss://, unix://, redis+cluster:// or rediss+cluster://"
             )
         database_url = get("DATABASE_URL")
         if database_url:
@@ -208,7 +227,13 @@ class Settings:
             smtp_url=smtp_url,
             mail_from=mail_from,
             event_stream_max=stream_max,
+            routing_redis=routing_redis,
         )
+
+    @property
+    def routing_redis_url(self) -> str | None:
+        """Where the routing state lives: ROUTING_REDIS_URL, else REDIS_URL."""
+        return self.routing_redis or self.redis_url
 
     @property
     def sqlite_path(self) -> Path:

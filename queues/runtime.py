@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from rq import Queue
 
+from core.connections import routing_client
 from core.keys import Keys
 from core.settings import Settings
 from core.telephony import Telephony, TwilioTelephony
@@ -69,12 +71,20 @@ def build_runtime(
         raise ValueError(
             "build_runtime needs a Redis URL (start the embedded one first)"
         )
-    client = redis.Redis.from_url(
-        settings.redis_url,
-        health_check_interval=30,
-        socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
-        socket_timeout=REDIS_READ_TIMEOUT,
-        retry=Retry(NoBackoff(), 0),  # a failure is handled at once, not slept on
+    options: dict[str, Any] = {
+        "health_check_interval": 30,
+        "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+        "socket_timeout": REDIS_READ_TIMEOUT,
+        "retry": Retry(NoBackoff(), 0),  # a failure is handled at once, not slept on
+    }
+    routing_url = settings.routing_redis_url or settings.redis_url
+    client = routing_client(routing_url, **options)
+    # RQ's jobs on REDIS_URL (a standalone server), the same client when the
+    # routing state shares it.
+    jobs_client = (
+        client
+        if routing_url == settings.redis_url
+        else redis.Redis.from_url(settings.redis_url, **options)
     )
     keys = keys or Keys()
     return Runtime(
@@ -83,7 +93,7 @@ def build_runtime(
         keys=keys,
         store=RoutingStore(client, keys, events_kept=settings.event_stream_max),
         routing=routing or load_routing_config(settings.config_dir),
-        jobs=Queue(RQ_QUEUE, connection=client),
+        jobs=Queue(RQ_QUEUE, connection=jobs_client),
         _telephony=telephony,
     )
 

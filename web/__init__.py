@@ -26,6 +26,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from accounts.audit import AuditLog
 from accounts.store import AccountStore
 from calllog.db import create_db_engine
+from core.connections import routing_client
 from core.keys import Keys
 from core.mail import Mailer
 from core.settings import Settings
@@ -66,7 +67,7 @@ class WebServices:
     configs: ConfigVersions
     mailer: Mailer | None = None  # the help desk's SMTP server (`SMTP_URL`)
     stop: threading.Event = field(default_factory=threading.Event)
-    redis_url: str = ""
+    routing_redis_url: str = ""  # where the routing state and its stream live
     _feed_redis: redis.Redis | None = None
     #: A menu's TwiML by (tree version, node, language, attempt, preamble,
     #: help): the same for every caller, so each is built once. About a
@@ -92,8 +93,8 @@ class WebServices:
         """A client for consoles' live feeds: their XREADs block for seconds,
         longer than the quick timeout webhooks' client is given."""
         if self._feed_redis is None:
-            self._feed_redis = redis.Redis.from_url(
-                self.redis_url,
+            self._feed_redis = routing_client(
+                self.routing_redis_url,
                 socket_timeout=FEED_READ_TIMEOUT,
                 socket_connect_timeout=1,
                 health_check_interval=30,
@@ -181,7 +182,7 @@ def _build(test_config: dict[str, Any], *, feed_only: bool) -> Flask:
         accounts=AccountStore(engine),
         audit=AuditLog(engine),
         configs=configs,
-        redis_url=settings.redis_url,
+        routing_redis_url=settings.routing_redis_url or "",
         mailer=Mailer.from_url(settings.smtp_url, settings.mail_from)
         if settings.smtp_url
         else None,

@@ -456,7 +456,10 @@ _TICKERS_LOCK = threading.Lock()
 def ticker(svc: WebServices) -> StreamTicker:
     """The reader of this process for the app's event stream (one per
     stream: tests run many apps in one process)."""
-    stream = (svc.redis_url or str(id(svc.runtime.redis)), svc.runtime.keys.events)
+    stream = (
+        svc.routing_redis_url or str(id(svc.runtime.redis)),
+        svc.runtime.keys.events,
+    )
     with _TICKERS_LOCK:
         found = _TICKERS.get(stream)
         if found is None:

@@ -76,6 +76,9 @@ def running_hotline(
         routing: str,
         time_scale: float,
         queues_patch: tuple[str, str] | None = None,
+        *,
+        env: dict[str, str] | None = None,
+        workers: int = 1,
     ) -> RunningHotline:
         config_dir = write_config(
             tmp_path / "config", hotliners_yaml, routing, queues_patch
@@ -94,7 +97,7 @@ def running_hotline(
             )
         )
         carrier.start(host="127.0.0.1", port=0)
-        env = {
+        environment = {
             "REDIS_URL": redis_url,
             "DATABASE_URL": database_url,
             "TWILIO_ACCOUNT_SID": "",
@@ -104,8 +107,9 @@ def running_hotline(
             "HOTLINE_CONFIG": str(config_dir),
             "HOTLINE_INSTANCE": str(tmp_path / "instance"),
             "SECRET_KEY": "",
+            **(env or {}),
         }
-        stack = Stack(env, port, tmp_path / "logs")
+        stack = Stack(environment, port, tmp_path / "logs", workers=workers)
         started.append((stack, carrier))
         stack.start()
         return RunningHotline(

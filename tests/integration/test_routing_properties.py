@@ -43,8 +43,11 @@ from hypothesis.stateful import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # run as a worker script from a checkout
-    sys.path.insert(0, str(ROOT))
+for _folder in (ROOT, ROOT / "tests"):  # run as a worker script from a checkout
+    if str(_folder) not in sys.path:
+        sys.path.insert(0, str(_folder))
+
+from invariants import replay  # noqa: E402
 
 from agents.lifecycle import MANUAL_MOVES, AgentState  # noqa: E402
 from core.keys import Keys  # noqa: E402
@@ -962,89 +965,6 @@ def hammer(url: str, prefix: str, seed: int, steps: int, seconds: float) -> int:
                 store.agents.end_wrapup(agent, 0)
     client.close()
     return done + 1
-
-
-def replay(entries: list[tuple[str, dict[str, str]]]) -> dict[str, str]:
-    """Each call's state as the event stream tells it, checking every offer.
-
-    Fails if a caller is offered while not waiting (so never to two hotliners
-    at once) or a hotliner is offered a caller while still holding another.
-    """
-    calls: dict[str, str] = {}
-    live_offer: dict[str, str] = {}
-    holding: dict[str, str] = {}  # hotliner -> caller offered or being served
-    consults: dict[str, str] = {}  # caller -> specialist of a warm transfer
-    handed: set[str] = set()  # callers just handed to their specialist
-    for entry_id, ev in entries:
-        kind, sid, agent = ev["type"], ev["call"], ev["agent"]
-        where = f"{entry_id} {ev}"
-        if kind == "call_started":
-            assert sid not in calls, where
-            calls[sid] = "ivr"
-        elif kind == "enqueued":
-            assert calls[sid] == "ivr", where
-            calls[sid] = "queued"
-        elif kind == "offered":
-            assert calls[sid] == "queued", f"caller offered twice: {where}"
-            assert agent not in holding, f"hotliner holds {holding[agent]}: {where}"
-            calls[sid], live_offer[sid], holding[agent] = "offered", ev["offer"], sid
-        elif kind == "offer_rejected":
-            assert live_offer.pop(sid) == ev["offer"], where
-            assert calls[sid] == "offered", where
-            calls[sid] = "queued"
-            assert holding.pop(agent) == sid, where
-        elif kind == "accepted":
-            assert calls[sid] == "offered", where
-            assert holding[agent] == sid, where
-            del live_offer[sid]
-            calls[sid] = "connected"
-        elif kind == "talking" and sid in handed:
-            handed.discard(sid)  # the specialist of a warm transfer talks now
-            assert calls[sid] == "talking", where
-            assert holding.get(agent) == sid, where
-        elif kind == "talking":
-            assert calls[sid] == "connected", where
-            calls[sid] = "talking"
-        elif kind == "consult_offered":
-            assert calls[sid] == "talking", where
-            assert sid not in consults, f"two transfers at once: {where}"
-            assert agent not in holding, f"hotliner holds {holding[agent]}: {where}"
-            consults[sid], holding[agent] = agent, sid
-        elif kind == "consult_joined":
-            assert consults[sid] == agent, where
-        elif kind == "consult_ended":
-            specialist = consults.pop(sid)
-            assert specialist == ev["specialist"], where
-            if holding.get(specialist) == sid:
-                del holding[specialist]
-        elif kind == "transferred":
-            assert ev["kind"] == "warm", where
-            assert calls[sid] == "talking", where
-            assert consults.pop(sid) == ev["to"], where
-            assert holding.get(ev["to"]) == sid, where
-            handed.add(sid)
-        elif kind == "requeued":
-            # the hotliner left before the caller met them: back in place
-            assert calls[sid] in ("connected", "talking"), where
-            calls[sid] = "queued"
-            for holder in [a for a, held in holding.items() if held == sid]:
-                del holding[holder]
-        elif kind == "call_ended":
-            assert calls[sid] in ("ivr", "queued", "offered", "connected", "talking")
-            if calls[sid] == "offered":
-                del live_offer[sid]
-                assert holding.pop(agent) == sid, where
-            calls[sid] = ev["state"]
-        elif kind == "agent_state" and ev.get("reason") != "missed":
-            held = holding.pop(agent, None)
-            if held is not None:  # a hotliner leaves only a finished call...
-                over = (
-                    ("completed", "talking")
-                    if ev.get("reason") in ("leg_ended", "transferred")
-                    else ("completed",)
-                )  # ...or one their own leg left, or handed over
-                assert calls[held] in over, f"left {held} live: {where}"
-    return calls
 
 
 def test_concurrent_processes_never_double_offer_nor_lose_a_caller(

@@ -86,3 +86,13 @@ def test_the_event_stream_cap_is_a_number_of_events_in_range() -> None:
     for bad in ("many", "-5", "100", "1e9", "1000000000"):
         with pytest.raises(SettingsError, match=f"HOTLINE_EVENT_STREAM_MAX='{bad}'"):
             Settings.from_env({"HOTLINE_EVENT_STREAM_MAX": bad})
+
+
+def test_the_routing_redis_url_is_a_server_or_a_cluster() -> None:
+    with pytest.raises(SettingsError, match="ROUTING_REDIS_URL='http://x'"):
+        Settings.from_env({"ROUTING_REDIS_URL": "http://x"})
+    cluster = Settings.from_env({"ROUTING_REDIS_URL": "redis+cluster://10.0.0.1:7000"})
+    assert cluster.routing_redis_url == "redis+cluster://10.0.0.1:7000"
+    assert cluster.redis_url is None  # RQ's: the embedded server
+    shared = Settings.from_env({"REDIS_URL": "redis://10.0.0.2:6379/3"})
+    assert shared.routing_redis_url == "redis://10.0.0.2:6379/3"
