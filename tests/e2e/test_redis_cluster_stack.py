@@ -62,8 +62,8 @@ CALLERS = 40
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
-    with valkey_cluster(tmp_path_factory.mktemp("cluster")) as client:
-        yield client
+    with valkey_cluster(tmp_path_factory.mktemp("cluster")) as started:
+        yield started.client
 
 
 def stream_order(stream_id: str) -> tuple[int, int]:

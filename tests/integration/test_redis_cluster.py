@@ -32,8 +32,8 @@ from valkey_cluster import cluster_ports, valkey_cluster  # noqa: E402
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
-    with valkey_cluster(tmp_path_factory.mktemp("cluster")) as client:
-        yield client
+    with valkey_cluster(tmp_path_factory.mktemp("cluster")) as started:
+        yield started.client
 
 
 def test_a_whole_call_runs_on_a_three_node_cluster(
