@@ -89,17 +89,20 @@ def drain_events(
                     break
                 batch_state = _Batch()
                 seen = _already_applied(session, [as_text(i) for i, _ in entries])
+                events = [
+                    StreamEvent.from_fields(
+                        as_text(raw_id),
+                        {as_text(k): as_text(v) for k, v in raw_fields.items()},
+                    )
+                    for raw_id, raw_fields in entries
+                    if as_text(raw_id) not in seen  # idempotent: a replayed stream
+                ]
                 # One flush at the commit: rows a batch reads again are kept
                 # in `batch_state`, so no query needs the pending ones flushed
                 # first (autoflush before every read took half the writer's CPU).
                 with session.no_autoflush:
-                    for raw_id, raw_fields in entries:
-                        if as_text(raw_id) in seen:
-                            continue  # idempotent per event: a replayed stream
-                        event = StreamEvent.from_fields(
-                            as_text(raw_id),
-                            {as_text(k): as_text(v) for k, v in raw_fields.items()},
-                        )
+                    _prefetch(session, batch_state, events)
+                    for event in events:
                         _apply(session, batch_state, event, tz)
                 offset.last_id = as_text(entries[-1][0])
                 session.commit()
@@ -156,6 +159,42 @@ class _Batch:
     intervals: dict[str, AgentInterval | None] = field(default_factory=dict)
     #: Each call's open segment.
     segments: dict[str, CallSegment | None] = field(default_factory=dict)
+
+
+def _prefetch(session: Session, batch: _Batch, events: list[StreamEvent]) -> None:
+    """Read what the batch's events will change in three queries, not one
+    per call and hotliner: their calls' rows, the calls' open segments and
+    the hotliners' open intervals (a profile of the worker at 20 calls/s had
+    those reads, one at a time, at a fifth of its CPU). What SQL lacks is
+    kept as None: the event that opens it adds it."""
+    sids = {e.call_sid for e in events if e.call_sid} - batch.rows.keys()
+    if sids:
+        found = session.scalars(select(Call).where(Call.call_sid.in_(sids)))
+        batch.rows.update(dict.fromkeys(sids))
+        batch.rows.update((row.call_sid, row) for row in found)
+    segmented = {
+        e.call_sid for e in events if e.call_sid and segment_move(e) is not None
+    } - batch.segments.keys()
+    if segmented:
+        batch.segments.update(dict.fromkeys(segmented))
+        open_segments = session.scalars(
+            select(CallSegment)
+            .where(CallSegment.call_sid.in_(segmented), CallSegment.ended_at.is_(None))
+            .order_by(CallSegment.id)
+        )
+        for segment in open_segments:  # the newest open one of each call wins
+            batch.segments[segment.call_sid] = segment
+    agents = {m.agent_id for e in events for m in agent_moves(e)}
+    agents -= batch.intervals.keys()
+    if agents:
+        batch.intervals.update(dict.fromkeys(agents))
+        open_intervals = session.scalars(
+            select(AgentInterval)
+            .where(AgentInterval.agent_id.in_(agents), AgentInterval.ended_at.is_(None))
+            .order_by(AgentInterval.id)
+        )
+        for interval in open_intervals:  # the newest open one of each wins
+            batch.intervals[interval.agent_id] = interval
 
 
 def _apply(
