@@ -66,6 +66,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from a checkout
@@ -125,6 +126,11 @@ class Waiting:
     served_s: float = float("nan")
     bridged: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)  # call log status
+    #: Why the calls that did not complete ended (call log `end_reason`), and
+    #: what the last of them heard (the carrier's transcript), to tell apart
+    #: a caller the app turned away from one who gave up.
+    ended_why: dict[str, int] = field(default_factory=dict)
+    last_heard: dict[str, int] = field(default_factory=dict)
     lost: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -376,9 +382,39 @@ def waiting(
     w.outcomes = dict(
         Counter(logged[s][0] if s in logged else "not logged" for s in sids)
     )
+    unfinished = {s for s in sids if s in logged and logged[s][0] != "completed"}
+    w.ended_why = end_reasons(h.stack.env["DATABASE_URL"], unfinished)
+    with h.carrier.board.lock:
+        w.last_heard = dict(
+            Counter(
+                next(
+                    (f"{e.kind}: {e.detail[:60]}" for e in reversed(c.transcript)),
+                    "nothing",
+                )
+                for c in placed
+                if c.sid in unfinished
+            ).most_common(3)
+        )
+        example = next((c for c in placed if c.sid in unfinished), None)
+        if os.environ.get("CAPACITY_SHOW_UNFINISHED") and example is not None:
+            for e in example.transcript[-14:]:
+                print(f"    {example.sid} {e.kind}: {e.detail[:150]}")
     if not done:
         print("  (still calls on the line after the wait)")
     return w
+
+
+def end_reasons(database_url: str, sids: set[str]) -> dict[str, int]:
+    """How many of these calls ended for each reason the call log gives."""
+    if not sids:
+        return {}
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT call_sid, end_reason FROM calls")).all()
+    finally:
+        engine.dispose()
+    return dict(Counter(str(r[1]) for r in rows if str(r[0]) in sids))
 
 
 def mib(n: float) -> str:
@@ -529,6 +565,13 @@ def report(
             + f"; still on the line (lost) {w.lost}, errors {len(w.errors)}"
             f" (target 0) {'PASS' if ok else 'FAIL'}"
         )
+        if w.ended_why:
+            print(
+                "  the calls not completed ended: "
+                + ", ".join(f"{n} {k}" for k, n in sorted(w.ended_why.items()))
+                + "; the most common last things they heard: "
+                + "; ".join(f"{n}x {k!r}" for k, n in w.last_heard.items())
+            )
         for e in w.errors[:3]:
             print(f"  error: {e[:200]}")
         if not ok:

@@ -139,19 +139,26 @@ def selfhelp(node: str, step: int, attempt: int, lang: str, version: str) -> str
 # -- waiting -------------------------------------------------------------------
 
 
-def wait(queue: str, lang: str) -> str:
-    """Twilio's waitUrl: what a caller in `queue` hears while holding."""
+def wait(queue: str, lang: str, *, held: bool = False) -> str:
+    """Twilio's waitUrl: what a caller in `queue` hears while holding.
+
+    `held`: the caller is not in Twilio's queue (it was full, `queue_result`)
+    and is held by the document itself, which asks for itself again."""
+    if held:
+        return _with_query(WAIT, queue=queue, lang=lang, held=1)
     return _with_query(WAIT, queue=queue, lang=lang)
 
 
-def wait_key(queue: str, lang: str) -> str:
+def wait_key(queue: str, lang: str, *, held: bool = False) -> str:
     """A key pressed while holding (the callback key)."""
+    if held:
+        return _with_query(WAIT_KEY, queue=queue, lang=lang, held=1)
     return _with_query(WAIT_KEY, queue=queue, lang=lang)
 
 
-def queue_result(lang: str) -> str:
-    """`<Enqueue>`'s action: how the caller left Twilio's queue."""
-    return _with_query(QUEUE_RESULT, lang=lang)
+def queue_result(lang: str, queue: str) -> str:
+    """`<Enqueue>`'s action: how the caller left Twilio's queue (`queue`)."""
+    return _with_query(QUEUE_RESULT, lang=lang, queue=queue)
 
 
 def too_long(queue: str, lang: str) -> str:

@@ -75,12 +75,19 @@ def join_queue(
 
 
 def hold(
-    announcement: str, lang: str, music_url: str, *, key_url: str, music_loops: int = 1
+    announcement: str,
+    lang: str,
+    music_url: str,
+    *,
+    key_url: str,
+    music_loops: int = 1,
+    again_url: str | None = None,
 ) -> VoiceResponse:
     """What a waiting caller hears between two announcements (a waitUrl document).
 
     The whole document listens for a key (the callback request); Twilio asks
-    for the waitUrl again when it ends, which repeats the announcement.
+    for the waitUrl again when it ends, which repeats the announcement. A
+    caller held outside Twilio's queue is sent to `again_url` instead.
     """
     response = VoiceResponse()
     gather = Gather(
@@ -90,6 +97,8 @@ def hold(
         gather.say(announcement, language=lang)
     gather.play(music_url, loop=max(1, music_loops))
     response.append(gather)
+    if again_url is not None:
+        response.redirect(again_url, method="POST")
     return response
 
 

@@ -317,7 +317,7 @@ def webhook_urls(app: Flask, call: str) -> dict[str, str]:
         ),
         webhooks.WAIT: webhooks.wait(queue, lang),
         webhooks.WAIT_KEY: webhooks.wait_key(queue, lang),
-        webhooks.QUEUE_RESULT: webhooks.queue_result(lang),
+        webhooks.QUEUE_RESULT: webhooks.queue_result(lang, queue),
         webhooks.TOO_LONG: webhooks.too_long(queue, lang),
         webhooks.CHOOSE: webhooks.choose(queue, lang, "unstaffed"),
         webhooks.MESSAGE_LEFT: webhooks.message_left(lang),

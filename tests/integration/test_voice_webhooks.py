@@ -287,6 +287,68 @@ def test_caller_hanging_up_in_queue_is_removed_and_abandoned(
     assert store.waiting("hardware") == []
 
 
+def test_a_caller_twilios_full_queue_refused_is_held_outside_it_in_place(
+    app: Flask, signed_post: SignedPost
+) -> None:
+    """Twilio holds 1,000 callers a queue by default: the 1,001st's
+    `<Enqueue>` ends at once with QueueResult=queue-full. Empty TwiML would
+    hang them up; they keep their place in our queue and hear the same hold
+    loop, asking for itself again, until the router redirects their call."""
+    for sid in ("CA30", "CA31"):
+        signed_post("/voice/incoming", call_form(sid))
+        chosen = signed_post(
+            "/voice/menu?node=accueil&attempt=1&lang=fr-FR", call_form(sid, Digits="6")
+        )
+    enqueue = twiml(chosen.data).find("Enqueue")
+    assert enqueue is not None  # the action names the queue
+    assert (
+        enqueue.get("action")
+        == f"{PUBLIC}/voice/queue-result?lang=fr-FR&queue=hardware"
+    )
+    for result in ("queue-full", "error", "system-error"):
+        root = twiml(
+            signed_post(
+                "/voice/queue-result?lang=fr-FR&queue=hardware",
+                call_form("CA31", QueueResult=result, CallStatus="in-progress"),
+            ).data
+        )
+        assert verbs(root) == ["Redirect"], result
+        redirect = root.find("Redirect")
+        assert redirect is not None
+        held = f"{PUBLIC}/voice/wait?queue=hardware&lang=fr-FR&held=1"
+        assert redirect.text == held
+    store = app.extensions["hotline"].runtime.store
+    assert store.waiting("hardware") == ["CA30", "CA31"]  # in place, not dropped
+    root = twiml(
+        signed_post(
+            "/voice/wait?queue=hardware&lang=fr-FR&held=1", call_form("CA31")
+        ).data
+    )
+    assert verbs(root) == ["Gather", "Redirect"]  # the loop Twilio's queue made
+    assert "2e correspondant" in spoken(root)
+    gather, again = root.find("Gather"), root.find("Redirect")
+    assert gather is not None
+    assert again is not None
+    assert again.text == held
+    assert gather.get("action") == (
+        f"{PUBLIC}/voice/wait-key?queue=hardware&lang=fr-FR&held=1"
+    )
+    root = twiml(  # a wrong key: back to the same loop, outside the queue
+        signed_post(
+            "/voice/wait-key?queue=hardware&lang=fr-FR&held=1",
+            call_form("CA31", Digits="7"),
+        ).data
+    )
+    redirect = root.find("Redirect")
+    assert redirect is not None
+    assert redirect.text == held
+    # In Twilio's queue, the waitUrl document is not asked to loop itself.
+    inside = twiml(
+        signed_post("/voice/wait?queue=hardware&lang=fr-FR", call_form("CA30")).data
+    )
+    assert verbs(inside) == ["Gather"]
+
+
 def test_status_callback_for_an_unknown_call_is_a_harmless_no_op(
     signed_post: SignedPost,
 ) -> None:

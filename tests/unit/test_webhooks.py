@@ -81,7 +81,18 @@ def test_hold_loop_urls() -> None:
     assert (
         webhooks.wait_key("email", "fr-FR") == "/voice/wait-key?queue=email&lang=fr-FR"
     )
-    assert webhooks.queue_result("fr-FR") == "/voice/queue-result?lang=fr-FR"
+    assert (
+        webhooks.queue_result("fr-FR", "email")
+        == "/voice/queue-result?lang=fr-FR&queue=email"
+    )
+    assert (
+        webhooks.wait("email", "fr-FR", held=True)
+        == "/voice/wait?queue=email&lang=fr-FR&held=1"
+    )
+    assert (
+        webhooks.wait_key("email", "fr-FR", held=True)
+        == "/voice/wait-key?queue=email&lang=fr-FR&held=1"
+    )
     assert webhooks.message_left("fr-FR") == "/voice/message-left?lang=fr-FR"
 
 
@@ -93,7 +104,7 @@ def test_every_builder_points_at_a_named_path() -> None:
         webhooks.selfhelp("n", 0, 1, "fr-FR", 1),
         webhooks.wait("q", "fr-FR"),
         webhooks.wait_key("q", "fr-FR"),
-        webhooks.queue_result("fr-FR"),
+        webhooks.queue_result("fr-FR", "q"),
         webhooks.too_long("q", "fr-FR"),
         webhooks.choose("q", "fr-FR", "closed"),
         webhooks.message_left("fr-FR"),

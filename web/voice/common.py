@@ -100,7 +100,7 @@ def hold_in_queue(queue_id: str, lang: str, announce: str) -> VoiceResponse:
         announce,
         lang,
         wait_url=absolute_url(webhooks.wait(queue_id, lang)),
-        action_url=absolute_url(webhooks.queue_result(lang)),
+        action_url=absolute_url(webhooks.queue_result(lang, queue_id)),
     )
 
 

@@ -5,6 +5,8 @@ nobody is on duty or the wait is too long.
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, Response, request
 
 from ivr.prompts import phrase, position_announcement
@@ -28,6 +30,10 @@ from web.voice.common import (
 )
 
 bp = Blueprint("waiting", __name__)
+log = logging.getLogger(__name__)
+
+#: `QueueResult`s of a caller `<Enqueue>` could not hold (Twilio's values).
+NOT_IN_TWILIOS_QUEUE = frozenset({"queue-full", "error", "system-error"})
 
 #: Length of the shipped hold music, to loop it close to the announce interval.
 HOLD_MUSIC_SECONDS = 9.6
@@ -41,6 +47,7 @@ def wait() -> Response:
     hotline = rt.routing.hotline
     lang = language(request.args.get("lang"))
     queue_id = request.args.get("queue", "")
+    held = request.args.get("held") == "1"
     sid = request.form.get("CallSid", "")
     wait_for = live().run(
         lambda: estimate(rt.store, rt.routing, queue_id, sid),
@@ -62,8 +69,11 @@ def wait() -> Response:
             text,
             lang,
             music,
-            key_url=absolute_url(webhooks.wait_key(queue_id, lang)),
+            key_url=absolute_url(webhooks.wait_key(queue_id, lang, held=held)),
             music_loops=loops,
+            again_url=(
+                absolute_url(webhooks.wait(queue_id, lang, held=True)) if held else None
+            ),
         )
     )
 
@@ -76,7 +86,8 @@ def wait_key() -> Response:
     lang = language(request.args.get("lang"))
     queue_id = request.args.get("queue", "")
     sid = request.form.get("CallSid", "")
-    wait_url = absolute_url(webhooks.wait(queue_id, lang))
+    held = request.args.get("held") == "1"
+    wait_url = absolute_url(webhooks.wait(queue_id, lang, held=held))
     if request.form.get("Digits", "")[:1] != rt.routing.hotline.callback_key:
         return xml_response(twiml.keep_waiting(phrase(lang, "invalid"), lang, wait_url))
     number = request.form.get("From", "")
@@ -98,9 +109,28 @@ def wait_key() -> Response:
 @bp.post(webhooks.QUEUE_RESULT)
 @validate_twilio_request
 def queue_result() -> Response:
-    """Enqueue action: the caller left Twilio's queue (QueueResult says how)."""
-    if request.form.get("QueueResult") == "hangup":
-        caller_gone(request.form.get("CallSid", ""), "hangup")
+    """Enqueue action: the caller left Twilio's queue (QueueResult says how).
+
+    A caller Twilio could not put in its queue (full: 1,000 callers by
+    default, error) keeps their place in ours, held by a document that asks
+    for itself again: the router reaches them as it reaches any waiting
+    caller, by redirecting their call. Ending the TwiML would hang them up.
+    """
+    result = request.form.get("QueueResult", "")
+    sid = request.form.get("CallSid", "")
+    if result == "hangup":
+        caller_gone(sid, "hangup")
+    elif result in NOT_IN_TWILIOS_QUEUE:
+        queue_id = queue_arg()
+        lang = language(request.args.get("lang"))
+        log.warning(
+            "call_sid=%s not in Twilio's queue %r (%s): held outside it",
+            sid,
+            queue_id,
+            result,
+        )
+        held = absolute_url(webhooks.wait(queue_id, lang, held=True))
+        return xml_response(twiml.keep_waiting("", lang, held))
     return xml_response(twiml.empty())
 
 
