@@ -109,7 +109,10 @@ class Carrier:
         self.webhook_times: list[tuple[str, float]] = []
         self.app = create_rest_app(self)
         self._idle = threading.Condition(self.board.lock)
-        self._threads: list[threading.Thread] = []
+        #: Each live call's thread, by call sid (what `stop` joins). A dict,
+        #: not a list swept at each end: with thousands of callers on the
+        #: line, sweeping under the board's lock cost O(calls) per call.
+        self._threads: dict[str, threading.Thread] = {}
         self._active = 0
         self._stopping = False
         self._server: BaseWSGIServer | None = None
@@ -157,7 +160,7 @@ class Carrier:
                 if call.is_live:
                     status = "completed" if call.answered_at is not None else "canceled"
                     self.board.request_end(call, status, "carrier stopped")
-            threads = list(self._threads)
+            threads = list(self._threads.values())
         for timer in timers:
             timer.cancel()
         for thread in threads:
@@ -302,7 +305,7 @@ class Carrier:
             thread = threading.Thread(
                 target=self._play, args=(call,), name=f"call-{call.sid}", daemon=True
             )
-            self._threads.append(thread)
+            self._threads[call.sid] = thread
             self._active += 1
         thread.start()
         return call
@@ -313,7 +316,7 @@ class Carrier:
         finally:
             with self._idle:
                 self._active -= 1
-                self._threads = [t for t in self._threads if t.is_alive()]
+                self._threads.pop(call.sid, None)
                 self._idle.notify_all()
 
     def wait_idle(self, timeout: float = 120.0) -> bool:
