@@ -20,12 +20,12 @@ import logging
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 import redis
 from sqlalchemy import Engine, Table, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from calllog.buckets import DEFAULT_TZ, local_day
 from calllog.intervals import agent_moves
@@ -181,27 +181,35 @@ def _prefetch(session: Session, batch: _Batch, events: list[StreamEvent]) -> Non
         batch.rows.update((row.call_sid, row) for row in found)
     segmented = {
         e.call_sid for e in events if e.call_sid and segment_move(e) is not None
-    } - batch.segments.keys()
-    if segmented:
-        batch.segments.update(dict.fromkeys(segmented))
-        open_segments = session.scalars(
-            select(CallSegment)
-            .where(CallSegment.call_sid.in_(segmented), CallSegment.ended_at.is_(None))
-            .order_by(CallSegment.id)
-        )
-        for segment in open_segments:  # the newest open one of each call wins
-            batch.segments[segment.call_sid] = segment
+    }
+    _newest_open(session, CallSegment.call_sid, segmented, batch.segments)
     agents = {m.agent_id for e in events for m in agent_moves(e)}
-    agents -= batch.intervals.keys()
-    if agents:
-        batch.intervals.update(dict.fromkeys(agents))
-        open_intervals = session.scalars(
-            select(AgentInterval)
-            .where(AgentInterval.agent_id.in_(agents), AgentInterval.ended_at.is_(None))
-            .order_by(AgentInterval.id)
-        )
-        for interval in open_intervals:  # the newest open one of each wins
-            batch.intervals[interval.agent_id] = interval
+    _newest_open(session, AgentInterval.agent_id, agents, batch.intervals)
+
+
+_Open = TypeVar("_Open", CallSegment, AgentInterval)
+
+
+def _newest_open(
+    session: Session,
+    key: InstrumentedAttribute[str],
+    wanted: set[str],
+    found: dict[str, _Open | None],
+) -> None:
+    """Into `found`, each wanted key's newest open row (`ended_at` unset) of
+    `key`'s table, or None: one query for the keys `found` lacks."""
+    wanted = wanted - found.keys()
+    if not wanted:
+        return
+    model = key.class_
+    found.update(dict.fromkeys(wanted))
+    rows = session.scalars(
+        select(model)
+        .where(key.in_(wanted), model.ended_at.is_(None))
+        .order_by(model.id)
+    )
+    for row in rows:  # ascending ids: the newest open one of each key wins
+        found[getattr(row, key.key)] = row
 
 
 def _apply(
