@@ -27,15 +27,11 @@ from redis.exceptions import RedisClusterException
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
 
-def is_cluster_url(url: str) -> bool:
-    return url.split("://", 1)[0] in CLUSTER_SCHEMES
-
-
 def routing_client(url: str, **options: Any) -> redis.Redis:
     """A client for `url` with redis-py's `options` (timeouts, retry).
 
     A cluster's client is typed as `redis.Redis`: the stores call it through
-    the commands both answer alike (`tests/integration/test_redis_cluster.py`
+    the commands both answer alike (`tests/e2e/test_redis_cluster_stack.py`
     runs the whole hotline on one).
     """
     scheme, rest = url.split("://", 1)
