@@ -539,7 +539,15 @@ def test_redirecting_a_queued_caller_bridges_it_with_the_hotliner(
     world.recorded.agent_calls["alice"] = caller.sid
 
     agent = call_alice(world, "/voice/join?room=room-42&anchor=1")
-    world.wait_for(lambda: world.recorded.forms("/voice/join"))
+    # Alice is in the conference (its join callback came) before the caller is
+    # sent there: her join request answered is not enough on a busy machine.
+    world.wait_for(
+        lambda: any(
+            f.get("StatusCallbackEvent") == "participant-join"
+            and f.get("CallSid") == agent.sid
+            for f in world.recorded.forms("/voice/conference")
+        )
+    )
     world.client.calls(caller.sid).update(
         url=world.url("/voice/join?room=room-42&anchor=0"), method="POST"
     )
