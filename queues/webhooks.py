@@ -144,16 +144,12 @@ def wait(queue: str, lang: str, *, held: bool = False) -> str:
 
     `held`: the caller is not in Twilio's queue (it was full, `queue_result`)
     and is held by the document itself, which asks for itself again."""
-    if held:
-        return _with_query(WAIT, queue=queue, lang=lang, held=1)
-    return _with_query(WAIT, queue=queue, lang=lang)
+    return _with_query(WAIT, queue=queue, lang=lang, held=1 if held else None)
 
 
 def wait_key(queue: str, lang: str, *, held: bool = False) -> str:
     """A key pressed while holding (the callback key)."""
-    if held:
-        return _with_query(WAIT_KEY, queue=queue, lang=lang, held=1)
-    return _with_query(WAIT_KEY, queue=queue, lang=lang)
+    return _with_query(WAIT_KEY, queue=queue, lang=lang, held=1 if held else None)
 
 
 def queue_result(lang: str, queue: str) -> str:

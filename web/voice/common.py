@@ -84,6 +84,11 @@ def int_arg(name: str, default: int) -> int:
         return default
 
 
+def held_arg() -> bool:
+    """Whether the caller is held outside Twilio's queue (`webhooks.wait`)."""
+    return request.args.get("held") == "1"
+
+
 def queue_arg() -> str:
     """The queue named in the URL, or the general queue if it names none."""
     routing_config = services().runtime.routing

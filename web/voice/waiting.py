@@ -21,6 +21,7 @@ from web.twilio_auth import validate_twilio_request
 from web.voice.common import (
     absolute_url,
     caller_gone,
+    held_arg,
     hold_in_queue,
     int_arg,
     language,
@@ -47,7 +48,7 @@ def wait() -> Response:
     hotline = rt.routing.hotline
     lang = language(request.args.get("lang"))
     queue_id = request.args.get("queue", "")
-    held = request.args.get("held") == "1"
+    held = held_arg()
     sid = request.form.get("CallSid", "")
     wait_for = live().run(
         lambda: estimate(rt.store, rt.routing, queue_id, sid),
@@ -86,7 +87,7 @@ def wait_key() -> Response:
     lang = language(request.args.get("lang"))
     queue_id = request.args.get("queue", "")
     sid = request.form.get("CallSid", "")
-    held = request.args.get("held") == "1"
+    held = held_arg()
     wait_url = absolute_url(webhooks.wait(queue_id, lang, held=held))
     if request.form.get("Digits", "")[:1] != rt.routing.hotline.callback_key:
         return xml_response(twiml.keep_waiting(phrase(lang, "invalid"), lang, wait_url))
