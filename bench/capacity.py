@@ -367,8 +367,9 @@ def waiting(
     w.webhooks, errors = probe.window()
     back = time.monotonic()
     set_all(h, agents, "available")
+    paced = 2 * args.waiting / args.calls_per_second if args.calls_per_second else 0
     done = h.carrier.wait_idle(
-        max(120.0, 3 * args.waiting * WAITING_TALK / max(1, len(agents)))
+        max(120.0, 3 * args.waiting * WAITING_TALK / max(1, len(agents)), paced)
     )
     w.served_s = time.monotonic() - back
     _, more = probe.window()
@@ -459,6 +460,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--hold-seconds", type=float, default=30.0)
     parser.add_argument("--p99-limit", type=float, default=1.0, help="seconds")
+    parser.add_argument(
+        "--calls-per-second",
+        type=float,
+        default=0.0,
+        help="TWILIO_CALLS_PER_SECOND: offers paced to it (default 0: not paced)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--redis-url", help="a Redis of your own (default: embedded)")
     parser.add_argument("--db", type=int, default=15, help="with --redis-url")
@@ -476,9 +483,12 @@ def main(argv: list[str] | None = None) -> int:
         talk=TALK,
         answer=2.0,
     )
+    # The stack's processes take the bench's environment, and this with it.
+    os.environ["TWILIO_CALLS_PER_SECOND"] = f"{args.calls_per_second:g}"
+    pace = f"{args.calls_per_second:g}/s" if args.calls_per_second else "not paced"
     print(
         f"{args.hotliners} hotliners, rates {args.rates} calls/s,"
-        f" {os.cpu_count()} CPUs; starting the stack ...",
+        f" {os.cpu_count()} CPUs, offers {pace}; starting the stack ...",
         flush=True,
     )
     steps: list[Step] = []
@@ -517,6 +527,7 @@ def report(
     took: float,
 ) -> int:
     failures: list[str] = []
+    pace = f"at {args.calls_per_second:g}/s" if args.calls_per_second else "not paced"
     broken = next((s for s in steps if s.broke), None)
     print()
     if broken:
@@ -559,7 +570,8 @@ def report(
             f" late p99 {percentile(w.late, 0.99) * 1000:.0f} ms); webhook p99"
             f" {p99 * 1000:.0f} ms over {len(w.webhooks)} hold-loop webhooks;"
             f" Redis {w.bytes_per_caller:.0f} B per waiting caller; the line"
-            f" idle {w.served_s:.0f} s after the hotliners came back;"
+            f" idle {w.served_s:.0f} s after the hotliners came back"
+            f" (offers {pace});"
             f" {w.bridged} bridged to a hotliner; in the call log: "
             + ", ".join(f"{n} {k}" for k, n in sorted(w.outcomes.items()))
             + f"; still on the line (lost) {w.lost}, errors {len(w.errors)}"
@@ -578,7 +590,8 @@ def report(
             failures.append("waiting callers")
         figures += [
             Figure(
-                f"callers waiting at once (placed {w.callers} at {w.rate:g}/s)",
+                f"callers waiting at once (placed {w.callers} at {w.rate:g}/s),"
+                f" then served (offers {pace})",
                 f"{w.waited}, {w.lost} lost",
                 f"{w.callers}, 0 lost",
                 ok,

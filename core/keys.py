@@ -88,11 +88,17 @@ class Keys:
         return f"{self.base}queue-overrides"
 
     @property
+    def pace(self) -> str:
+        """Hash of the offers' token bucket (`tokens`, `at` ms): offers are
+        made at the carrier's calls per second (`scripts.MATCH`)."""
+        return f"{self.base}pace"
+
+    @property
     def timers(self) -> str:
         """Sorted set of things due at a time (ms): 'wrapup:<agent>' (end of
         wrap-up), 'bridge:<call>' (caller not in the conference yet),
-        'alone:<call>' (caller maybe alone in a conference); the worker fires
-        them on time."""
+        'alone:<call>' (caller maybe alone in a conference), 'dispatch'
+        (offers paced: the next may be made); the worker fires them on time."""
         return f"{self.base}timers"
 
     @property

@@ -32,6 +32,10 @@ SIMULATOR_API_KEY = "SK" + "5" * 32
 #: would lose events; above, the stream alone could fill a Redis server.
 EVENT_STREAM_MAX_RANGE = (10_000, 100_000_000)
 
+#: Bounds of TWILIO_CALLS_PER_SECOND (0: offers not paced).
+CALLS_PER_SECOND_RANGE = (0.0, 10_000.0)
+_DECIMAL = re.compile(r"^\d+(\.\d+)?$")
+
 #: ROUTING_REDIS_URL's schemes: a server's, or a Redis Cluster's (any node).
 ROUTING_SCHEMES = frozenset(
     {"redis", "rediss", "unix", "redis+cluster", "rediss+cluster"}
@@ -64,6 +68,11 @@ DOCUMENTED_VARIABLES: dict[str, str] = {
     "SECRET_KEY": "Flask secret key; required with real Twilio credentials.",
     "HOTLINE_TRUSTED_PROXIES": "Reverse proxies in front of the app (default 0): "
     "their X-Forwarded-For gives each browser's own address (login throttling).",
+    "TWILIO_CALLS_PER_SECOND": "Outbound calls a second the Twilio account may "
+    "place (its CPS; Twilio's default is 1). The router paces its offers to it "
+    "(each rings a hotliner with an outbound call), so an offer never lapses "
+    "in Twilio's own queue. 0: not paced. Default: 1 with Twilio credentials, "
+    "0 with the simulator.",
     "HOTLINE_EVENT_STREAM_MAX": "Events the Redis stream holds for the call log "
     f"at most (default {EVENTS_KEPT:,}); past it, while the call log writer is "
     "down, the oldest are dropped and counted (hotline_events_dropped_total).",
@@ -103,6 +112,10 @@ class Settings:
     # REDIS_URL's: RQ needs a standalone server, the routing state may grow
     # past one (`routing_redis_url`).
     routing_redis: str | None = None
+    # Outbound calls a second the carrier places for the account (Twilio's
+    # CPS): offers beyond it would wait in Twilio's queue while their ring
+    # time runs out, so the router paces its offers to it (0: not paced).
+    calls_per_second: float = 0.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -202,6 +215,16 @@ class Settings:
                     f"HOTLINE_EVENT_STREAM_MAX={stream_text!r}: the events the "
                     f"stream holds for the call log, {low:,} to {high:,}"
                 )
+        cps_text = get("TWILIO_CALLS_PER_SECOND")
+        calls_per_second = 0.0 if simulated else 1.0
+        if cps_text is not None:
+            low_cps, high_cps = CALLS_PER_SECOND_RANGE
+            calls_per_second = float(cps_text) if _DECIMAL.match(cps_text) else -1.0
+            if not low_cps <= calls_per_second <= high_cps:
+                problems.append(
+                    f"TWILIO_CALLS_PER_SECOND={cps_text!r}: the account's outbound "
+                    f"calls a second, {low_cps:g} (not paced) to {high_cps:,.0f}"
+                )
         secret = get("SECRET_KEY")
         if secret is None and not simulated:
             problems.append("SECRET_KEY: required when real Twilio credentials are set")
@@ -228,6 +251,7 @@ class Settings:
             mail_from=mail_from,
             event_stream_max=stream_max,
             routing_redis=routing_redis,
+            calls_per_second=max(0.0, calls_per_second),
         )
 
     @property

@@ -110,15 +110,20 @@ def offer_waiting_callers(rt: Runtime) -> int:
     Every queue takes part: a hotliner freed by one queue may be the best
     match for another queue's caller. Stops at the first leg the carrier
     refuses (its trouble is not the next hotliner's): the sweep tries again.
+    Offers go at the carrier's calls per second: past it, the `dispatch`
+    timer goes on when the next may be made.
     """
     queue_rules = routing.rules(rt.routing)
     hotline = rt.routing.hotline
     made = 0
     while made < MAX_OFFERS_PER_RUN:
         offer = rt.store.match(
-            queue_rules, hotline.ring_seconds * 1000, hotline.strategy
+            queue_rules,
+            hotline.ring_seconds * 1000,
+            hotline.strategy,
+            rt.settings.calls_per_second,
         )
-        if offer is None:
+        if not isinstance(offer, Offer):
             break
         made += 1
         if not ring(rt, offer):
@@ -545,9 +550,11 @@ def fire_due_timers(rt: Runtime) -> int:
 
 
 def fire_timer(rt: Runtime, member: str) -> Next:
-    """One due timer: 'wrapup:<agent>', 'bridge:<call>', 'alone:<call>' or
-    'due:<call>' (a scheduled call back)."""
+    """One due timer: 'wrapup:<agent>', 'bridge:<call>', 'alone:<call>',
+    'due:<call>' (a scheduled call back) or 'dispatch' (paced offers)."""
     kind, _, ident = member.partition(":")
+    if kind == "dispatch":
+        return Next(dispatch=True)
     if kind == "due":
         return callback_due(rt, ident)
     if kind == "wrapup":

@@ -250,15 +250,24 @@ return 1
 # KEYS[1] offers zset, KEYS[2] events, KEYS[3..] the queues to serve (zsets)
 # ARGV[1] base, ARGV[2] now, ARGV[3] offer expiry, ARGV[4] offer id,
 # ARGV[5] strategy (longest-idle | fewest-calls | skill-level),
+# ARGV[6] offers a second at most (the carrier's calls per second; 0: any),
 # then 5 values per queue, in KEYS order: queue id, minimum skill level,
 # overflow after (ms waited, 0 = never), skill level accepted after overflow,
 # backup queue whose hotliners may also take the call after overflow ('' none)
-# -> {call sid, agent id, queue id} when an offer was made, false otherwise
+# -> {call sid, agent id, queue id} when an offer was made, the ms to wait
+# when one could be made but the pace forbids it now, false otherwise
 #
 # The waiting caller with the smallest score among the queue heads (highest
 # priority, then longest wait) is matched first; a head nobody can take now
 # does not stop a later head of another queue from being served. A returning
 # caller's preferred hotliner is taken when available with the skill.
+#
+# The pace is a token bucket (`pace` hash: tokens, at) holding a second's
+# worth of offers: each offer rings a hotliner with an outbound call, and
+# Twilio places an account's calls at its CPS, queueing the rest while their
+# ring time runs out. When it is empty nothing changes but the `dispatch`
+# timer, set (or brought forward) to when the next token comes: the worker
+# then offers again.
 MATCH = (
     PRELUDE
     + """
@@ -324,6 +333,24 @@ local function pick_agent(qid, level, preferred, priority)
   return best
 end
 
+-- 0 and a token taken, or the ms until the next token (none taken).
+local function paced()
+  local rate = tonumber(ARGV[6])
+  if rate <= 0 then return 0 end
+  local pkey = base .. 'pace'
+  local burst = math.max(1, rate)
+  local tokens = tonumber(field(pkey, 'tokens')) or burst
+  local since = tonumber(field(pkey, 'at')) or now
+  tokens = math.min(burst, tokens + math.max(0, now - since) * rate / 1000)
+  if tokens < 1 then
+    local wait = math.max(1, math.ceil((1 - tokens) * 1000 / rate))
+    redis.call('ZADD', base .. 'timers', 'LT', now + wait, 'dispatch')
+    return wait
+  end
+  redis.call('HSET', pkey, 'tokens', tostring(tokens - 1), 'at', ARGV[2])
+  return 0
+end
+
 local heads = {}
 for i = 3, #KEYS do
   for _ = 1, 32 do
@@ -340,7 +367,7 @@ table.sort(heads, function(a, b) return a[2] < b[2] end)
 
 for _, head in ipairs(heads) do
   local sid, qkey = head[1], KEYS[head[3]]
-  local o = 5 + (head[3] - 3) * 5
+  local o = 6 + (head[3] - 3) * 5
   local qid = ARGV[o + 1]
   local level = tonumber(ARGV[o + 2])
   local after = tonumber(ARGV[o + 3])
@@ -356,6 +383,8 @@ for _, head in ipairs(heads) do
     agent = pick_agent(backup, 1, preferred, priority)
   end
   if agent then
+    local wait = paced()
+    if wait > 0 then return wait end
     local akey = base .. 'agent:' .. agent
     local offer = ARGV[4]
     redis.call('ZREM', qkey, sid)

@@ -68,6 +68,14 @@ class Ended:
     agent_freed: bool = False  # the hotliner may take the next caller now
 
 
+@dataclass(frozen=True, slots=True)
+class Paced:
+    """A caller and a hotliner could be matched, but offers are at the
+    carrier's calls per second: the `dispatch` timer is due in `wait_ms`."""
+
+    wait_ms: int
+
+
 class LegRecorded(Enum):
     """What `set_offer_leg` found when the hotliner's leg was placed."""
 
@@ -455,14 +463,16 @@ class RoutingStore:
         rules: Sequence[QueueRule],
         ring_ms: int,
         strategy: str = "longest-idle",
-    ) -> Offer | None:
-        """Offer the best waiting caller of these queues to the best hotliner."""
+        per_second: float = 0.0,
+    ) -> Offer | Paced | None:
+        """Offer the best waiting caller of these queues to the best hotliner,
+        at most `per_second` offers a second (0: no bound)."""
         if not rules:
             return None
         k = self.keys
         now = self.clock()
         offer_id = uuid.uuid4().hex
-        args: list[Any] = [k.base, now, now + ring_ms, offer_id, strategy]
+        args: list[Any] = [k.base, now, now + ring_ms, offer_id, strategy, per_second]
         for rule in rules:
             args.extend(
                 [
@@ -479,6 +489,8 @@ class RoutingStore:
         )
         if not result:
             return None
+        if isinstance(result, int):
+            return Paced(wait_ms=result)
         sid, agent, queue = (as_text(x) for x in result)
         return Offer(offer_id=offer_id, call_sid=sid, agent_id=agent, queue_id=queue)
 
@@ -763,7 +775,7 @@ class RoutingStore:
         return {as_text(f): int(n) for f, n in raw.items() if int(n) > 0}
 
     def due_timers(self, at_ms: int | None = None, limit: int = 100) -> list[str]:
-        """Timers due now: 'wrapup:<agent>', 'bridge:<call>', 'alone:<call>'."""
+        """Timers due now (`Keys.timers` says which there are)."""
         return [
             as_text(x)
             for x in cast(

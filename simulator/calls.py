@@ -172,6 +172,14 @@ class CallSession:
 
     def _play_outbound(self) -> None:
         call = self.call
+        if call.direction == "outbound-api":
+            # Twilio dials an account's calls at its CPS; the rest wait
+            # queued, in turn (a REST cancel ends them there).
+            try:
+                while (wait := self.carrier.dial_wait(call.sid)) > 0:
+                    self.sleep(wait / self.board.time_scale)
+            finally:
+                self.carrier.leave_dial_queue(call.sid)
         self._status_event("initiated")
         with self.board.lock:
             profile = self.board.hotliners.get(call.to)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -68,6 +70,11 @@ class CarrierConfig:
     console_origins: tuple[str, ...] = ()
     softphone_keepalive_seconds: float = 10.0
     softphone_grace_seconds: float = 5.0
+    #: The account's CPS, in real seconds: calls made through the REST API
+    #: are dialled at most this many a second and wait `queued` meanwhile,
+    #: as Twilio places them (its default is 1); their ring timeout starts
+    #: once dialled. 0: no limit.
+    calls_per_second: float = 0.0
 
     def __post_init__(self) -> None:
         if not (self.account_sid.startswith("AC") and len(self.account_sid) == 34):
@@ -84,6 +91,8 @@ class CarrierConfig:
                 raise SimulatorError(
                     f"console origin {origin!r} must be scheme://host[:port]"
                 )
+        if self.calls_per_second < 0:
+            raise SimulatorError("calls_per_second must not be negative (0: no limit)")
         if self.softphone_keepalive_seconds <= 0 or self.softphone_grace_seconds < 0:
             raise SimulatorError(
                 "softphone keepalive must be positive and grace not negative"
@@ -118,6 +127,11 @@ class Carrier:
         self._server: BaseWSGIServer | None = None
         self._server_thread: threading.Thread | None = None
         self._restore_timers: list[threading.Timer] = []
+        #: Calls made through the REST API waiting their turn to be dialled,
+        #: in order, and when the next may go (monotonic), under
+        #: `calls_per_second`; a call cancelled while queued leaves its place.
+        self._dial_queue: deque[str] = deque()
+        self._next_dial = 0.0
 
     @property
     def calls(self) -> dict[str, Call]:
@@ -302,6 +316,8 @@ class Carrier:
                 join=join,
             )
             self.board.calls[call.sid] = call
+            if direction == "outbound-api" and self.config.calls_per_second > 0:
+                self._dial_queue.append(call.sid)  # dialled in turn (`dial_wait`)
             thread = threading.Thread(
                 target=self._play, args=(call,), name=f"call-{call.sid}", daemon=True
             )
@@ -309,6 +325,25 @@ class Carrier:
             self._active += 1
         thread.start()
         return call
+
+    def dial_wait(self, call_sid: str) -> float:
+        """Seconds (real) until this call may be dialled, 0 once it is its
+        turn (it then leaves the queue and the next turn is set)."""
+        with self.board.lock:
+            if call_sid not in self._dial_queue:
+                return 0.0
+            now = time.monotonic()
+            if self._dial_queue[0] != call_sid or now < self._next_dial:
+                return max(self._next_dial - now, 0.005)
+            self._dial_queue.popleft()
+            self._next_dial = now + 1.0 / self.config.calls_per_second
+            return 0.0
+
+    def leave_dial_queue(self, call_sid: str) -> None:
+        """A queued call ended before its turn: the next takes its place."""
+        with self.board.lock:
+            if call_sid in self._dial_queue:
+                self._dial_queue.remove(call_sid)
 
     def _play(self, call: Call) -> None:
         try:

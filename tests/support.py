@@ -216,7 +216,7 @@ def make_settings(
     config_dir: Path = DEFAULT_CONFIG_DIR,
 ) -> Settings:
     """Settings of an app under test: a real Twilio-like account, signed for
-    `PUBLIC`, its instance folder in `tmp_path`."""
+    `PUBLIC`, its offers not paced, its instance folder in `tmp_path`."""
     return Settings.from_env(
         {
             "REDIS_URL": redis_url,
@@ -227,6 +227,9 @@ def make_settings(
             "PUBLIC_BASE_URL": PUBLIC,
             "HOTLINE_CONFIG": str(config_dir),
             "HOTLINE_INSTANCE": str(tmp_path / "instance"),
+            # The recording carrier places calls as fast as it is asked (the
+            # pace of offers has tests of its own: test_offer_pacing.py).
+            "TWILIO_CALLS_PER_SECOND": "0",
         }
     )
 

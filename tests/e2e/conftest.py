@@ -79,6 +79,7 @@ def running_hotline(
         *,
         env: dict[str, str] | None = None,
         workers: int = 1,
+        carrier_cps: float = 0.0,
     ) -> RunningHotline:
         config_dir = write_config(
             tmp_path / "config", hotliners_yaml, routing, queues_patch
@@ -94,6 +95,7 @@ def running_hotline(
                 hotline_number="+33180000000",
                 time_scale=time_scale,
                 console_origins=(url,),  # the console's simulated softphone
+                calls_per_second=carrier_cps,
             )
         )
         carrier.start(host="127.0.0.1", port=0)

@@ -7,7 +7,7 @@ import redis
 from agents.lifecycle import AgentState
 from queues.lifecycle import EventType
 from queues.routing import QueueRule
-from queues.store import LegRecorded, OutcomeRecorded, RoutingStore
+from queues.store import LegRecorded, Offer, OutcomeRecorded, Paced, RoutingStore
 
 PRINTER = [QueueRule("printer", 1, 0, 1)]
 
@@ -327,3 +327,61 @@ def test_a_caller_without_a_number_is_not_remembered(redis_client: redis.Redis) 
     store.start_call("CA1", "anonymous", "+33180000000", "fr-FR")
     store.enqueue("CA1", "printer", 0)
     assert redis_client.keys(store.keys.base + "caller:*") == []
+
+
+def test_offers_are_paced_to_the_carriers_calls_per_second(
+    redis_client: redis.Redis,
+) -> None:
+    """Each offer rings a hotliner with an outbound call, and Twilio places an
+    account's calls at its CPS: past it, nothing is offered (nobody reserved,
+    nobody taken out of the queue) and the worker is told when to go on."""
+    now = [1_000_000]
+    store = RoutingStore(redis_client, clock=lambda: now[0])
+    for agent in ("alice", "bob", "carol", "dan", "erin", "fay"):
+        store.agents.set_state(agent, AgentState.AVAILABLE, [("printer", 2)])
+    for sid in ("CA1", "CA2", "CA3", "CA4", "CA5", "CA6"):
+        queued_caller(store, sid)
+
+    first = store.match(PRINTER, 15_000, per_second=2)
+    second = store.match(PRINTER, 15_000, per_second=2)
+    assert isinstance(first, Offer)
+    assert isinstance(second, Offer)
+    assert store.match(PRINTER, 15_000, per_second=2) == Paced(wait_ms=500)
+    assert store.waiting("printer") == ["CA3", "CA4", "CA5", "CA6"]
+    assert store.call("CA3")["state"] == "queued"
+    assert set(store.agents.states(["carol", "dan", "erin", "fay"]).values()) == {
+        "available"
+    }
+    assert redis_client.zscore(store.keys.timers, "dispatch") == now[0] + 500
+
+    now[0] += 200  # 0.4 of a token: 300 ms to go, the timer brought forward
+    assert store.match(PRINTER, 15_000, per_second=2) == Paced(wait_ms=300)
+    assert redis_client.zscore(store.keys.timers, "dispatch") == now[0] + 300
+    now[0] += 300
+    third = store.match(PRINTER, 15_000, per_second=2)
+    assert isinstance(third, Offer)
+    assert third.call_sid == "CA3"
+    assert isinstance(store.match(PRINTER, 15_000, per_second=2), Paced)
+
+    now[0] += 60_000  # a quiet minute fills the bucket to a second's worth, no more
+    assert isinstance(store.match(PRINTER, 15_000, per_second=2), Offer)
+    assert isinstance(store.match(PRINTER, 15_000, per_second=2), Offer)
+    assert isinstance(store.match(PRINTER, 15_000, per_second=2), Paced)
+    last = store.match(PRINTER, 15_000)  # 0: not paced
+    assert isinstance(last, Offer)
+    assert last.call_sid == "CA6"
+
+
+def test_nobody_to_offer_takes_no_token_and_sets_no_timer(
+    redis_client: redis.Redis,
+) -> None:
+    now = [1_000_000]
+    store = RoutingStore(redis_client, clock=lambda: now[0])
+    queued_caller(store, "CA1")  # nobody logged in
+    for _ in range(3):
+        assert store.match(PRINTER, 15_000, per_second=1) is None
+    assert redis_client.zscore(store.keys.timers, "dispatch") is None
+    store.agents.set_state("alice", AgentState.AVAILABLE, [("printer", 2)])
+    offer = store.match(PRINTER, 15_000, per_second=1)
+    assert isinstance(offer, Offer)
+    assert offer.agent_id == "alice"

@@ -96,3 +96,18 @@ def test_the_routing_redis_url_is_a_server_or_a_cluster() -> None:
     assert cluster.redis_url is None  # RQ's: the embedded server
     shared = Settings.from_env({"REDIS_URL": "redis://10.0.0.2:6379/3"})
     assert shared.routing_redis_url == "redis://10.0.0.2:6379/3"
+
+
+def test_offers_are_paced_to_twilios_default_cps_unless_told() -> None:
+    real = {
+        "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+        "TWILIO_AUTH_TOKEN": "t" * 32,
+        "SECRET_KEY": "s",
+    }
+    assert Settings.from_env(real).calls_per_second == 1.0
+    assert Settings.from_env({}).calls_per_second == 0.0  # the simulator
+    raised = {**real, "TWILIO_CALLS_PER_SECOND": "12.5"}
+    assert Settings.from_env(raised).calls_per_second == 12.5
+    for bad in ("-1", "fast", "1e3", "20000"):
+        with pytest.raises(SettingsError, match=f"TWILIO_CALLS_PER_SECOND='{bad}'"):
+            Settings.from_env({"TWILIO_CALLS_PER_SECOND": bad})
