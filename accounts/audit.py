@@ -8,15 +8,29 @@ before and after, and the reason given, and can be read back by supervisors.
 
 from __future__ import annotations
 
+import json
+import logging
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
+import redis
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from accounts.models import AuditEntry
 from core.clock import utcnow
+from core.keys import Keys
+from core.lua import RELEASE_LOCK
+
+log = logging.getLogger(__name__)
+
+#: Kept entries written to SQL by one pass at most.
+KEPT_BATCH = 200
+#: How long one process holds the right to write kept entries (ms).
+KEPT_LOCK_MS = 30_000
 
 #: Entries returned by one read at most.
 MAX_PAGE = 200
@@ -51,10 +65,23 @@ class Audited:
 
 
 class AuditLog:
-    """Append and read the audit log."""
+    """Append and read the audit log.
 
-    def __init__(self, engine: Engine) -> None:
+    A control has already changed live state when it is audited, so an
+    entry SQL cannot take then (the database unreachable) is not dropped:
+    with `redis` given it is kept there, in order, and `write_kept` (the
+    worker's) writes it to SQL later with the time it was used.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        client: redis.Redis | None = None,
+        keys: Keys | None = None,
+    ) -> None:
         self.engine = engine
+        self.redis = client
+        self.keys = keys or Keys()
 
     def record(
         self,
@@ -66,22 +93,62 @@ class AuditLog:
         before: Any = None,
         after: Any = None,
         reason: str | None = None,
-    ) -> int:
-        """Keep one control used; its id."""
-        entry = AuditEntry(
-            at=utcnow(),
-            actor_id=actor_id,
-            actor_role=actor_role,
-            action=action,
-            target=target,
-            before=before,
-            after=after,
-            reason=reason or None,
-        )
-        with Session(self.engine) as session:
-            session.add(entry)
-            session.commit()
-            return entry.id
+    ) -> int | None:
+        """Keep one control used; its id, or None if it was kept in Redis
+        for later (SQL unreachable). Raises only if neither could take it."""
+        fields: dict[str, Any] = {
+            "at": utcnow(),
+            "actor_id": actor_id,
+            "actor_role": actor_role,
+            "action": action,
+            "target": target,
+            "before": before,
+            "after": after,
+            "reason": reason or None,
+        }
+        try:
+            with Session(self.engine) as session:
+                entry = AuditEntry(**fields)
+                session.add(entry)
+                session.commit()
+                return entry.id
+        except SQLAlchemyError:
+            if self.redis is None:
+                raise
+            log.warning(
+                "audit log unreachable: %s on %s kept for later", action, target
+            )
+            kept = {**fields, "at": fields["at"].isoformat()}
+            self.redis.rpush(self.keys.audit_kept, json.dumps(kept, default=str))
+            return None
+
+    def write_kept(self) -> int:
+        """Write the entries kept while SQL was unreachable, oldest first;
+        how many. One process at a time (a lock); a crash between SQL's
+        commit and the list's trim writes a batch twice, never loses one."""
+        if self.redis is None:
+            return 0
+        lock, token = self.keys.audit_lock, uuid.uuid4().hex
+        if not self.redis.set(lock, token, nx=True, px=KEPT_LOCK_MS):
+            return 0
+        try:
+            raw = cast(
+                list[bytes], self.redis.lrange(self.keys.audit_kept, 0, KEPT_BATCH - 1)
+            )
+            if not raw:
+                return 0
+            entries = []
+            for item in raw:
+                fields = json.loads(item)
+                fields["at"] = datetime.fromisoformat(fields["at"])
+                entries.append(AuditEntry(**fields))
+            with Session(self.engine) as session:
+                session.add_all(entries)
+                session.commit()
+            self.redis.ltrim(self.keys.audit_kept, len(raw), -1)
+            return len(raw)
+        finally:
+            self.redis.eval(RELEASE_LOCK, 1, lock, token)
 
     def entries(
         self,

@@ -34,7 +34,7 @@ from calllog.projection import StreamEvent, UnknownEvent, apply_event
 from calllog.segments import Move, apply_move, segment_move
 from core.clock import from_ms
 from core.keys import Keys
-from core.lua import EVENTS_DROPPED
+from core.lua import EVENTS_DROPPED, RELEASE_LOCK
 from core.text import as_text
 
 log = logging.getLogger(__name__)
@@ -50,11 +50,6 @@ LOCK_MS = 10_000
 #: `Keys.counters`' field: how many of the events the stream's cap dropped
 #: (`EVENTS_DROPPED`) a writer has said in its log, so each is said once.
 DROPS_REPORTED = "events_dropped_reported"
-
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 
 def drain_events(
@@ -114,7 +109,7 @@ def drain_events(
                 client.xtrim(keys.events, minid=offset.last_id, approximate=False)
                 client.pexpire(keys.calllog_lock, LOCK_MS)
     finally:
-        client.eval(_RELEASE, 1, keys.calllog_lock, token)
+        client.eval(RELEASE_LOCK, 1, keys.calllog_lock, token)
     if applied:
         log.debug("call log: applied %d events", applied)
     return applied

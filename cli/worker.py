@@ -35,6 +35,7 @@ from rq import Queue, SimpleWorker
 from rq.cron import CronScheduler
 from sqlalchemy import Engine
 
+from accounts.audit import AuditLog
 from calllog.db import create_db_engine
 from calllog.writer import drain_events
 from core.keys import Keys
@@ -159,6 +160,17 @@ def _lost_calls_step(rt: Runtime, engine: Engine) -> float:
     return LOST_CALLS_INTERVAL
 
 
+#: How often controls kept while the audit log was unreachable are written.
+AUDIT_KEPT_INTERVAL = 5.0
+
+
+def _audit_step(audit: AuditLog) -> float:
+    """Write to SQL the supervisors' controls kept in Redis while it was down."""
+    if audit.write_kept():
+        return 0.0
+    return AUDIT_KEPT_INTERVAL
+
+
 def _timer_step(rt: Runtime) -> float:
     tick(rt)
     return TICK_SECONDS
@@ -217,9 +229,10 @@ def _clock(runtime: Runtime, stop: threading.Event) -> None:
 def start_background_loops(
     runtime: Runtime, engine: Engine, stop: threading.Event
 ) -> list[threading.Thread]:
-    """The timer loop, the call-log writer, the report rollups and the search
-    for lost calls, as daemon threads."""
+    """The timer loop, the call-log writer, the report rollups, the search
+    for lost calls and the writing of kept audit entries, as daemon threads."""
     first: list[bool] = []
+    audit = AuditLog(engine, runtime.redis, runtime.keys)
     threads = [
         threading.Thread(
             target=_loop,
@@ -244,6 +257,12 @@ def start_background_loops(
             args=("lost calls", lambda: _lost_calls_step(runtime, engine), stop),
             daemon=True,
             name="hotline-lost-calls",
+        ),
+        threading.Thread(
+            target=_loop,
+            args=("kept audit entries", lambda: _audit_step(audit), stop),
+            daemon=True,
+            name="hotline-audit-kept",
         ),
     ]
     for thread in threads:

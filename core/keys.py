@@ -138,6 +138,18 @@ class Keys:
         return f"{self.base}lock:repair"
 
     @property
+    def audit_kept(self) -> str:
+        """List of supervisors' controls (JSON) the audit log could not take
+        when they were used (SQL unreachable), oldest first: the worker
+        writes them there once it can (`accounts.audit.AuditLog`)."""
+        return f"{self.base}audit:kept"
+
+    @property
+    def audit_lock(self) -> str:
+        """Held by the one process writing kept audit entries to SQL."""
+        return f"{self.base}lock:audit"
+
+    @property
     def calllog_lock(self) -> str:
         """Held by the one call log writer draining the event stream."""
         return f"{self.base}lock:calllog"

@@ -112,3 +112,11 @@ def with_events_kept(script: str, kept: int) -> str:
         raise ValueError(f"the event stream's cap must be positive, not {kept}")
     default = _EVENTS_KEPT_LINE.format(EVENTS_KEPT)
     return script.replace(default, _EVENTS_KEPT_LINE.format(kept), 1)
+
+
+#: Deletes a lock (KEYS[1]) only if it still holds this holder's token
+#: (ARGV[1]): a holder whose lock lapsed and was taken never frees the next's.
+RELEASE_LOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""

@@ -180,7 +180,7 @@ def _build(test_config: dict[str, Any], *, feed_only: bool) -> Flask:
         incidents=IncidentStore(runtime.redis, runtime.keys),
         engine=engine,
         accounts=AccountStore(engine),
-        audit=AuditLog(engine),
+        audit=AuditLog(engine, runtime.redis, runtime.keys),
         configs=configs,
         routing_redis_url=settings.routing_redis_url or "",
         mailer=Mailer.from_url(settings.smtp_url, settings.mail_from)

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import create_engine
 from support import SignedPost, bearer_client, call_form, provision
+
+from accounts.audit import Audited
 
 EMAIL = "/voice/menu?node=accueil&attempt=1&lang=fr-FR"  # key 4: the email queue
 
@@ -120,3 +123,49 @@ def test_a_hotliner_changing_their_own_state_is_not_a_control(app: Flask) -> Non
         == 200
     )
     assert audit.entries(limit=1) == before
+
+
+def test_a_control_used_while_the_audit_log_is_unreachable_is_kept_then_written(
+    app: Flask, api: FlaskClient
+) -> None:
+    """The control has changed live state by the time it is audited: with
+    SQL unreachable then, the entry waits in Redis, and the worker writes it
+    with the time it was used (`AuditLog.write_kept`), once."""
+    services = app.extensions["hotline"]
+    audit, rt = services.audit, services.runtime
+    reachable = audit.engine
+    audit.engine = create_engine("sqlite:////no-such-folder/audit.sqlite3")
+    try:
+        closed = api.post(
+            "/api/queues/printer/override",
+            json={"state": "closed", "reason": "panne du serveur d'impression"},
+        )
+    finally:
+        audit.engine.dispose()
+        audit.engine = reachable
+    assert closed.status_code == 200
+    assert _queues(api)["printer"]["override"] == "closed"
+    assert rt.redis.llen(rt.keys.audit_kept) == 1
+
+    def written() -> list[Audited]:
+        return [
+            e
+            for e in audit.entries(limit=200)
+            if e.reason == "panne du serveur d'impression"
+        ]
+
+    assert written() == []
+    rt.redis.set(rt.keys.audit_lock, "another worker")
+    assert audit.write_kept() == 0  # another process is writing them
+    rt.redis.delete(rt.keys.audit_lock)
+    assert audit.write_kept() == 1
+    assert audit.write_kept() == 0
+    [entry] = written()
+    assert (entry.actor_id, entry.action, entry.target) == (
+        "sup-tests",
+        "queue_override",
+        "printer",
+    )
+    assert (entry.before, entry.after) == ({"override": None}, {"override": "closed"})
+    assert rt.redis.llen(rt.keys.audit_kept) == 0
+    assert not rt.redis.exists(rt.keys.audit_lock)
