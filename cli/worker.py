@@ -3,7 +3,9 @@
 Composition root of background work: builds the routing runtime and the call
 log's engine from settings (the one place both are wired together: `queues`
 and `calllog` do not import each other's runtime) and installs the runtime for
-job functions. Three loops share the process:
+job functions. Three loops share the process (with three slow ones beside
+them, threads too: the report rollups, the search for calls live state lost,
+and the writing of audit entries kept while SQL was unreachable):
 
 - the **timer loop** (a thread, every `TICK_SECONDS`) fires what is due at a
   precise time: offers rung past their time, wrap-ups that end, callers
