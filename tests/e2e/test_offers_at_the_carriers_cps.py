@@ -83,25 +83,22 @@ def test_offers_lapse_in_the_carriers_queue_unless_paced_to_its_cps(
         for n in range(len(AGENTS))
     ]
 
-    def all_waiting() -> bool:
-        with carrier.board.lock:
-            return all(
-                any(e.kind == "enqueue" for e in carrier.calls[s].transcript)
-                for s in placed
-            )
+    def every_caller(kind: str) -> Callable[[], bool]:
+        """Whether each caller's transcript has reached `kind` yet."""
 
-    wait_for(all_waiting, 30.0, "every caller waiting")
+        def reached() -> bool:
+            with carrier.board.lock:
+                return all(
+                    any(e.kind == kind for e in carrier.calls[s].transcript)
+                    for s in placed
+                )
+
+        return reached
+
+    wait_for(every_caller("enqueue"), 30.0, "every caller waiting")
     for agent in AGENTS:
         console.set_state(agent, "available")
-
-    def all_connected() -> bool:
-        with carrier.board.lock:
-            return all(
-                any(e.kind == "connected" for e in carrier.calls[s].transcript)
-                for s in placed
-            )
-
-    wait_for(all_connected, 40.0, "every caller with a hotliner")
+    wait_for(every_caller("connected"), 40.0, "every caller with a hotliner")
     engine = create_engine(hotline.database_url)
 
     def all_answered_in_the_call_log() -> bool:

@@ -41,8 +41,15 @@ def set_state(rt: Runtime, agent_id: str, state: AgentState) -> None:
     assert done
 
 
-def staffed_queue(app: Flask, sids: tuple[str, ...]) -> Runtime:
-    """The hotliners logged in, on a break, while `sids` call and queue."""
+def freed_at_once(
+    make_app: AppFactory, calls_per_second: float, sids: tuple[str, ...]
+) -> Runtime:
+    """`sids` call and queue while the hotliners are on a break, then the
+    hotliners are all free at once (nobody offered anything yet)."""
+    app = make_app(
+        round_the_clock(*((a, a.title()) for a in HOTLINERS)),
+        settings={"calls_per_second": calls_per_second},
+    )
     rt: Runtime = app.extensions["hotline"].runtime
     for agent_id in HOTLINERS:
         set_state(rt, agent_id, AgentState.AVAILABLE)
@@ -51,6 +58,8 @@ def staffed_queue(app: Flask, sids: tuple[str, ...]) -> Runtime:
         post(app, "/voice/incoming", call_form(sid))
         post(app, EMAIL, call_form(sid, Digits="4"))
     assert rt.store.waiting("email") == list(sids)
+    for agent_id in HOTLINERS:
+        set_state(rt, agent_id, AgentState.AVAILABLE)
     return rt
 
 
@@ -61,14 +70,7 @@ def test_offers_wait_for_the_calls_per_second_then_the_workers_timer_goes_on(
     placing one call a second: one leg is rung at once, the others when the
     worker's `dispatch` timer comes round, a second apart; nobody is counted
     as missing an offer."""
-    app = make_app(
-        round_the_clock(*((a, a.title()) for a in HOTLINERS)),
-        settings={"calls_per_second": 1.0},
-    )
-    rt = staffed_queue(app, ("CApace1", "CApace2", "CApace3"))
-    for agent_id in HOTLINERS:
-        set_state(rt, agent_id, AgentState.AVAILABLE)
-
+    rt = freed_at_once(make_app, 1.0, ("CApace1", "CApace2", "CApace3"))
     handoff.offer_waiting_callers(rt)  # as the request that freed them does
     assert len(telephony.placed) == 1
     assert rt.store.waiting("email") == ["CApace2", "CApace3"]
@@ -96,13 +98,7 @@ def test_at_zero_calls_per_second_offers_are_not_paced(
 ) -> None:
     """0 (the simulator's default): the three legs ring at once, and no
     `dispatch` timer is left behind."""
-    app = make_app(
-        round_the_clock(*((a, a.title()) for a in HOTLINERS)),
-        settings={"calls_per_second": 0.0},
-    )
-    rt = staffed_queue(app, ("CAfree1", "CAfree2", "CAfree3"))
-    for agent_id in HOTLINERS:
-        set_state(rt, agent_id, AgentState.AVAILABLE)
+    rt = freed_at_once(make_app, 0.0, ("CAfree1", "CAfree2", "CAfree3"))
     handoff.offer_waiting_callers(rt)
     assert len(telephony.placed) == 3
     assert rt.redis.zscore(rt.keys.timers, "dispatch") is None
