@@ -554,6 +554,29 @@ def report(
         )
         if sustained < max(args.rates):
             failures.append(f"held {sustained:g} calls/s, not {max(args.rates):g}")
+    held = next((s for s in reversed(steps) if not s.broke and s.placed), None)
+    if held is not None:
+        # What the hotline itself costs a call, the simulator apart: how many
+        # of this machine's cores the next rate would ask of the app alone.
+        app_cpu = sum(v for name, v in held.cpu.items() if name != "simulator")
+        per_call = app_cpu / held.placed
+        later = [r for r in args.rates if r > held.rate]
+        ask = (
+            f"; {later[0]:g} calls/s would ask the app alone for"
+            f" {per_call * later[0]:.2f} cores of {os.cpu_count()}"
+            if later
+            else ""
+        )
+        print(
+            f"the app's CPU a call at {held.rate:g} calls/s: {per_call * 1000:.0f} ms"
+            f" (web, worker, Valkey, feed; the simulator apart){ask}"
+        )
+        figures.append(
+            Figure(
+                f"the app's CPU a call at {held.rate:g} calls/s (simulator apart){ask}",
+                f"{per_call * 1000:.0f} ms",
+            )
+        )
     if broken:
         figures.append(
             Figure(
