@@ -488,10 +488,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     # The stack's processes take the bench's environment, and this with it.
     os.environ["TWILIO_CALLS_PER_SECOND"] = f"{args.calls_per_second:g}"
-    pace = f"{args.calls_per_second:g}/s" if args.calls_per_second else "not paced"
     print(
         f"{args.hotliners} hotliners, rates {args.rates} calls/s,"
-        f" {os.cpu_count()} CPUs, offers {pace}; starting the stack ...",
+        f" {os.cpu_count()} CPUs, offers {paced_at(args)}; starting the stack ...",
         flush=True,
     )
     steps: list[Step] = []
@@ -522,6 +521,12 @@ def main(argv: list[str] | None = None) -> int:
     return report(args, steps, sustained, w, time.monotonic() - began)
 
 
+def paced_at(args: argparse.Namespace) -> str:
+    """How the stack's offers are paced, in words."""
+    cps = args.calls_per_second
+    return f"paced at {cps:g}/s" if cps else "not paced"
+
+
 def report(
     args: argparse.Namespace,
     steps: list[Step],
@@ -530,7 +535,7 @@ def report(
     took: float,
 ) -> int:
     failures: list[str] = []
-    pace = f"at {args.calls_per_second:g}/s" if args.calls_per_second else "not paced"
+    pace = paced_at(args)
     broken = next((s for s in steps if s.broke), None)
     print()
     if broken:

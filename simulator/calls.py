@@ -172,9 +172,10 @@ class CallSession:
 
     def _play_outbound(self) -> None:
         call = self.call
-        if call.direction == "outbound-api":
+        if call.direction == "outbound-api" and self.carrier.config.calls_per_second:
             # Twilio dials an account's calls at its CPS; the rest wait
-            # queued, in turn (a REST cancel ends them there).
+            # queued, in turn (a REST cancel ends them there). Unlimited, no
+            # lock is taken: the load generator's own hot path.
             try:
                 while (wait := self.carrier.dial_wait(call.sid)) > 0:
                     self.sleep(wait / self.board.time_scale)
