@@ -22,6 +22,16 @@ class Keys:
         """Common start of every key; Lua scripts derive ids' keys from it."""
         return f"{self.prefix}:{{{self.tag}}}:"
 
+    def group(self, name: str) -> Keys:
+        """The keys of one routing group (`queues.groups`): its own hash tag,
+        so a cluster may place each group on its own master."""
+        return Keys(prefix=self.prefix, tag=f"{self.tag}:{name}")
+
+    def call_group(self, call_sid: str) -> str:
+        """The routing group a call moved to (`queues.partition`), in a slot
+        of the call's own: reading it costs no group's master anything."""
+        return f"{self.prefix}:{{{self.tag}:route:{call_sid}}}:group"
+
     @property
     def config_current(self) -> str:
         """The newest configuration version (`web.config_versions`)."""

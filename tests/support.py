@@ -352,3 +352,73 @@ def throwaway_database(folder: Path) -> Iterator[str]:
             )
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()
+
+
+#: `queues.yaml` of a hotline run by two teams that share no hotliner: the
+#: desk (general, printers overflowing to it, software) and the network team
+#: (network, its level 2, email, accounts): two routing groups.
+TWO_TEAMS_QUEUES = """
+queues:
+  - {id: general, skill: general, name: {fr-FR: "accueil", en-US: "desk"}}
+  - id: printer
+    skill: printer
+    name: {fr-FR: "imprimantes", en-US: "printers"}
+    overflow: {after_seconds: 60, to_queue: general}
+  - {id: software, skill: software, name: {fr-FR: "logiciels", en-US: "software"}}
+  - {id: network, skill: network, name: {fr-FR: "réseau", en-US: "network"}}
+  - id: network_l2
+    skill: network
+    name: {fr-FR: "réseau 2", en-US: "network 2"}
+    min_level: 4
+  - {id: email, skill: email, name: {fr-FR: "messagerie", en-US: "email"}}
+  - {id: account, skill: account, name: {fr-FR: "comptes", en-US: "accounts"}}
+"""
+
+
+def two_teams_hotliners(per_team: int = 2) -> str:
+    """`hotliners.yaml` for those two teams, `per_team` hotliners each (desk
+    `d1`.., network `n1`..), on duty round the clock in both languages."""
+    teams = {
+        "d": "{general: 3, printer: 3}",
+        "n": "{network: 4, email: 3}",
+    }
+    entries = "".join(
+        f"""  - id: {team}{i}
+    name: "{team.upper()}{i}"
+    endpoint: "client:{team}{i}"
+    skills: {skills}
+    shifts: ["daily 00:00-00:00"]
+    languages: [fr-FR, en-US]
+"""
+        for team, skills in teams.items()
+        for i in range(1, per_team + 1)
+    )
+    return (
+        "\nhotliners:\n"
+        + entries
+        + "  - id: d0\n"
+        + (
+            '    name: "D0"\n    endpoint: "client:d0"\n'
+            "    skills: {software: 2, general: 1}\n"
+            '    shifts: ["daily 00:00-00:00"]\n    languages: [fr-FR, en-US]\n'
+        )
+        + "  - id: n0\n"
+        + (
+            '    name: "N0"\n    endpoint: "client:n0"\n'
+            "    skills: {account: 2, email: 1}\n"
+            '    shifts: ["daily 00:00-00:00"]\n    languages: [fr-FR, en-US]\n'
+        )
+    )
+
+
+def two_teams_config(folder: Path, per_team: int = 2) -> Path:
+    """A copy of the shipped configuration with the two teams' queues and
+    hotliners (`folder` is created)."""
+    import shutil
+
+    shutil.copytree(DEFAULT_CONFIG_DIR, folder, dirs_exist_ok=True)
+    (folder / "queues.yaml").write_text(TWO_TEAMS_QUEUES, encoding="utf-8")
+    (folder / "hotliners.yaml").write_text(
+        two_teams_hotliners(per_team), encoding="utf-8"
+    )
+    return folder

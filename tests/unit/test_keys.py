@@ -23,3 +23,12 @@ def test_a_prefix_and_a_tag_keep_two_hotlines_apart() -> None:
     k = Keys(prefix="test", tag="t1")
     assert k.offer("o1") == "test:{t1}:offer:o1"
     assert k.calllog_lock == "test:{t1}:lock:calllog"
+
+
+def test_a_routing_group_has_its_own_tag_and_a_call_its_route() -> None:
+    k = Keys()
+    group = k.group("network")
+    assert group.base == "hotline:{hl:network}:"
+    assert group.call("CA1") == "hotline:{hl:network}:call:CA1"
+    assert group.events == "hotline:{hl:network}:events"
+    assert k.call_group("CA1") == "hotline:{hl:route:CA1}:group"

@@ -1,0 +1,171 @@
+"""The routing state split by routing group, so a cluster spreads it.
+
+Each routing group (`queues.groups`) has a `RoutingStore` of its own on keys
+with the group's hash tag: every script still touches one slot, and a Redis
+Cluster places groups on different masters. What a group's store does is
+what the one store of a hotline does; this adapter says which group's store
+holds a queue (the configuration), a hotliner (the configuration) and a call.
+
+A call starts in a home group, found from its CallSid alone (no lookup, the
+same in every process). When it joins a queue of another group it moves
+there (`queues.move_scripts`: out, in, done, each atomic and safe to run
+again) and its route (`Keys.call_group`, a slot of its own) names the
+group from then on. A call's operations read the route first; one that
+found nothing to act on in a group the call left meanwhile is run again in
+the group the route now names.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+import redis
+
+from core.clock import now_ms
+from core.keys import Keys
+from core.lua import EVENTS_KEPT, registrar
+from core.text import as_text
+from queues.groups import RoutingGroups
+from queues.lifecycle import INITIAL
+from queues.move_scripts import MOVE_DONE, MOVE_IN, MOVE_OUT
+from queues.store import RoutingStore
+
+T = TypeVar("T")
+
+#: How long a moved call's route is kept (s): longer than any call lives,
+#: with its wrap-up and late callbacks (`scripts.ENDED_CALL_SECONDS` after).
+ROUTE_SECONDS = 7 * 86_400
+
+#: What `Partition.move` says.
+MOVED = "moved"  # the call is in the target group now
+ENDED = "ended"  # the caller hung up while it moved: ended there too
+UNKNOWN = "unknown"  # no such call where its route said
+
+
+class Partition:
+    """Which routing group's store holds a call, a queue or a hotliner."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        groups: RoutingGroups,
+        keys: Keys | None = None,
+        clock: Callable[[], int] = now_ms,
+        events_kept: int = EVENTS_KEPT,
+    ) -> None:
+        if not groups.names:
+            raise ValueError("a partition needs at least one routing group")
+        self.redis = client
+        self.groups = groups
+        self.keys = keys or Keys()
+        self.names = groups.names
+        self.stores = {
+            name: RoutingStore(client, self.keys.group(name), clock, events_kept)
+            for name in self.names
+        }
+        register = registrar(client, events_kept)
+        self._move_out = register(MOVE_OUT)
+        self._move_in = register(MOVE_IN)
+        self._move_done = register(MOVE_DONE)
+
+    # -- where things are ----------------------------------------------------
+
+    def home(self, call_sid: str) -> str:
+        """The group a call starts in: spread evenly, known to every process."""
+        return self.names[zlib.crc32(call_sid.encode()) % len(self.names)]
+
+    def group_of_call(self, call_sid: str) -> str:
+        route = cast(bytes | None, self.redis.get(self.keys.call_group(call_sid)))
+        return as_text(route) if route else self.home(call_sid)
+
+    def group_of_queue(self, queue_id: str) -> str:
+        group = self.groups.of_queue(queue_id)
+        if group is None:
+            raise KeyError(f"no routing group has the queue {queue_id!r}")
+        return group
+
+    def for_call(self, call_sid: str) -> RoutingStore:
+        return self.stores[self.group_of_call(call_sid)]
+
+    def for_queue(self, queue_id: str) -> RoutingStore:
+        return self.stores[self.group_of_queue(queue_id)]
+
+    def for_agent(self, agent_id: str) -> RoutingStore:
+        """A hotliner's group's store (one with no queue's skill: the first)."""
+        return self.stores[self.groups.of_agent(agent_id) or self.names[0]]
+
+    def on_call(self, call_sid: str, operation: Callable[[RoutingStore], T]) -> T:
+        """`operation` on the call's group's store, run again in its new group
+        if it acted on nothing because the call moved meanwhile."""
+        group = self.group_of_call(call_sid)
+        result = operation(self.stores[group])
+        if not result:
+            now = self.group_of_call(call_sid)
+            if now != group:
+                return operation(self.stores[now])
+        return result
+
+    # -- a call's start and its queue -----------------------------------------
+
+    def start_call(self, call_sid: str, *args: Any, **kwargs: Any) -> bool:
+        """`RoutingStore.start_call` in the call's home group."""
+        return self.stores[self.home(call_sid)].start_call(call_sid, *args, **kwargs)
+
+    def enqueue(
+        self,
+        call_sid: str,
+        queue_id: str,
+        priority: int,
+        at_ms: int | None = None,
+        cap: int = 0,
+    ) -> int:
+        """`RoutingStore.enqueue` in the queue's group, the caller moved there
+        first if they are elsewhere; -1 if they could not move (gone, ended,
+        or no longer in the IVR)."""
+        target = self.group_of_queue(queue_id)
+        current = self.group_of_call(call_sid)
+        if current != target and self.move(call_sid, current, target) != MOVED:
+            return -1
+        return self.stores[target].enqueue(call_sid, queue_id, priority, at_ms, cap)
+
+    def move(self, call_sid: str, source: str, target: str) -> str:
+        """Move a caller still in the IVR from `source` to `target`: `MOVED`,
+        `ENDED` (they hung up meanwhile), `UNKNOWN`, or why it was refused
+        (their state, or 'moving:<group>')."""
+        src, dst = self.keys.group(source), self.keys.group(target)
+        out = [
+            as_text(x)
+            for x in self._move_out(
+                keys=[src.call(call_sid)], args=[src.base, call_sid, target]
+            )
+        ]
+        if out[0] == UNKNOWN:
+            return UNKNOWN
+        if out[0] == ENDED:
+            # Run again after they hung up: end a copy an earlier run made.
+            if self.stores[target].hang_up(call_sid, "ended_while_moving"):
+                self.redis.set(self.keys.call_group(call_sid), target, ex=ROUTE_SECONDS)
+                self._move_done(
+                    keys=[src.call(call_sid), src.active_calls],
+                    args=[src.base, call_sid, target],
+                )
+            return ENDED
+        if out[0] != "ok":
+            return out[1]
+        self._move_in(
+            keys=[dst.call(call_sid), dst.active_calls],
+            args=[dst.base, call_sid, source, *out[1:]],
+        )
+        self.redis.set(self.keys.call_group(call_sid), target, ex=ROUTE_SECONDS)
+        left = self._move_done(
+            keys=[src.call(call_sid), src.active_calls],
+            args=[src.base, call_sid, target],
+        )
+        state = as_text(left) if left else ""
+        if state and state != INITIAL:
+            # They hung up in the source group while they moved.
+            self.stores[target].hang_up(call_sid, "ended_while_moving")
+            return ENDED
+        return MOVED
