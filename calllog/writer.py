@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import logging
 import uuid
+import zlib
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo
@@ -59,13 +61,20 @@ def drain_events(
     batch: int = 500,
     max_batches: int = 200,
     tz: ZoneInfo = DEFAULT_TZ,
+    group: str = "",
 ) -> int:
     """Apply pending events to the call log; returns how many were taken from
     the stream (an event the log holds already is skipped).
-    `tz`: the hotline's timezone (the local day and half hour of each call)."""
-    token = uuid.uuid4().hex
-    if not client.set(keys.calllog_lock, token, nx=True, px=LOCK_MS):
+    `tz`: the hotline's timezone (the local day and half hour of each call).
+    `group`: a routing group's stream (`queues.partition`), drained with an
+    offset of its own; '' the hotline's one stream."""
+    token, lock = uuid.uuid4().hex, keys.calllog_lock
+    if not client.set(lock, token, nx=True, px=LOCK_MS):
         return 0
+    offset_name, mark = OFFSET_NAME, ""
+    if group:
+        offset_name, mark = f"{OFFSET_NAME}:{group}", f"{stream_mark(group)}:"
+        keys = keys.group(group)
     applied = 0
     try:
         report_drops(client, keys)  # before SQL: said even while SQL is down
@@ -73,9 +82,9 @@ def drain_events(
         # while it holds the lock, and reading back what it just wrote (the
         # offset, the rows of calls still going) cost a query each.
         with Session(engine, expire_on_commit=False) as session:
-            offset = session.get(StreamOffset, OFFSET_NAME)
+            offset = session.get(StreamOffset, offset_name)
             if offset is None:
-                offset = StreamOffset(name=OFFSET_NAME, last_id="0-0")
+                offset = StreamOffset(name=offset_name, last_id="0-0")
                 session.add(offset)
             for _ in range(max_batches):
                 entries = cast(
@@ -85,14 +94,15 @@ def drain_events(
                 if not entries:
                     break
                 batch_state = _Batch()
-                seen = _already_applied(session, [as_text(i) for i, _ in entries])
+                ids = [mark + as_text(i) for i, _ in entries]
+                seen = _already_applied(session, ids)
                 events = [
                     StreamEvent.from_fields(
-                        as_text(raw_id),
+                        stream_id,
                         {as_text(k): as_text(v) for k, v in raw_fields.items()},
                     )
-                    for raw_id, raw_fields in entries
-                    if as_text(raw_id) not in seen  # idempotent: a replayed stream
+                    for stream_id, (_, raw_fields) in zip(ids, entries, strict=True)
+                    if stream_id not in seen  # idempotent: a replayed stream
                 ]
                 # One flush at the commit: rows a batch reads again are kept
                 # in `batch_state`, so no query needs the pending ones flushed
@@ -107,12 +117,34 @@ def drain_events(
                 session.commit()
                 applied += len(entries)
                 client.xtrim(keys.events, minid=offset.last_id, approximate=False)
-                client.pexpire(keys.calllog_lock, LOCK_MS)
+                client.pexpire(lock, LOCK_MS)
     finally:
-        client.eval(RELEASE_LOCK, 1, keys.calllog_lock, token)
+        client.eval(RELEASE_LOCK, 1, lock, token)
     if applied:
         log.debug("call log: applied %d events", applied)
     return applied
+
+
+def stream_mark(group: str) -> str:
+    """What a routing group's events' ids start with in the call log: two
+    groups' streams live on different servers, whose ids may be the same."""
+    return f"{zlib.crc32(group.encode()) & 0xFFFFFF:06x}"
+
+
+def drain_partition(
+    client: redis.Redis,
+    engine: Engine,
+    keys: Keys,
+    groups: Iterable[str],
+    tz: ZoneInfo = DEFAULT_TZ,
+) -> int:
+    """Every routing group's stream in turn (`drain_events` for each).
+
+    Their order does not matter: a call's events are in one group's stream
+    but for a caller who moved, whose first group's events are those of the
+    IVR (started, choices, language), which no later event changes; a caller
+    who hung up while moving has its end in both, the same end."""
+    return sum(drain_events(client, engine, keys, tz=tz, group=g) for g in groups)
 
 
 def report_drops(client: redis.Redis, keys: Keys) -> int:

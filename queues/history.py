@@ -59,3 +59,21 @@ def preferred_agent(
     if not agent or within_hours <= 0 or now_ms - at > within_hours * 3_600_000:
         return None
     return agent
+
+
+def merged(summaries: list[dict[str, str]]) -> dict[str, str]:
+    """One caller's summary from each routing group (`queues.partition`)
+    made one: their latest queued call and their latest hotliner, wherever
+    each was (a caller's calls may have gone to different groups)."""
+    out: dict[str, str] = {}
+    latest_call = max(
+        summaries, key=lambda s: int(s.get("last_started") or 0), default={}
+    )
+    latest_agent = max(summaries, key=lambda s: int(s.get("agent_at") or 0), default={})
+    for name in ("last_call", "last_queue", "last_started"):
+        if name in latest_call:
+            out[name] = latest_call[name]
+    for name in ("agent", "agent_at"):
+        if name in latest_agent:
+            out[name] = latest_agent[name]
+    return out

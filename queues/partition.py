@@ -18,6 +18,7 @@ the group the route now names.
 from __future__ import annotations
 
 import zlib
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
@@ -27,6 +28,7 @@ from core.clock import now_ms
 from core.keys import Keys
 from core.lua import EVENTS_KEPT, registrar
 from core.text import as_text
+from queues import history
 from queues.groups import RoutingGroups
 from queues.lifecycle import INITIAL
 from queues.move_scripts import MOVE_DONE, MOVE_IN, MOVE_OUT
@@ -106,6 +108,26 @@ class Partition:
             if now != group:
                 return operation(self.stores[now])
         return result
+
+    # -- what is the hotline's, kept by each group ---------------------------
+
+    def caller_history(self, number: str) -> dict[str, str]:
+        """A caller's summary (`queues.history`): each group keeps its own
+        (the scripts write it in the call's slot), read in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for name in self.names:
+            pipe.hgetall(self.keys.group(name).caller(number))
+        summaries = [
+            {as_text(a): as_text(b) for a, b in raw.items()} for raw in pipe.execute()
+        ]
+        return history.merged(summaries)
+
+    def kb_fixes(self) -> dict[str, int]:
+        """Calls fixed per known fault, summed over the groups."""
+        total: Counter[str] = Counter()
+        for store in self.stores.values():
+            total.update(store.kb_fixes())
+        return dict(total)
 
     # -- a call's start and its queue -----------------------------------------
 

@@ -21,13 +21,19 @@ from pathlib import Path
 
 import pytest
 from redis.cluster import RedisCluster
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
 from support import two_teams_config
 
 from agents.lifecycle import AgentState
+from calllog.db import upgrade
+from calllog.models import Call, CallEvent
+from calllog.writer import drain_events, drain_partition, stream_mark
 from core.keys import Keys
 from core.text import as_text
 from queues.config import RoutingConfig, load_routing_config
 from queues.groups import routing_groups
+from queues.lifecycle import EventType
 from queues.partition import ENDED, MOVED, Partition
 from queues.routing import memberships, rules
 from queues.store import Offer
@@ -305,3 +311,101 @@ def test_two_groups_route_at_once_on_a_cluster_and_lose_nobody(
     moved = [s for s in callers if setup.home(s) != setup.group_of_call(s)]
     assert moved  # some callers did move between the groups' masters
     assert MOVED == "moved"
+
+
+@pytest.mark.parametrize("first", ["target", "home"])
+def test_a_moved_callers_whole_call_reaches_the_call_log_from_both_streams(
+    cluster: ValkeyCluster, routing: RoutingConfig, tmp_path: Path, first: str
+) -> None:
+    """The call started in one group's stream and went on in another's: the
+    writer drains each (`drain_partition`) with an offset of its own, in
+    either order, into the same row, each event once."""
+    partition = partition_on(cluster, routing, f"log{first}{uuid.uuid4().hex[:6]}")
+    log_in_everyone(partition, routing)
+    sid = sid_homed_away_from(partition, "account")
+    home = partition.home(sid)
+    assert partition.start_call(sid, "+33611111113", "+33180000000", "en-US")
+    assert partition.for_call(sid).note_call(sid, EventType.IVR_CHOICE, ivr_choice="3")
+    assert partition.enqueue(sid, "network", 2) == 1
+    store = partition.stores["account"]
+    offer = store.match(rules(routing, ["network"]), 15_000)
+    assert isinstance(offer, Offer)
+    assert store.accept(offer.offer_id, "CAleg") is not None
+    assert store.bridge(sid) == "talking"
+    assert store.hang_up(sid, "completed", wrapup_ms=30_000) is not None
+    assert store.record_outcome(sid, offer.agent_id, "resolved", "") is not None
+    url = f"sqlite:///{tmp_path / 'log.sqlite3'}"
+    upgrade(url)
+    engine = create_engine(url)
+    client = partition.redis
+    order = ["account", home] if first == "target" else [home, "account"]
+    taken = [
+        drain_events(client, engine, partition.keys, group=group)  # type: ignore[arg-type]
+        for group in order
+    ]
+    # Each group: its 4 hotliners logging in; the call: 2 events in its first
+    # group (started, IVR choice), 8 in its queue's.
+    assert taken == ([12, 6] if first == "target" else [6, 12])
+    assert drain_partition(client, engine, partition.keys, partition.names) == 0  # type: ignore[arg-type]
+    with Session(engine) as session:
+        row = session.get(Call, sid)
+        assert row is not None
+        assert (row.status, row.queue, row.agent_id, row.outcome) == (
+            "completed",
+            "network",
+            offer.agent_id,
+            "resolved",
+        )
+        assert (row.from_number, row.language, row.ivr_choice) == (
+            "+33611111113",
+            "en-US",
+            "3",
+        )
+        assert row.started_at is not None
+        kinds = [
+            (e.stream_id.split(":")[0], e.type)
+            for e in session.scalars(
+                select(CallEvent)
+                .where(CallEvent.call_sid == sid)
+                .order_by(CallEvent.at)
+            )
+        ]
+    engine.dispose()
+    assert kinds[:2] == [
+        (stream_mark(home), "call_started"),
+        (stream_mark(home), "ivr_choice"),
+    ]
+    assert {mark for mark, _ in kinds[2:]} == {stream_mark("account")}
+    assert [kind for _, kind in kinds].count("call_ended") == 1
+
+
+def test_what_a_caller_did_in_either_group_is_remembered_and_fixes_summed(
+    cluster: ValkeyCluster, routing: RoutingConfig
+) -> None:
+    """The IVR asks a returning caller about their last call before any group
+    is known: it reads the summaries every group keeps, the latest wins."""
+    partition = partition_on(cluster, routing, f"hist{uuid.uuid4().hex[:6]}")
+    log_in_everyone(partition, routing)
+    number = "+33611111119"
+    served = []
+    for queue, group, at in (
+        ("printer", "general", 1_000),
+        ("network", "account", 2_000),
+    ):
+        sid = sid_homed_away_from(partition, group)
+        assert partition.start_call(sid, number, "+33180000000", "fr-FR", at_ms=at)
+        assert partition.enqueue(sid, queue, 2, at_ms=at) == 1
+        store = partition.stores[group]
+        offer = store.match(rules(routing, [queue]), 15_000)
+        assert isinstance(offer, Offer)
+        assert store.accept(offer.offer_id, f"CAleg{sid}") is not None
+        assert store.bridge(sid) == "talking"
+        assert store.hang_up(sid, "completed", wrapup_ms=30_000) is not None
+        assert store.record_outcome(
+            sid, offer.agent_id, "resolved", "", details={"fixed_by": "k1"}
+        )
+        served.append((sid, offer.agent_id))
+    summary = partition.caller_history(number)
+    assert (summary["last_call"], summary["last_queue"]) == (served[1][0], "network")
+    assert summary["agent"] == served[1][1]
+    assert partition.kb_fixes() == {"k1": 2}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from queues.history import earlier_call, is_rememberable, preferred_agent
+from queues.history import earlier_call, is_rememberable, merged, preferred_agent
 
 DAY = 86_400_000
 NOW = 1_800_000_000_000
@@ -41,3 +41,24 @@ def test_only_phone_numbers_are_remembered() -> None:
     assert not is_rememberable("anonymous")
     assert not is_rememberable("+336{hl}")
     assert not is_rememberable("")
+
+
+def test_a_callers_summaries_from_two_groups_give_the_latest_of_each() -> None:
+    network = {"last_call": "CA2", "last_queue": "network", "last_started": "2000"}
+    desk = {
+        "last_call": "CA1",
+        "last_queue": "printer",
+        "last_started": "1000",
+        "agent": "d1",
+        "agent_at": "1500",
+    }
+    assert merged([network, desk]) == {
+        "last_call": "CA2",
+        "last_queue": "network",
+        "last_started": "2000",
+        "agent": "d1",
+        "agent_at": "1500",
+    }
+    assert merged([{}, desk]) == desk
+    assert merged([{}, {}]) == {}
+    assert merged([]) == {}
