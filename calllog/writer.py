@@ -71,9 +71,8 @@ def drain_events(
     token, lock = uuid.uuid4().hex, keys.calllog_lock
     if not client.set(lock, token, nx=True, px=LOCK_MS):
         return 0
-    offset_name, mark = OFFSET_NAME, ""
+    name, mark = offset_name(group), f"{stream_mark(group)}:" if group else ""
     if group:
-        offset_name, mark = f"{OFFSET_NAME}:{group}", f"{stream_mark(group)}:"
         keys = keys.group(group)
     applied = 0
     try:
@@ -82,9 +81,9 @@ def drain_events(
         # while it holds the lock, and reading back what it just wrote (the
         # offset, the rows of calls still going) cost a query each.
         with Session(engine, expire_on_commit=False) as session:
-            offset = session.get(StreamOffset, offset_name)
+            offset = session.get(StreamOffset, name)
             if offset is None:
-                offset = StreamOffset(name=offset_name, last_id="0-0")
+                offset = StreamOffset(name=name, last_id="0-0")
                 session.add(offset)
             for _ in range(max_batches):
                 entries = cast(
@@ -123,6 +122,11 @@ def drain_events(
     if applied:
         log.debug("call log: applied %d events", applied)
     return applied
+
+
+def offset_name(group: str) -> str:
+    """Where the writer keeps how far it applied a stream."""
+    return f"{OFFSET_NAME}:{group}" if group else OFFSET_NAME
 
 
 def stream_mark(group: str) -> str:
@@ -361,8 +365,9 @@ def _apply_intervals(
         intervals[move.agent_id] = opened
 
 
-def applied_offset(engine: Engine) -> str:
-    """The last stream id applied to the call log ("0-0": none yet)."""
+def applied_offset(engine: Engine, group: str = "") -> str:
+    """The last stream id applied to the call log ("0-0": none yet), of a
+    routing group's stream or ('') the hotline's one."""
     with Session(engine) as session:
-        offset = session.get(StreamOffset, OFFSET_NAME)
+        offset = session.get(StreamOffset, offset_name(group))
         return offset.last_id if offset is not None else "0-0"

@@ -39,7 +39,7 @@ from sqlalchemy import Engine
 
 from accounts.audit import AuditLog
 from calllog.db import create_db_engine
-from calllog.writer import drain_events
+from calllog.writer import drain_events, drain_partition
 from core.keys import Keys
 from core.settings import Settings
 from queues import handoff, jobs
@@ -180,7 +180,15 @@ def _timer_step(rt: Runtime) -> float:
 
 def _writer_step(rt: Runtime, engine: Engine) -> float:
     """Drain the stream to SQL; when there is nothing, wait for new entries."""
-    if drain_events(rt.redis, engine, rt.keys, tz=rt.routing.hotline.timezone):
+    tz = rt.routing.hotline.timezone
+    if rt.store.group_names:
+        # A stream per routing group (on different masters: no one read
+        # waits on them all): drained in turn, a short sleep when all empty.
+        groups = rt.store.group_names
+        if drain_partition(rt.redis, engine, rt.keys, groups, tz=tz):
+            return 0.0
+        return WRITER_GATHER_SECONDS
+    if drain_events(rt.redis, engine, rt.keys, tz=tz):
         return 0.0
     last = cast(list[tuple[bytes, object]], rt.redis.xrevrange(rt.keys.events, count=1))
     after = last[0][0] if last else b"0-0"

@@ -73,10 +73,18 @@ DOCUMENTED_VARIABLES: dict[str, str] = {
     "(each rings a hotliner with an outbound call), so an offer never lapses "
     "in Twilio's own queue. 0: not paced. Default: 1 with Twilio credentials, "
     "0 with the simulator.",
+    "HOTLINE_ROUTING_GROUPS": "'one' (default): all live state in one hash "
+    "slot. 'auto': split by routing group (the queues that share hotliners), "
+    "each group's keys on a slot of its own, so a Redis Cluster "
+    "(ROUTING_REDIS_URL) spreads the groups over its masters.",
     "HOTLINE_EVENT_STREAM_MAX": "Events the Redis stream holds for the call log "
     f"at most (default {EVENTS_KEPT:,}); past it, while the call log writer is "
     "down, the oldest are dropped and counted (hotline_events_dropped_total).",
 }
+
+
+#: HOTLINE_ROUTING_GROUPS' values.
+ROUTING_GROUPS_MODES = ("one", "auto")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +124,9 @@ class Settings:
     # CPS): offers beyond it would wait in Twilio's queue while their ring
     # time runs out, so the router paces its offers to it (0: not paced).
     calls_per_second: float = 0.0
+    # Live state split by routing group ('auto', `queues.partition`) or kept
+    # in one slot ('one').
+    routing_groups: str = "one"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -225,6 +236,12 @@ class Settings:
                     f"TWILIO_CALLS_PER_SECOND={cps_text!r}: the account's outbound "
                     f"calls a second, {low_cps:g} (not paced) to {high_cps:,.0f}"
                 )
+        routing_groups = get("HOTLINE_ROUTING_GROUPS") or "one"
+        if routing_groups not in ROUTING_GROUPS_MODES:
+            problems.append(
+                f"HOTLINE_ROUTING_GROUPS={routing_groups!r}: 'one' (live state "
+                "in one slot) or 'auto' (split by routing group)"
+            )
         secret = get("SECRET_KEY")
         if secret is None and not simulated:
             problems.append("SECRET_KEY: required when real Twilio credentials are set")
@@ -252,6 +269,7 @@ class Settings:
             event_stream_max=stream_max,
             routing_redis=routing_redis,
             calls_per_second=max(0.0, calls_per_second),
+            routing_groups=routing_groups,
         )
 
     @property

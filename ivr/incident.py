@@ -9,6 +9,7 @@ incident at a time; it lives in Redis so every web process sees it at once.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -30,10 +31,16 @@ class Incident:
 class IncidentStore:
     """Publish, read, confirm and resolve the current incident."""
 
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+    def __init__(
+        self, client: redis.Redis, keys: Keys, mirrors: Sequence[Keys] = ()
+    ) -> None:
         self.redis = client
         self.keys = keys
         self.key = keys.incident
+        #: Each routing group's copy of the incident's id, which the router
+        #: reads in its group's slot (on-call specialists take any caller
+        #: during an incident); this hash stays the one the IVR reads.
+        self.mirrors = [m.incident for m in mirrors if m.incident != self.key]
 
     def callers_key(self, incident_id: str) -> str:
         return self.keys.incident_callers(incident_id)
@@ -48,6 +55,8 @@ class IncidentStore:
         pipe.delete(self.key)
         pipe.hset(self.key, mapping=mapping)
         pipe.execute()
+        for mirror in self.mirrors:
+            self.redis.hset(mirror, mapping={"id": incident_id, "since": since})
         return Incident(incident_id, dict(messages), since, 0)
 
     def current(self) -> Incident | None:
@@ -88,4 +97,6 @@ class IncidentStore:
         pipe.delete(self.key)
         pipe.delete(self.callers_key(incident.id))
         pipe.execute()
+        for mirror in self.mirrors:
+            self.redis.delete(mirror)
         return incident, sorted(as_text(m) for m in members)

@@ -63,6 +63,8 @@ class ConsultStore:
     ) -> None:
         self.keys = keys
         self.clock = clock
+        #: Starts every offer id (a routing group's name: `queues.partition`).
+        self.offer_prefix = ""
 
         # The event stream's cap (`core.lua`) baked into each script.
         register = registrar(client, events_kept)
@@ -88,7 +90,7 @@ class ConsultStore:
         """`target` is ('queue', id) or ('agent', id); see the script."""
         k = self.keys
         now = self.clock()
-        offer_id = uuid.uuid4().hex
+        offer_id = self.offer_prefix + uuid.uuid4().hex
         kind, ident = target
         result = [
             as_text(x)

@@ -26,6 +26,7 @@ from core.clock import now_ms
 from core.telephony import FINAL_CALL_STATUSES, TelephonyError
 from core.validate import is_e164
 from queues import conference, routing, webhooks
+from queues.grouped_store import bare_timer
 from queues.runtime import Runtime
 from queues.store import (
     Accepted,
@@ -551,8 +552,9 @@ def fire_due_timers(rt: Runtime) -> int:
 
 def fire_timer(rt: Runtime, member: str) -> Next:
     """One due timer: 'wrapup:<agent>', 'bridge:<call>', 'alone:<call>',
-    'due:<call>' (a scheduled call back) or 'dispatch' (paced offers)."""
-    kind, _, ident = member.partition(":")
+    'due:<call>' (a scheduled call back) or 'dispatch' (paced offers),
+    after their routing group's name when live state is split in groups."""
+    kind, _, ident = bare_timer(member).partition(":")
     if kind == "dispatch":
         return Next(dispatch=True)
     if kind == "due":

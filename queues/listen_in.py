@@ -94,7 +94,9 @@ def listen(
             muted=mode == "listen",
             coach=hotliner_leg if mode == "whisper" else "",
         )
-        rt.redis.hset(rt.keys.call(call_sid), "listen_mode", mode)
+        rt.redis.hset(
+            rt.store.keys_for_call(call_sid).call(call_sid), "listen_mode", mode
+        )
         return Listening(call_sid, supervisor, on_it, mode, before)
     leg = rt.telephony.add_participant(
         conference,
@@ -133,7 +135,7 @@ def leg_status(rt: Runtime, call_sid: str, leg: str, status: str) -> None:
 def leg_ended(rt: Runtime, call_sid: str, leg: str) -> bool:
     """Forget the listener if `leg` is still theirs (watched: a new listener
     who came meanwhile is kept)."""
-    key = rt.keys.call(call_sid)
+    key = rt.store.keys_for_call(call_sid).call(call_sid)
     with rt.redis.pipeline() as raw:
         pipe = cast(Any, raw)  # redis-py's WATCH pipeline is untyped
         try:
@@ -152,7 +154,7 @@ def leg_ended(rt: Runtime, call_sid: str, leg: str) -> bool:
 
 def _claim(rt: Runtime, call_sid: str, supervisor: str, leg: str, mode: str) -> bool:
     """Note the listener unless one is there already (watched, one key)."""
-    key = rt.keys.call(call_sid)
+    key = rt.store.keys_for_call(call_sid).call(call_sid)
     with rt.redis.pipeline() as raw:
         pipe = cast(Any, raw)  # redis-py's WATCH pipeline is untyped
         try:

@@ -40,6 +40,9 @@ T = TypeVar("T")
 #: with its wrap-up and late callbacks (`scripts.ENDED_CALL_SECONDS` after).
 ROUTE_SECONDS = 7 * 86_400
 
+#: Between a group's name and an id minted in it (an offer's), or a timer.
+GROUP_MARK = "."
+
 #: What `Partition.move` says.
 MOVED = "moved"  # the call is in the target group now
 ENDED = "ended"  # the caller hung up while it moved: ended there too
@@ -62,11 +65,16 @@ class Partition:
         self.redis = client
         self.groups = groups
         self.keys = keys or Keys()
+        self.clock = clock
+        self.events_kept = events_kept
         self.names = groups.names
         self.stores = {
             name: RoutingStore(client, self.keys.group(name), clock, events_kept)
             for name in self.names
         }
+        for name, store in self.stores.items():
+            # Offers (and a warm transfer's outside legs) say their group.
+            store.offer_prefix = store.consults.offer_prefix = f"{name}{GROUP_MARK}"
         register = registrar(client, events_kept)
         self._move_out = register(MOVE_OUT)
         self._move_in = register(MOVE_IN)
@@ -93,6 +101,21 @@ class Partition:
 
     def for_queue(self, queue_id: str) -> RoutingStore:
         return self.stores[self.group_of_queue(queue_id)]
+
+    def for_offer(self, offer_id: str) -> RoutingStore:
+        """The store of the group an offer was made in (its id says it)."""
+        group = offer_id.partition(GROUP_MARK)[0]
+        return self.stores.get(group, self.stores[self.names[0]])
+
+    def routes(self, call_sids: list[str]) -> list[str]:
+        """Each call's group, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for sid in call_sids:
+            pipe.get(self.keys.call_group(sid))
+        return [
+            as_text(route) if route else self.home(sid)
+            for sid, route in zip(call_sids, pipe.execute(), strict=True)
+        ]
 
     def for_agent(self, agent_id: str) -> RoutingStore:
         """A hotliner's group's store (one with no queue's skill: the first)."""

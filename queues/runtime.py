@@ -22,6 +22,9 @@ from core.settings import Settings
 from core.telephony import Telephony, TwilioTelephony
 from core.twilio_client import build_twilio_client
 from queues.config import RoutingConfig, load_routing_config
+from queues.grouped_store import GroupedStore
+from queues.groups import routing_groups
+from queues.partition import Partition
 from queues.store import RoutingStore
 
 RQ_QUEUE = "hotline"
@@ -87,12 +90,18 @@ def build_runtime(
         else redis.Redis.from_url(settings.redis_url, **options)
     )
     keys = keys or Keys()
+    routing = routing or load_routing_config(settings.config_dir)
+    kept = settings.event_stream_max
+    store = RoutingStore(client, keys, events_kept=kept)
+    groups = routing_groups(routing)
+    if settings.routing_groups == "auto" and len(groups.names) > 1:
+        store = GroupedStore(Partition(client, groups, keys, events_kept=kept))
     return Runtime(
         settings=settings,
         redis=client,
         keys=keys,
-        store=RoutingStore(client, keys, events_kept=settings.event_stream_max),
-        routing=routing or load_routing_config(settings.config_dir),
+        store=store,
+        routing=routing,
         jobs=Queue(RQ_QUEUE, connection=jobs_client),
         _telephony=telephony,
     )
@@ -118,6 +127,19 @@ def use_routing(rt: Runtime, routing: RoutingConfig) -> None:
     """A reloaded configuration's queues, hotliners and rules from now on
     (each process's `rt.routing` is read afresh by every request and job)."""
     rt.routing = routing
+    if isinstance(rt.store, GroupedStore):
+        groups = routing_groups(routing)
+        if groups.members == rt.store.partition.groups.members:
+            rt.store.partition.groups = groups  # hotliners added or changed
+        else:
+            # Calls and hotliners live in their group's keys: moving them all
+            # at once is not done; every process keeps the groups it has.
+            log.error(
+                "routing groups changed (%s -> %s): restart the web processes "
+                "and workers to use them",
+                dict(rt.store.partition.groups.members),
+                dict(groups.members),
+            )
     publish_wrapup_times(rt)
 
 
@@ -129,11 +151,12 @@ def publish_wrapup_times(rt: Runtime) -> bool:
     """
     times = rt.routing.wrapup_ms_by_queue()
     try:
-        with rt.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(rt.keys.wrapup_times)
-            if times:
-                pipe.hset(rt.keys.wrapup_times, mapping=times)
-            pipe.execute()
+        for keys in rt.store.group_keys:  # each routing group's scripts read theirs
+            with rt.redis.pipeline(transaction=True) as pipe:
+                pipe.delete(keys.wrapup_times)
+                if times:
+                    pipe.hset(keys.wrapup_times, mapping=times)
+                pipe.execute()
     except redis.RedisError:
         log.warning("wrap-up times per queue not published: Redis unreachable")
         return False

@@ -135,6 +135,8 @@ class RoutingStore:
         self.clock = clock
         #: The event stream's cap (`core.lua`: the oldest go past it, counted).
         self.events_kept = events_kept
+        #: Starts every offer id (a routing group's name: `queues.partition`).
+        self.offer_prefix = ""
         #: The hotliners' side of live state (their requests, repairs, reads).
         self.agents = AgentStore(client, self.keys, clock, events_kept)
         #: Warm transfers (the caller on hold while a specialist is briefed).
@@ -169,6 +171,27 @@ class RoutingStore:
         self._close_lost_call = register(scripts.CLOSE_LOST_CALL)
         self._release_timer = register(scripts.RELEASE_TIMER)
         self._note_control = register(scripts.NOTE_CONTROL)
+
+    # -- where things are (one place here; `GroupedStore` has several) -------
+
+    @property
+    def group_names(self) -> tuple[str, ...]:
+        """The routing groups live state is split in (none: one whole)."""
+        return ()
+
+    @property
+    def group_keys(self) -> tuple[Keys, ...]:
+        """Each part's keys: what a reader of a whole family (every stream,
+        every timer) reads."""
+        return (self.keys,)
+
+    def keys_for_call(self, call_sid: str) -> Keys:
+        """The keys of the part of live state a call is in."""
+        return self.keys
+
+    def keys_for_agent(self, agent_id: str) -> Keys:
+        """The keys of the part of live state a hotliner is in."""
+        return self.keys
 
     # -- callers -------------------------------------------------------------
 
@@ -471,7 +494,7 @@ class RoutingStore:
             return None
         k = self.keys
         now = self.clock()
-        offer_id = uuid.uuid4().hex
+        offer_id = self.offer_prefix + uuid.uuid4().hex
         args: list[Any] = [k.base, now, now + ring_ms, offer_id, strategy, per_second]
         for rule in rules:
             args.extend(

@@ -177,7 +177,7 @@ def _build(test_config: dict[str, Any], *, feed_only: bool) -> Flask:
         runtime=runtime,
         config_dir=settings.config_dir,
         live=live,
-        incidents=IncidentStore(runtime.redis, runtime.keys),
+        incidents=IncidentStore(runtime.redis, runtime.keys, runtime.store.group_keys),
         engine=engine,
         accounts=AccountStore(engine),
         audit=AuditLog(engine, runtime.redis, runtime.keys),

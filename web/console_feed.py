@@ -211,7 +211,9 @@ class ConsoleFeed:
         }
 
     def _wrapup_until(self, agent_id: str, agent: dict[str, str]) -> int:
-        score: Any = self.rt.redis.zscore(self.rt.keys.timers, f"wrapup:{agent_id}")
+        score: Any = self.rt.redis.zscore(
+            self.rt.store.keys_for_agent(agent_id).timers, f"wrapup:{agent_id}"
+        )
         if score:
             return int(score)
         return _int(agent.get("state_since")) + (
@@ -247,7 +249,7 @@ def _follow(
     last_id: str | None,
     block_ms: int,
 ) -> Iterator[str]:
-    key = feed.rt.keys.agent_events(agent_id)
+    key = feed.rt.store.keys_for_agent(agent_id).agent_events(agent_id)
     cursor = last_id if _still_held(client, key, last_id) else None
     if cursor is None:
         newest: Any = client.xrevrange(key, count=1)

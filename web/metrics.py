@@ -150,23 +150,31 @@ class LiveCollector(Collector):
         yield from self._stream(rt)
 
     def _stream(self, rt: Any) -> Iterator[Metric]:
+        """The event stream's figures: summed over the routing groups' own
+        streams when live state is split in groups."""
         client = rt.redis
+        parts = list(
+            zip(rt.store.group_names or ("",), rt.store.group_keys, strict=True)
+        )
         offers = CounterMetricFamily(
             "hotline_routing_offers",
             "Offers made by the router (its routing decisions).",
         )
-        info: Any = (
-            client.xinfo_stream(rt.keys.events) if client.exists(rt.keys.events) else {}
-        )
+        infos: list[Any] = [
+            client.xinfo_stream(k.events) if client.exists(k.events) else {}
+            for _, k in parts
+        ]
         depth = GaugeMetricFamily("hotline_rq_queue_depth", "Jobs waiting in RQ.")
         depth.add_metric([], int(client.llen(f"rq:queue:{RQ_QUEUE}")))
         yield depth
         events = GaugeMetricFamily(
             "hotline_events", "Events written to the stream since it began."
         )
-        events.add_metric([], int(info.get("entries-added", 0) or 0))
+        events.add_metric([], sum(int(i.get("entries-added", 0) or 0) for i in infos))
         yield events
-        offers.add_metric([], float(client.hget(rt.keys.counters, "offers") or 0))
+        offers.add_metric(
+            [], sum(float(client.hget(k.counters, "offers") or 0) for _, k in parts)
+        )
         yield offers
         # Read from Redis alone, before the lag: drops happen while SQL is down.
         dropped = CounterMetricFamily(
@@ -175,7 +183,8 @@ class LiveCollector(Collector):
             "(the writer was behind by the whole cap).",
         )
         dropped.add_metric(
-            [], float(client.hget(rt.keys.counters, EVENTS_DROPPED) or 0)
+            [],
+            sum(float(client.hget(k.counters, EVENTS_DROPPED) or 0) for _, k in parts),
         )
         yield dropped
         cap = GaugeMetricFamily(
@@ -188,18 +197,21 @@ class LiveCollector(Collector):
             "hotline_event_stream_length",
             "Events in the stream now (the writer's lag, and its place mark).",
         )
-        held.add_metric([], int(info.get("length", 0) or 0))
+        held.add_metric([], sum(int(i.get("length", 0) or 0) for i in infos))
         yield held
         lag = GaugeMetricFamily(
             "hotline_calllog_writer_lag_events",
             f"Events in the stream not yet in the call log (at most {LAG_CAP}).",
         )
-        try:
-            last = applied_offset(self.svc.engine)
-        except SQLAlchemyError:
-            return
-        pending: Any = client.xrange(rt.keys.events, f"({last}", "+", count=LAG_CAP)
-        lag.add_metric([], len(pending))
+        pending = 0
+        for group, k in parts:
+            try:
+                last = applied_offset(self.svc.engine, group)
+            except SQLAlchemyError:
+                return
+            found: Any = client.xrange(k.events, f"({last}", "+", count=LAG_CAP)
+            pending += len(found)
+        lag.add_metric([], min(pending, LAG_CAP))
         yield lag
 
 

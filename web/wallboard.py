@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, timedelta
 from typing import Any, Generic, TypeVar
 
@@ -318,9 +318,8 @@ class SharedBoard:
                 and time.monotonic() - found[0] < MIN_GAP
             ):
                 return found[2]
-            newest: Any = svc.runtime.redis.xrevrange(svc.runtime.keys.events, count=1)
-            shown = as_text(newest[0][0]) if newest else as_text(cursor)
-            position = max(_position(shown), wanted)
+            newest = StreamTicker.newest(svc.runtime.redis, streams(svc))
+            position = max(_position(newest), wanted)
             # The stream position it shows (a benchmark times each event's
             # arrival on the screen by it).
             fresh = {
@@ -393,11 +392,11 @@ class StreamTicker:
         with self._cond:
             self._asked = time.monotonic()
             if self._thread is None or not self._thread.is_alive():
-                self._cursor = self._newest(svc.feed_redis(), svc.runtime.keys.events)
+                self._cursor = self.newest(svc.feed_redis(), streams(svc))
                 self._failed = None
                 self._thread = threading.Thread(
                     target=self._read,
-                    args=(svc.feed_redis(), svc.runtime.keys.events),
+                    args=(svc.feed_redis(), streams(svc)),
                     name="wallboard-stream",
                     daemon=True,
                 )
@@ -418,11 +417,21 @@ class StreamTicker:
             return self._ticks, self._cursor
 
     @staticmethod
-    def _newest(client: redis.Redis, key: str) -> Any:
-        newest: Any = client.xrevrange(key, count=1)
-        return newest[0][0] if newest else b"0-0"
+    def newest(client: redis.Redis, keys: Sequence[str]) -> Any:
+        """The newest event's position of these streams (the latest of
+        each routing group's: their positions are each server's clock)."""
+        found = [b"0-0"]
+        for key in keys:
+            newest: Any = client.xrevrange(key, count=1)
+            if newest:
+                found.append(newest[0][0])
+        return max(found, key=_position)
 
-    def _read(self, client: redis.Redis, key: str) -> None:
+    def _read(self, client: redis.Redis, keys: Sequence[str]) -> None:
+        if len(keys) > 1:
+            self._poll(client, keys)
+            return
+        key = keys[0]
         cursor = self._cursor
         while True:
             try:
@@ -447,6 +456,44 @@ class StreamTicker:
                 # them in batches (the first after a quiet spell is told at
                 # once, and boards go at most every `MIN_GAP` anyway).
                 time.sleep(GATHER_SECONDS)
+
+    def _poll(self, client: redis.Redis, keys: Sequence[str]) -> None:
+        """`_read` over several streams (one per routing group, on different
+        masters: one blocking read cannot wait on them all): each read in
+        turn, a short sleep when none had news."""
+        cursors = {key: self._newest_of(client, key) for key in keys}
+        while True:
+            news = False
+            try:
+                for key in keys:
+                    answer: Any = client.xread({key: cursors[key]}, count=1000)
+                    if answer:
+                        cursors[key] = answer[0][1][-1][0]
+                        news = True
+            except redis.RedisError as exc:
+                with self._cond:
+                    self._failed = str(exc) or type(exc).__name__
+                    self._cond.notify_all()
+                return
+            with self._cond:
+                if news:
+                    self._cursor = max(cursors.values(), key=_position)
+                    self._ticks += 1
+                    self._cond.notify_all()
+                if time.monotonic() - self._asked > self.IDLE_SECONDS:
+                    self._thread = None
+                    return
+            time.sleep(GATHER_SECONDS)
+
+    @staticmethod
+    def _newest_of(client: redis.Redis, key: str) -> Any:
+        newest: Any = client.xrevrange(key, count=1)
+        return newest[0][0] if newest else b"0-0"
+
+
+def streams(svc: WebServices) -> list[str]:
+    """The event streams live screens follow: each routing group's."""
+    return [keys.events for keys in svc.runtime.store.group_keys]
 
 
 _TICKERS: dict[tuple[str, str], StreamTicker] = {}

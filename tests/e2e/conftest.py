@@ -46,16 +46,18 @@ def write_config(
     folder: Path,
     hotliners_yaml: str,
     routing: str,
-    queues_patch: tuple[str, str] | None = None,
+    queues_patch: tuple[str, str] | list[tuple[str, str]] | None = None,
 ) -> Path:
     shutil.copytree(DEFAULT_CONFIG_DIR, folder)
     (folder / "hotliners.yaml").write_text(hotliners_yaml, encoding="utf-8")
     if queues_patch is not None:
         queues = (folder / "queues.yaml").read_text(encoding="utf-8")
-        assert queues_patch[0] in queues
-        (folder / "queues.yaml").write_text(
-            queues.replace(*queues_patch), encoding="utf-8"
-        )
+        for old, new in (
+            queues_patch if isinstance(queues_patch, list) else [queues_patch]
+        ):
+            assert old in queues
+            queues = queues.replace(old, new)
+        (folder / "queues.yaml").write_text(queues, encoding="utf-8")
     hotline = (folder / "hotline.yaml").read_text(encoding="utf-8")
     head = hotline[: hotline.index("routing:")]
     (folder / "hotline.yaml").write_text(head + routing, encoding="utf-8")
@@ -75,7 +77,7 @@ def running_hotline(
         hotliners_yaml: str,
         routing: str,
         time_scale: float,
-        queues_patch: tuple[str, str] | None = None,
+        queues_patch: tuple[str, str] | list[tuple[str, str]] | None = None,
         *,
         env: dict[str, str] | None = None,
         workers: int = 1,

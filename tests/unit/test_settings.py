@@ -111,3 +111,11 @@ def test_offers_are_paced_to_twilios_default_cps_unless_told() -> None:
     for bad in ("-1", "fast", "1e3", "20000"):
         with pytest.raises(SettingsError, match=f"TWILIO_CALLS_PER_SECOND='{bad}'"):
             Settings.from_env({"TWILIO_CALLS_PER_SECOND": bad})
+
+
+def test_live_state_is_split_by_routing_group_only_when_asked() -> None:
+    assert Settings.from_env({}).routing_groups == "one"
+    split = Settings.from_env({"HOTLINE_ROUTING_GROUPS": "auto"})
+    assert split.routing_groups == "auto"
+    with pytest.raises(SettingsError, match="HOTLINE_ROUTING_GROUPS='teams'"):
+        Settings.from_env({"HOTLINE_ROUTING_GROUPS": "teams"})
