@@ -48,8 +48,13 @@ from queues.store import (
     TransferRefused,
 )
 
-#: Why something that would span two groups is refused.
+#: Why something that would span two groups is refused, and in words.
 OTHER_GROUP = "other_group"
+OTHER_GROUP_TEXT = (
+    "that queue is in another routing group (HOTLINE_ROUTING_GROUPS=auto): "
+    "a call is not passed between groups once queued; schedule a call back "
+    "or give the caller that team's number"
+)
 
 #: Between a timer's group and its member (`due_timers`).
 TIMER_MARK = "/"

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.errors import HotlineError
+from queues.grouped_store import OTHER_GROUP, OTHER_GROUP_TEXT
 from queues.handoff import Next
 from queues.runtime import Runtime
 
@@ -73,6 +74,7 @@ def move_waiting(
             "being_offered": "a hotliner is being offered this caller: try again",
             "not_waiting": "this caller is not waiting in a queue",
             "unknown_call": f"no live call {call_sid}",
+            OTHER_GROUP: OTHER_GROUP_TEXT,
         }
         raise MoveRefused(result, reasons.get(result, result))
     from_queue, before = result

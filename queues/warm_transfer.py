@@ -32,6 +32,7 @@ from queues.consult_store import (
     ConsultRefused,
     ConsultStarted,
 )
+from queues.grouped_store import OTHER_GROUP, OTHER_GROUP_TEXT
 from queues.runtime import Runtime
 from queues.store import Offer
 
@@ -47,6 +48,7 @@ REFUSALS = {
     "cold (the caller waits in that queue) or schedule a call back",
     "not_transferring": "no transfer of this call is under way",
     "not_joined": "the specialist has not answered yet",
+    OTHER_GROUP: OTHER_GROUP_TEXT,
 }
 
 

@@ -355,7 +355,7 @@ def throwaway_database(folder: Path) -> Iterator[str]:
 
 
 #: `queues.yaml` of a hotline run by two teams that share no hotliner: the
-#: desk (general, printers overflowing to it, software) and the network team
+#: desk (general, printers overflowing to it, software, hardware) and the network team
 #: (network, its level 2, email, accounts): two routing groups.
 TWO_TEAMS_QUEUES = """
 queues:
@@ -365,6 +365,7 @@ queues:
     name: {fr-FR: "imprimantes", en-US: "printers"}
     overflow: {after_seconds: 60, to_queue: general}
   - {id: software, skill: software, name: {fr-FR: "logiciels", en-US: "software"}}
+  - {id: hardware, skill: hardware, name: {fr-FR: "matériel", en-US: "hardware"}}
   - {id: network, skill: network, name: {fr-FR: "réseau", en-US: "network"}}
   - id: network_l2
     skill: network
@@ -399,7 +400,7 @@ def two_teams_hotliners(per_team: int = 2) -> str:
         + "  - id: d0\n"
         + (
             '    name: "D0"\n    endpoint: "client:d0"\n'
-            "    skills: {software: 2, general: 1}\n"
+            "    skills: {software: 2, general: 1, hardware: 1}\n"
             '    shifts: ["daily 00:00-00:00"]\n    languages: [fr-FR, en-US]\n'
         )
         + "  - id: n0\n"

@@ -30,6 +30,7 @@ from ivr.incident import Incident
 from queues import handoff, jobs, recap, routing, warm_transfer, webhooks
 from queues import overrides as queue_overrides
 from queues.consult_store import ConsultRefused
+from queues.grouped_store import OTHER_GROUP, OTHER_GROUP_TEXT
 from queues.outage import Unreachable
 from queues.recap import Recap
 from queues.store import TransferRefused
@@ -421,6 +422,8 @@ def transfer(call_sid: str) -> ResponseReturnValue:
     except handoff.TransferInvalid as exc:
         return _error(409, str(exc))
     if isinstance(result, TransferRefused):
+        if result.why == OTHER_GROUP:
+            return _error(409, f"the call cannot be transferred: {OTHER_GROUP_TEXT}")
         return _error(409, f"the call cannot be transferred now ({result.why})")
     after_response(rt, todo)
     return jsonify(

@@ -56,7 +56,8 @@ def make_app(
     tmp_path: Path,
     telephony: RecordingTelephony,
 ) -> Iterator[AppFactory]:
-    """An app on the shipped configuration with the given hotliners, the
+    """An app on the shipped configuration with the given hotliners (and
+    queues, if given), the
     recording carrier, `accounts` provisioned as hotliners, `settings`
     changes (`dataclasses.replace`) and Flask `config` values; closed after."""
     made: list[Flask] = []
@@ -67,10 +68,13 @@ def make_app(
         accounts: tuple[str, ...] = (),
         settings: dict[str, Any] | None = None,
         config: dict[str, Any] | None = None,
+        queues_yaml: str | None = None,
     ) -> Flask:
         config_dir = tmp_path / "config"
         shutil.copytree(DEFAULT_CONFIG_DIR, config_dir)
         (config_dir / "hotliners.yaml").write_text(hotliners_yaml, encoding="utf-8")
+        if queues_yaml is not None:
+            (config_dir / "queues.yaml").write_text(queues_yaml, encoding="utf-8")
         base = make_settings(redis_url, migrated_database, tmp_path, config_dir)
         flask_app = create_app(
             {"SETTINGS": replace(base, **(settings or {})), "TELEPHONY": telephony}

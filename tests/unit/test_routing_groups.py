@@ -15,7 +15,7 @@ def test_two_teams_that_share_no_hotliner_are_two_groups(tmp_path: Path) -> None
     groups = routing_groups(load_routing_config(two_teams_config(tmp_path / "c")))
     assert groups.members == {
         "account": ("account", "email", "network", "network_l2"),
-        "general": ("general", "printer", "software"),
+        "general": ("general", "hardware", "printer", "software"),
     }
     assert groups.of_queue("printer") == "general"
     assert groups.of_queue("network_l2") == "account"
@@ -31,13 +31,13 @@ def test_two_teams_that_share_no_hotliner_are_two_groups(tmp_path: Path) -> None
 def test_a_queue_joins_a_group_by_skill_overflow_or_a_hotliner(
     tmp_path: Path,
 ) -> None:
-    """`software` and `general` meet only through d0's two skills, `printer`
+    """`software` and `general` meet only through d0's skills, `printer`
     and `general` only through the overflow, `network` and `network_l2`
     only through their shared skill: each link alone joins two groups."""
     folder = two_teams_config(tmp_path / "c")
     hotliners = (folder / "hotliners.yaml").read_text(encoding="utf-8")
     (folder / "hotliners.yaml").write_text(
-        hotliners.replace("{software: 2, general: 1}", "{software: 2}"),
+        hotliners.replace("{software: 2, general: 1, hardware: 1}", "{software: 2}"),
         encoding="utf-8",
     )
     queues = (folder / "queues.yaml").read_text(encoding="utf-8")
@@ -47,6 +47,7 @@ def test_a_queue_joins_a_group_by_skill_overflow_or_a_hotliner(
     )
     groups = routing_groups(load_routing_config(folder))
     assert groups.members["software"] == ("software",)
+    assert groups.members["hardware"] == ("hardware",)  # nobody serves it
     # d1 and d2 have general and printer: still one group without the overflow.
     assert groups.members["general"] == ("general", "printer")
     assert groups.members["account"] == ("account", "email", "network", "network_l2")
