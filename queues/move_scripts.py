@@ -16,6 +16,9 @@ scripts, each atomic in its group, each safe to run again:
    call ended at step 1: a copy step 2 made is ended, and only then the
    first group's deleted (one copy left, ended, in one group or the other).
 
+A move cut short is finished by the caller's next queueing in another group,
+or called off (`MOVE_UNDO`, `MOVE_CANCEL`) when it is in their own group.
+
 Conventions as in `queues.scripts`.
 """
 
@@ -80,5 +83,36 @@ if field(KEYS[1], 'moving') ~= ARGV[3] then return false end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[2])
 return state
+"""
+)
+
+# A move cut short (its process died) before the call's route named the
+# target, when the caller then chose a queue of the group they are in: the
+# move is called off. In the target group, MOVE_UNDO deletes the copy step 2
+# may have made (nothing can have acted on it: no route led there); then,
+# in the call's group, MOVE_CANCEL takes the mark off.
+
+# KEYS[1] call hash (target group), KEYS[2] active calls zset (same)
+# ARGV[1] base, ARGV[2] sid, ARGV[3] the group it came from -> 1 deleted, 0 none
+MOVE_UNDO = (
+    PRELUDE
+    + """
+if field(KEYS[1], 'moved_from') ~= ARGV[3] or field(KEYS[1], 'state') ~= INITIAL then
+  return 0
+end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[2])
+return 1
+"""
+)
+
+# KEYS[1] call hash (the group it is in)
+# ARGV[1] base, ARGV[2] sid, ARGV[3] the target it was marked for -> 1, 0
+MOVE_CANCEL = (
+    PRELUDE
+    + """
+if field(KEYS[1], 'moving') ~= ARGV[3] then return 0 end
+redis.call('HDEL', KEYS[1], 'moving')
+return 1
 """
 )

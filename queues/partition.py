@@ -31,7 +31,13 @@ from core.text import as_text
 from queues import history
 from queues.groups import RoutingGroups
 from queues.lifecycle import INITIAL
-from queues.move_scripts import MOVE_DONE, MOVE_IN, MOVE_OUT
+from queues.move_scripts import (
+    MOVE_CANCEL,
+    MOVE_DONE,
+    MOVE_IN,
+    MOVE_OUT,
+    MOVE_UNDO,
+)
 from queues.store import RoutingStore
 
 T = TypeVar("T")
@@ -79,6 +85,8 @@ class Partition:
         self._move_out = register(MOVE_OUT)
         self._move_in = register(MOVE_IN)
         self._move_done = register(MOVE_DONE)
+        self._move_undo = register(MOVE_UNDO)
+        self._move_cancel = register(MOVE_CANCEL)
 
     # -- where things are ----------------------------------------------------
 
@@ -171,9 +179,42 @@ class Partition:
         or no longer in the IVR)."""
         target = self.group_of_queue(queue_id)
         current = self.group_of_call(call_sid)
-        if current != target and self.move(call_sid, current, target) != MOVED:
-            return -1
+        if current == target:
+            self._call_off_move(call_sid, current)
+        else:
+            moved = self.move(call_sid, current, target)
+            if moved.startswith("moving:"):
+                # A move to another group was cut short (a crash, a retried
+                # webhook that then chose another queue): finish it, then
+                # move on from there.
+                elsewhere = moved.partition(":")[2]
+                if self.move(call_sid, current, elsewhere) != MOVED:
+                    return -1
+                moved = (
+                    MOVED
+                    if elsewhere == target
+                    else self.move(call_sid, elsewhere, target)
+                )
+            if moved != MOVED:
+                return -1
         return self.stores[target].enqueue(call_sid, queue_id, priority, at_ms, cap)
+
+    def _call_off_move(self, call_sid: str, group: str) -> None:
+        """Call off a move out of `group` cut short before it ended (the
+        caller chose a queue of the group they are in after all)."""
+        here = self.keys.group(group)
+        pending = cast(bytes | None, self.redis.hget(here.call(call_sid), "moving"))
+        if not pending:
+            return
+        target = as_text(pending)
+        there = self.keys.group(target)
+        self._move_undo(
+            keys=[there.call(call_sid), there.active_calls],
+            args=[there.base, call_sid, group],
+        )
+        self._move_cancel(
+            keys=[here.call(call_sid)], args=[here.base, call_sid, target]
+        )
 
     def move(self, call_sid: str, source: str, target: str) -> str:
         """Move a caller still in the IVR from `source` to `target`: `MOVED`,

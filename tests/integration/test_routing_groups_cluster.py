@@ -409,3 +409,74 @@ def test_what_a_caller_did_in_either_group_is_remembered_and_fixes_summed(
     assert (summary["last_call"], summary["last_queue"]) == (served[1][0], "network")
     assert summary["agent"] == served[1][1]
     assert partition.kb_fixes() == {"k1": 2}
+
+
+def test_a_move_cut_short_is_finished_or_called_off_by_the_next_queueing(
+    cluster: ValkeyCluster, routing: RoutingConfig
+) -> None:
+    """The process moving a caller died after the move's first step (or its
+    second); the caller's next choice finishes it if they chose the target's
+    queue or a third group's, calls it off if they chose their own group's:
+    queued where they chose, one copy, no mark left."""
+    partition = partition_on(cluster, routing, f"cut{uuid.uuid4().hex[:6]}")
+    for chosen in ("printer", "network"):
+        for cut_after in ("out", "in"):
+            sid = sid_homed_away_from(partition, "account")
+            home = partition.home(sid)  # the desk's group: "general"
+            assert partition.start_call(sid, "+33611111120", "+33180000000", "fr-FR")
+            src, dst = partition.keys.group(home), partition.keys.group("account")
+            out = partition._move_out(
+                keys=[src.call(sid)], args=[src.base, sid, "account"]
+            )
+            assert as_text(out[0]) == "ok"
+            if cut_after == "in":
+                assert partition._move_in(
+                    keys=[dst.call(sid), dst.active_calls],
+                    args=[dst.base, sid, home, *(as_text(x) for x in out[1:])],
+                )
+            # ...and the process is gone.
+            assert partition.enqueue(sid, chosen, 2) == 1, (chosen, cut_after)
+            group = partition.group_of_queue(chosen)
+            assert partition.group_of_call(sid) == group
+            call = partition.for_call(sid).call(sid)
+            assert (call["state"], call["queue"]) == ("queued", chosen)
+            assert "moving" not in call
+            copies = [n for n, s in partition.stores.items() if s.call(sid)]
+            assert copies == [group], (chosen, cut_after)
+            for name, store in partition.stores.items():
+                assert (sid in store.active_calls()) == (name == group)
+
+
+def test_a_move_cut_short_then_a_third_groups_queue_chosen(
+    cluster: ValkeyCluster, tmp_path: Path
+) -> None:
+    """With software a group of its own (d0 serves it alone): the move to
+    the network team's group is finished, then the caller moves on to the
+    software group."""
+    folder = two_teams_config(tmp_path / "three")
+    hotliners = (folder / "hotliners.yaml").read_text(encoding="utf-8")
+    (folder / "hotliners.yaml").write_text(
+        hotliners.replace("{software: 2, general: 1, hardware: 1}", "{software: 2}"),
+        encoding="utf-8",
+    )
+    routing = load_routing_config(folder)
+    partition = partition_on(cluster, routing, f"third{uuid.uuid4().hex[:6]}")
+    assert partition.group_of_queue("software") == "software"
+    while True:
+        sid = f"CA{uuid.uuid4().hex}"
+        if partition.home(sid) == "general":
+            break
+    assert partition.start_call(sid, "+33611111121", "+33180000000", "fr-FR")
+    src = partition.keys.group("general")
+    out = partition._move_out(keys=[src.call(sid)], args=[src.base, sid, "account"])
+    assert as_text(out[0]) == "ok"
+    assert partition.enqueue(sid, "software", 2) == 1
+    assert partition.group_of_call(sid) == "software"
+    call = partition.for_call(sid).call(sid)
+    assert (call["state"], call["queue"], call["moved_from"]) == (
+        "queued",
+        "software",
+        "account",
+    )
+    copies = [n for n, s in partition.stores.items() if s.call(sid)]
+    assert copies == ["software"]
