@@ -75,6 +75,11 @@ BENCHES = (
     Bench("bench/triage.py", about="callers understood the first time (frozen set)"),
     Bench("bench/routing.py", about="one routing decision, 10 to 100,000 waiting"),
     Bench(
+        "bench/routing_groups.py",
+        ("--seconds", "5"),
+        about="live state by routing group on a 3-master cluster vs one slot",
+    ),
+    Bench(
         "bench/webhooks.py",
         ("--closed-seconds", "5", "--seconds", "10"),
         about="a signed IVR step vs a bare Flask endpoint",
