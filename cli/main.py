@@ -75,11 +75,24 @@ def check_config(folder: Path | None) -> None:
     """Validate every configuration file; errors say file:line: reason."""
     folder = folder or _settings().config_dir
     config = _load_config_or_exit(folder)
+    from queues.groups import routing_groups
+
     click.echo(
         f"{folder}: OK — {len(config.routing.queues)} queues, "
         f"{len(config.routing.hotliners)} hotliners, "
         f"{len(config.ivr.nodes)} IVR nodes"
     )
+    groups = routing_groups(config.routing)
+    click.echo(
+        f"routing groups (queues that share hotliners; HOTLINE_ROUTING_GROUPS=auto "
+        f"splits live state by them): {len(groups.names)}"
+    )
+    for name in groups.names:
+        staffed = sum(1 for g in groups.by_agent.values() if g == name)
+        click.echo(
+            f"  {name}: {', '.join(groups.members[name])} "
+            f"({staffed} hotliner{'s' if staffed != 1 else ''})"
+        )
 
 
 @main.group()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from click.testing import CliRunner
 from support import two_teams_config
 
+from cli.main import main
 from core.settings import DEFAULT_CONFIG_DIR
 from queues.config import load_routing_config
 from queues.groups import routing_groups
@@ -60,3 +62,15 @@ def test_the_shipped_team_is_one_group() -> None:
     assert groups.names == ("account",)
     assert set(groups.by_queue) == set(routing.queues)
     assert set(groups.by_agent) == set(routing.hotliners)
+
+
+def test_check_config_says_the_groups_and_who_serves_each(tmp_path: Path) -> None:
+    folder = two_teams_config(tmp_path / "c")
+    result = CliRunner().invoke(main, ["check-config", "--config", str(folder)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[1].endswith(": 2")
+    assert lines[2:] == [
+        "  account: account, email, network, network_l2 (3 hotliners)",
+        "  general: general, hardware, printer, software (3 hotliners)",
+    ]
