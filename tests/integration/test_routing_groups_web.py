@@ -26,9 +26,11 @@ from support import (
     console_session,
     two_teams_hotliners,
 )
+from test_metrics import scrape
 from test_transfer import answer_and_talk, post, runtime, set_state
 
 from agents.lifecycle import AgentState
+from calllog.writer import drain_partition
 from core.keys import Keys
 from queues.grouped_store import OTHER_GROUP, OTHER_GROUP_TEXT, GroupedStore
 from web import wallboard
@@ -139,3 +141,29 @@ def test_the_wallboard_follows_every_groups_stream(
     assert both.wait(10.0), shown
     assert rt.redis.exists(Keys().group("general").call("CAwb1")) == 1
     viewer.join(5.0)
+
+
+def test_metrics_count_every_groups_stream(
+    app: Flask, api: FlaskClient, signed_post: SignedPost
+) -> None:
+    """`/metrics` sums the groups' streams; the writer's lag is every
+    group's events not yet in the call log, none once each is drained."""
+    rt = runtime(app)
+    for state in (AgentState.AVAILABLE, AgentState.BREAK):
+        set_state(app, "n1", state)
+    assert rt.store.start_call("CAm1", "+33612121298", "+33180000000", "fr-FR")
+    assert rt.store.enqueue("CAm1", "printer", 2) == 1  # the desk's group
+    signed_post("/voice/incoming", call_form("CAm2"))
+    signed_post(EMAIL, call_form("CAm2", Digits="4"))  # the network team's
+    samples = scrape(api)
+    held = sum(rt.redis.xlen(k.events) for k in rt.store.group_keys)
+    assert held > 0
+    assert all(rt.redis.xlen(k.events) for k in rt.store.group_keys)
+    assert samples[("hotline_event_stream_length", ())] == held
+    assert samples[("hotline_calllog_writer_lag_events", ())] == held
+    waiting = "hotline_callers_waiting"
+    assert samples[(waiting, (("queue", "printer"),))] == 1
+    assert samples[(waiting, (("queue", "email"),))] == 1
+    engine = app.extensions["hotline"].engine
+    drain_partition(rt.redis, engine, rt.keys, rt.store.group_names)
+    assert scrape(api)[("hotline_calllog_writer_lag_events", ())] == 0
