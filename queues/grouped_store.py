@@ -11,7 +11,7 @@ queue or hotliner of another group, a call back into another group's queue.
 
 It never calls `RoutingStore.__init__`: a method it does not define would
 find no script and fail loudly, never run on the hotline-wide slot
-(`tests/unit/test_grouped_store.py` checks that it defines them all).
+(`tests/unit/test_grouped_store_interface.py` checks that it defines them all).
 """
 
 from __future__ import annotations
