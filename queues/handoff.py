@@ -26,7 +26,7 @@ from core.clock import now_ms
 from core.telephony import FINAL_CALL_STATUSES, TelephonyError
 from core.validate import is_e164
 from queues import conference, routing, webhooks
-from queues.grouped_store import bare_timer
+from queues.grouped_store import OTHER_GROUP_TEXT, bare_timer
 from queues.runtime import Runtime
 from queues.store import (
     Accepted,
@@ -387,7 +387,8 @@ def schedule_callback(
 ) -> str:
     """A specialist of `queue_id` calls the caller of `call_sid` back at
     `due_ms`; the new call's sid. `TransferInvalid` for an unknown queue, a
-    time out of bounds or a number we cannot call."""
+    time out of bounds, a number we cannot call, or a queue of another
+    routing group than the call's."""
     if rt.routing.queue(queue_id) is None:
         raise TransferInvalid(f"no queue {queue_id!r}")
     now = now_ms()
@@ -398,7 +399,7 @@ def schedule_callback(
     if not is_e164(number):
         raise TransferInvalid("the caller's number cannot be called back")
     new_sid = "CB" + uuid.uuid4().hex
-    rt.store.schedule_callback(
+    scheduled = rt.store.schedule_callback(
         new_sid,
         call_sid,
         due_ms=due_ms,
@@ -410,6 +411,8 @@ def schedule_callback(
         notes=notes,
         hotline_number=rt.settings.hotline_number,
     )
+    if not scheduled:  # live state split by routing group: another group's queue
+        raise TransferInvalid(f"the call back cannot be scheduled: {OTHER_GROUP_TEXT}")
     return new_sid
 
 

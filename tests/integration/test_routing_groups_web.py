@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 from flask import Flask
@@ -87,6 +88,26 @@ def test_a_caller_is_served_in_their_queues_group_and_kept_there(
     call = rt.store.call(SID)
     assert (call["state"], call["queue"], call["agent"]) == ("talking", "email", "n1")
     assert "consult" not in call
+    # A level-2 call back: in a queue of the call's group, not another's.
+    later = int(time.time() * 1000) + 3_600_000
+    elsewhere = post(
+        n1,
+        f"/api/calls/{SID}/callback",
+        json={"queue": "printer", "at": later},
+        headers=headers,
+    )
+    assert elsewhere.status_code == 400
+    assert OTHER_GROUP_TEXT in elsewhere.get_json()["error"]
+    within = post(
+        n1,
+        f"/api/calls/{SID}/callback",
+        json={"queue": "network_l2", "at": later},
+        headers=headers,
+    )
+    assert within.status_code == 201, within.get_json()
+    callback = within.get_json()["callback_sid"]
+    assert rt.store.call(callback)["state"] == "scheduled"
+    assert rt.redis.exists(Keys().group("account").call(callback)) == 1
 
     # A waiting caller: moved within their group, not out of it.
     signed_post("/voice/incoming", call_form("CAgroups2"))
