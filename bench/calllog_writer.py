@@ -456,6 +456,8 @@ def run_writer(
             redis=client,
             keys=keys,
             routing=SimpleNamespace(hotline=SimpleNamespace(timezone=DEFAULT_TZ)),
+            # One stream: live state not split by routing group.
+            store=SimpleNamespace(group_names=()),
         ),
     )
     # `_loop` only asks its event is_set() and wait(): a process's will do.
