@@ -18,10 +18,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from typing import cast
 
 from agents.lifecycle import AgentState
 from agents.store import AgentStore
 from core.keys import Keys
+from core.text import as_text
 from queues.consult_store import (
     ConsultFinished,
     ConsultJoined,
@@ -270,10 +272,15 @@ class GroupedStore(RoutingStore):
         self.partition.for_call(call_sid).mark_checked(call_sid, at_ms)
 
     def active_calls(self, limit: int = 500) -> list[str]:
-        found: list[str] = []
-        for store in self.partition.stores.values():
-            found.extend(store.active_calls(limit))
-        return found[:limit] if len(found) > limit else found
+        """The oldest `limit` calls of every group, oldest first."""
+        found: list[tuple[float, str]] = []
+        for keys in self.group_keys:
+            scored = cast(
+                list[tuple[bytes, float]],
+                self.redis.zrange(keys.active_calls, 0, limit - 1, withscores=True),
+            )
+            found.extend((score, as_text(sid)) for sid, score in scored)
+        return [sid for _, sid in sorted(found)[:limit]]
 
     # -- offers ------------------------------------------------------------------
 
@@ -475,10 +482,9 @@ class GroupedStore(RoutingStore):
         )
 
     def note_control(self, action: str, target: str) -> None:
-        """In every group's stream: each live screen reads them all, and one
-        reading a single group still hears of it."""
-        for store in self.partition.stores.values():
-            store.note_control(action, target)
+        """In the first group's stream: live screens read every group's, and
+        the call log keeps the event once."""
+        self.partition.stores[self.partition.names[0]].note_control(action, target)
 
     # -- timers --------------------------------------------------------------------
 

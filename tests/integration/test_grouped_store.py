@@ -70,6 +70,14 @@ def test_each_thing_is_kept_in_its_groups_keys(
     }
     assert store.queue_lengths(["network", "printer"]) == {"network": 0, "printer": 0}
     assert store.active_calls() == ["CAg1"]
+    # Every group's active calls, oldest first, at most the limit.
+    for i, (sid, queue) in enumerate([("CAg0", "printer"), ("CAg9", "email")]):
+        assert store.start_call(
+            sid, "+33612121211", "+33180000000", "fr-FR", at_ms=i + 1
+        )
+        assert store.enqueue(sid, queue, 2) == 1
+    assert store.active_calls() == ["CAg0", "CAg9", "CAg1"]
+    assert store.active_calls(limit=2) == ["CAg0", "CAg9"]
 
 
 def test_what_would_span_two_groups_is_refused(
@@ -149,3 +157,12 @@ def test_an_incident_reaches_every_groups_router(
     assert incidents.current() == incident
     incidents.resolve()
     assert redis_client.exists(*(k.incident for k in store.group_keys)) == 0
+
+
+def test_a_supervisors_control_is_one_event(
+    store: GroupedStore, redis_client: redis.Redis
+) -> None:
+    before = [redis_client.xlen(k.events) for k in store.group_keys]
+    store.note_control("queue_closed", "printer")
+    after = [redis_client.xlen(k.events) for k in store.group_keys]
+    assert sum(after) - sum(before) == 1
