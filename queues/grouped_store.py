@@ -102,12 +102,10 @@ class GroupedStore(RoutingStore):
             by_group[group].append(i)
         return by_group
 
-    def _same_group(self, call_sid: str, queue_id: str) -> tuple[str, RoutingStore]:
-        """The call's group and store if the queue is in it, else ('', self)."""
+    def _same_group(self, call_sid: str, queue_id: str) -> str | None:
+        """The call's group if the queue is in it too."""
         group = self.partition.group_of_call(call_sid)
-        if self.partition.groups.of_queue(queue_id) != group:
-            return "", self
-        return group, self.partition.stores[group]
+        return group if self.partition.groups.of_queue(queue_id) == group else None
 
     # -- callers ---------------------------------------------------------------
 
@@ -384,10 +382,12 @@ class GroupedStore(RoutingStore):
     def move_waiting(
         self, call_sid: str, queue_id: str, priority: int, by: str
     ) -> tuple[str, str] | str:
-        group, store = self._same_group(call_sid, queue_id)
-        if not group:
+        group = self._same_group(call_sid, queue_id)
+        if group is None:
             return OTHER_GROUP
-        return store.move_waiting(call_sid, queue_id, priority, by)
+        return self.partition.stores[group].move_waiting(
+            call_sid, queue_id, priority, by
+        )
 
     def transfer(
         self,
@@ -401,10 +401,10 @@ class GroupedStore(RoutingStore):
         steps: tuple[str, ...] = (),
         at_ms: int | None = None,
     ) -> Transferred | TransferRefused:
-        group, store = self._same_group(call_sid, queue_id)
-        if not group:
+        group = self._same_group(call_sid, queue_id)
+        if group is None:
             return TransferRefused(OTHER_GROUP)
-        return store.transfer(
+        return self.partition.stores[group].transfer(
             call_sid,
             agent_id,
             queue_id,
@@ -432,11 +432,11 @@ class GroupedStore(RoutingStore):
     ) -> bool:
         """The call back lives in the group of the call it follows, which
         must be its queue's (else refused: False)."""
-        group, store = self._same_group(follows, queue_id)
-        if not group:
+        group = self._same_group(follows, queue_id)
+        if group is None:
             return False
         self.redis.set(self.keys.call_group(call_sid), group, ex=ROUTE_SECONDS)
-        return store.schedule_callback(
+        return self.partition.stores[group].schedule_callback(
             call_sid,
             follows,
             due_ms=due_ms,

@@ -92,10 +92,12 @@ def build_runtime(
     keys = keys or Keys()
     routing = routing or load_routing_config(settings.config_dir)
     kept = settings.event_stream_max
-    store = RoutingStore(client, keys, events_kept=kept)
     groups = routing_groups(routing)
-    if settings.routing_groups == "auto" and len(groups.names) > 1:
-        store = GroupedStore(Partition(client, groups, keys, events_kept=kept))
+    store = (
+        GroupedStore(Partition(client, groups, keys, events_kept=kept))
+        if settings.routing_groups == "auto" and len(groups.names) > 1
+        else RoutingStore(client, keys, events_kept=kept)
+    )
     return Runtime(
         settings=settings,
         redis=client,
