@@ -8,6 +8,7 @@ hotline asks for).
 from __future__ import annotations
 
 import pytest
+import redis
 from flask import Flask
 from support import (
     RecordingTelephony,
@@ -245,3 +246,33 @@ def test_a_caller_hanging_up_as_the_hotliner_answers_ends_the_hotliners_leg(
     assert telephony.ended == [leg]
     assert rt.store.agents.get("nina")["state"] == "available"  # nothing to wrap up
     assert rt.store.call("CAho10")["state"] == "completed"
+
+
+def test_a_bridged_caller_joins_even_if_redis_stops_answering_right_after(
+    app: Flask,
+    signed_post: SignedPost,
+    telephony: RecordingTelephony,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The bridge went through (it ends the `bridge:` timer), then live state
+    stopped answering before the call was read: the caller was held in the
+    queue while live state said they talked, and nothing moved them again
+    (seen once in CI's Redis fault tests). They join their hotliner."""
+    rt = runtime(app)
+    queue_caller(signed_post, "CAho9")
+    answer(signed_post, telephony, 1)
+
+    def unreachable(sid: str) -> dict[str, str]:
+        raise redis.ConnectionError("Redis stopped answering")
+
+    monkeypatch.setattr(rt.store, "call", unreachable)
+    root = twiml(
+        signed_post(
+            "/voice/caller/connect?call=CAho9&queue=email&lang=fr-FR",
+            call_form("CAho9"),
+        ).data
+    )
+    assert "Conference" in [el.tag for el in root.iter()]
+    assert "Enqueue" not in verbs(root)
+    monkeypatch.undo()
+    assert rt.store.call("CAho9")["state"] == "talking"

@@ -180,26 +180,33 @@ def caller_connect() -> Response:
     If the hotliner left before the caller got here, the caller is back in
     their place (never alone in a conference) and holds in the queue again.
     So do they while live state is unreachable: their `bridge:` timer moves
-    them to the conference again once it is back.
+    them to the conference again once it is back. Once the bridge is done
+    (it ends that timer), the caller goes where it says even if live state
+    stops answering before the call's language is read: the URL has it.
     """
     rt = services().runtime
     sid = request.form.get("CallSid", "")
     live_state = live()
     try:
         call_state = live_state.call(lambda: rt.store.bridge(sid))
-        call = live_state.call(lambda: rt.store.call(sid))
     except Unreachable:
         lang = language(request.args.get("lang"))
         queue_id = queue_arg()
         return xml_response(
             hold_in_queue(queue_id, lang, phrase(lang, "still_waiting"))
         )
-    lang = language(call.get("lang"))
+    try:
+        call = live_state.call(lambda: rt.store.call(sid))
+    except Unreachable:
+        call = {}
+    lang = language(call.get("lang") or request.args.get("lang"))
     if call_state in handoff.HOLDING:
         # Their hotliner left first; they may be offered to another already.
         after_response(rt, handoff.Next(dispatch=True))
         return xml_response(
-            hold_in_queue(call.get("queue", ""), lang, phrase(lang, "hotliner_left"))
+            hold_in_queue(
+                call.get("queue") or queue_arg(), lang, phrase(lang, "hotliner_left")
+            )
         )
     if call_state != "talking":
         return xml_response(twiml.goodbye(phrase(lang, "goodbye"), lang))
