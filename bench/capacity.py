@@ -582,6 +582,26 @@ def report(
                 f"{per_call * 1000:.0f} ms",
             )
         )
+        # The target's rate, at the held step's cost a call: whether this
+        # machine could carry it, the load generator included.
+        target = max(args.rates)
+        player = held.cpu.get("simulator", 0.0) / held.placed
+        print(
+            f"the simulator's CPU a call: {player * 1000:.0f} ms; {target:g} calls/s"
+            f" at these costs would ask {per_call * target:.2f} cores of the app and"
+            f" {player * target:.2f} of the simulator, of {os.cpu_count()}"
+        )
+        figures.append(
+            Figure(
+                f"cores {target:g} calls/s would ask at the costs of"
+                f" {held.rate:g} calls/s: app + simulator (this machine:"
+                f" {os.cpu_count()})",
+                f"{per_call * target:.2f} + {player * target:.2f}",
+                "",
+                None,
+                f"simulator {player * 1000:.0f} ms a call",
+            )
+        )
     if broken:
         figures.append(
             Figure(

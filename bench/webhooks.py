@@ -43,6 +43,19 @@ in the loop), so the client costs little of the machine it shares:
   request it delays (free of coordinated omission): p50, p99, p99.9; target
   hotline p99 <= 50 ms. 3,000 arrivals a run: the p99 is the 30th slowest.
 
+The ladder (`bench.ladder_apps`; `--no-ladder` leaves it out): two more
+servers under the same gunicorn line, measured in the closed loop once each,
+say where the step's cost over the bare endpoint goes:
+
+- framework: the hotline's own app (every extension and hook) whose menu
+  route answers the bare app's fixed TwiML;
+- unwritten: the real signed step without its one write to Redis (the
+  caller's answer kept for their hotliner and the call log).
+
+From the four, the whole machine's CPU a request (every process in the
+window), and what the ratio target leaves the step over the framework's
+own, beside one Redis round trip's client CPU (PINGs timed in this process).
+
 Each measured window also gives CPU from /proc: the server's gunicorn
 (master and workers) per request, Valkey, the client processes (share of a
 core: well under 1 means they kept up), and every other process on the
@@ -53,6 +66,7 @@ a 200 with the expected TwiML).
     python bench/webhooks.py                  # 10 s closed, 15 s open a run (~1 min)
     python bench/webhooks.py --seconds 5 --closed-seconds 5   # a quick look
     python bench/webhooks.py --rounds 2 --rate 100
+    python bench/webhooks.py --no-ladder      # bare and hotline only
 """
 
 from __future__ import annotations
@@ -80,6 +94,7 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import redis
 import requests
 from twilio.request_validator import RequestValidator
 
@@ -101,6 +116,12 @@ from core.embedded_redis import free_port  # noqa: E402
 from core.settings import DEFAULT_CONFIG_DIR, DOCUMENTED_VARIABLES  # noqa: E402
 
 BARE_APP = "bench.bare_app:create_app()"
+#: The ladder's rungs (`bench.ladder_apps`), measured in the closed loop only.
+LADDER = {
+    "framework": "bench.ladder_apps:framework()",
+    "unwritten": "bench.ladder_apps:unwritten()",
+}
+PINGS = 2000  # round trips timed for a Redis round trip's client CPU
 #: Known credentials: the bench signs as Twilio would with them.
 ACCOUNT = "AC" + "0123456789abcdef" * 2
 TOKEN = "bench0webhooks0auth0token0000000"
@@ -700,12 +721,12 @@ def show_run(n: int, r: Run) -> None:
     )
     if r.closed:
         print(
-            f"  {r.server:8} {n:5} {t.good / r.seconds:8.1f} {ms(t.latencies, 0.5)}"
+            f"  {r.server:9} {n:4} {t.good / r.seconds:8.1f} {ms(t.latencies, 0.5)}"
             f" {ms(t.latencies, 0.99)} {t.bad:6} {cpu}"
         )
     else:
         print(
-            f"  {r.server:8} {n:5} {t.good + t.bad:7} {ms(t.latencies, 0.5)}"
+            f"  {r.server:9} {n:4} {t.good + t.bad:7} {ms(t.latencies, 0.5)}"
             f" {ms(t.latencies, 0.99)} {ms(t.latencies, 0.999)}"
             f" {ms(t.latencies, 1.0)} {t.bad:6} {ms(t.lags, 0.99)} {cpu}"
         )
@@ -730,8 +751,89 @@ def pooled(runs: Sequence[Run], server: str, closed: bool) -> Tally:
     return total
 
 
+def machine_ms(runs: Sequence[Run], name: str) -> float:
+    """The whole machine's CPU a good answer of `name` (every process in the
+    window: server, Valkey, clients, the rest), ms."""
+    mine = [r for r in runs if r.server == name]
+    good = sum(r.tally.good for r in mine)
+    spent = sum(sum(r.cpu.values()) for r in mine)
+    return spent * 1000 / good if good else float("nan")
+
+
+#: The ladder, bottom to top: each rung adds what it says to the one below.
+RUNGS = (
+    ("bare", "a bare Flask endpoint answering fixed TwiML"),
+    ("framework", "the hotline's app answering that TwiML: its extensions, hooks"),
+    ("unwritten", "+ signature, form, IVR, the menu's TwiML"),
+    ("hotline", "+ the caller's answer written to Redis: the signed IVR step"),
+)
+
+
+def ladder(closed: Sequence[Run], trip_ms: float) -> list[Figure]:
+    """Where the step's cost over the bare endpoint goes, and what the ratio
+    target leaves for the step's own work over the framework's."""
+    if not all(any(r.server == name for r in closed) for name, _ in RUNGS):
+        return []
+    rps = {
+        name: sum(r.tally.good for r in closed if r.server == name)
+        / sum(r.seconds for r in closed if r.server == name)
+        for name, _ in RUNGS
+    }
+    cost = {name: machine_ms(closed, name) for name, _ in RUNGS}
+    print(
+        "\nwhere the step's cost goes (closed loop, same sitting; the machine's"
+        " CPU a request, every process):"
+    )
+    for name, what in RUNGS:
+        print(
+            f"  {name:9} {rps[name]:8.1f} req/s {rps[name] / rps['bare']:5.2f}x"
+            f" {cost[name]:6.3f} ms  {what}"
+        )
+    allowed = cost["bare"] / RATIO_TARGET
+    left = allowed - cost["framework"]
+    own = cost["hotline"] - cost["framework"]
+    print(
+        f"  the {RATIO_TARGET}x target allows {allowed:.3f} ms a request: {left:.3f} ms"
+        f" over the framework's own {cost['framework']:.3f} for the step's work,"
+        f" which takes {own:.3f} ms;\n  one Redis round trip alone costs its"
+        f" client {trip_ms:.3f} ms (PING, redis-py, timed in this process)"
+    )
+    return [
+        Figure(
+            "the hotline's app answering fixed TwiML (extensions, hooks): capacity",
+            f"{rps['framework']:.0f} req/s",
+            "",
+            None,
+            f"bare Flask endpoint {rps['bare']:.0f} req/s",
+            f"{rps['framework'] / rps['bare']:.2f}x",
+        ),
+        Figure(
+            "the signed IVR step without its Redis write: capacity",
+            f"{rps['unwritten']:.0f} req/s",
+            "",
+            None,
+            f"bare Flask endpoint {rps['bare']:.0f} req/s",
+            f"{rps['unwritten'] / rps['bare']:.2f}x",
+        ),
+        Figure(
+            f"CPU a request the {RATIO_TARGET}x target leaves the step over the"
+            " framework's own",
+            f"{left:.3f} ms (the step takes {own:.3f})",
+            "",
+            None,
+            f"one Redis round trip, its client: {trip_ms:.3f} ms",
+            "",
+        ),
+    ]
+
+
 def report(
-    runs: Sequence[Run], closed_s: float, open_s: float, rate: float, clients: int
+    runs: Sequence[Run],
+    closed_s: float,
+    open_s: float,
+    rate: float,
+    clients: int,
+    trip_ms: float,
 ) -> list[str]:
     failures: list[str] = []
     figures: list[Figure] = []
@@ -744,9 +846,9 @@ def report(
             f"\nclosed loop: {clients} clients, {closed_s:g} s a run"
             f" (after {CLOSED_WARMUP:g} s of warm-up)"
         )
-        print(f"  server   round    req/s   p50 ms   p99 ms errors {CPU_HEAD}")
+        print(f"  server    round    req/s   p50 ms   p99 ms errors {CPU_HEAD}")
         for n, r in enumerate(closed):
-            show_run(n // 2 + 1, r)
+            show_run(n // 2 + 1 if r.server in ("bare", "hotline") else 1, r)
         rps = {}
         for name in ("bare", "hotline"):
             mine = [r for r in closed if r.server == name]
@@ -772,6 +874,7 @@ def report(
                 f"{ratio:.2f}x",
             )
         )
+        figures.extend(ladder(closed, trip_ms))
     if opened:
         print(
             f"\nopen loop: {rate:g} req/s at fixed times, {open_s:g} s a run"
@@ -779,7 +882,7 @@ def report(
             " latency from the scheduled send time"
         )
         print(
-            "  server   round    sent   p50 ms   p99 ms p99.9 ms   max ms errors"
+            "  server    round    sent   p50 ms   p99 ms p99.9 ms   max ms errors"
             f"  lag p99 {CPU_HEAD}"
         )
         for n, r in enumerate(opened):
@@ -787,7 +890,7 @@ def report(
         for name in ("bare", "hotline"):
             t = pooled(opened, name, closed=False)
             print(
-                f"  {name:8} pooled: p50 {percentile(t.latencies, 0.5):.1f} ms, p99"
+                f"  {name:9} pooled: p50 {percentile(t.latencies, 0.5):.1f} ms, p99"
                 f" {percentile(t.latencies, 0.99):.1f} ms, p99.9"
                 f" {percentile(t.latencies, 0.999):.1f} ms of {len(t.latencies)}"
                 f" answers, {t.bad} errors"
@@ -840,19 +943,39 @@ def terminated(signum: int, _frame: Any) -> None:
 
 
 @contextmanager
-def servers() -> Iterator[tuple[Server, Server]]:
-    """The bare app and the hotline under gunicorn, the hotline on its own
-    Valkey and SQLite; every process stopped after, the logs' tracebacks
-    printed."""
+def servers(ladder: bool) -> Iterator[tuple[dict[str, Server], str]]:
+    """The bare app and the hotline (and the ladder's rungs) under gunicorn,
+    the hotline on its own Valkey and SQLite, and that Valkey's URL; every
+    process stopped after, the logs' tracebacks printed."""
     with ExitStack() as cleanup:
         folder = Path(cleanup.enter_context(tempfile.TemporaryDirectory()))
         logs = folder / "logs"
         url, valkey = cleanup.enter_context(redis_server(None, 0, folder))
         cleanup.callback(show_tracebacks, logs)  # after the servers stopped
         env = hotline_env(folder, url)
-        bare = start_server(cleanup, "bare", BARE_APP, env, logs, None)
-        hotline = start_server(cleanup, "hotline", WEB_APP, env, logs, valkey)
-        yield bare(), hotline()
+        apps = {"bare": BARE_APP, "hotline": WEB_APP, **(LADDER if ladder else {})}
+        started = {
+            name: start_server(
+                cleanup, name, app, env, logs, None if name == "bare" else valkey
+            )
+            for name, app in apps.items()
+        }
+        yield {name: answering() for name, answering in started.items()}, url
+
+
+def round_trip_ms(url: str) -> float:
+    """A Redis round trip's CPU in its client (redis-py, as the web uses
+    it): PINGs timed in this process, ms each."""
+    client = redis.Redis.from_url(url)
+    try:
+        for _ in range(PINGS // 10):
+            client.ping()
+        began = time.process_time()
+        for _ in range(PINGS):
+            client.ping()
+        return (time.process_time() - began) * 1000 / PINGS
+    finally:
+        client.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -875,6 +998,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--client-processes", type=int, default=2, help="processes sending"
+    )
+    parser.add_argument(
+        "--no-ladder",
+        action="store_true",
+        help="without the rungs between bare and hotline (bench.ladder_apps)",
     )
     args = parser.parse_args(argv)
     if (
@@ -900,8 +1028,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for server in (("bare", "hotline") if n % 2 == 0 else ("hotline", "bare"))
     ]
     runs: list[Run] = []
-    with servers() as (bare, hotline):
-        by_name = {"bare": bare, "hotline": hotline}
+    with servers(not args.no_ladder) as (by_name, redis_url):
+        hotline = by_name["hotline"]
         command = procfile_gunicorn(hotline.port, WEB_APP)
         print(f"gunicorn as the Procfile's web line: {shlex.join(command[1:])}")
         print(f"both servers up after {time.monotonic() - began:.1f} s", flush=True)
@@ -909,7 +1037,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sids, path = create_calls(hotline.port)
         print(f"{CALLS} calls placed in {time.monotonic() - placed:.1f} s")
         measured = tuple(signed_post(path, call_form(sid, Digits="2")) for sid in sids)
-        for server in (bare, hotline):
+        for server in by_name.values():
             http = Http(server.port)
             status, body = http.send(measured[0])
             http.close()
@@ -921,7 +1049,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f" (created by signed POST {INCOMING});"
             f" {args.client_processes} client processes"
         )
-        for name in plan:
+        for name in plan + [n for n in by_name if n not in plan]:
             server = by_name[name]
             loads = closed_loads(
                 server.port,
@@ -949,9 +1077,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f" ({time.monotonic() - began:.0f} s)",
                 flush=True,
             )
+        trip = round_trip_ms(redis_url)
         stopping = time.monotonic()
     print(f"servers stopped in {time.monotonic() - stopping:.1f} s")
-    failures = report(runs, args.closed_seconds, args.seconds, args.rate, args.clients)
+    failures = report(
+        runs, args.closed_seconds, args.seconds, args.rate, args.clients, trip
+    )
     print(
         f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())};"
         f" bench took {time.monotonic() - began:.0f} s"
