@@ -70,9 +70,11 @@ def incoming() -> Response:
         False,
         ("start_call", [sid, caller, to, lang]),
     )
+    history: dict[str, str] | None = None  # read once, for both questions
     if created:
+        history = _history(caller)
         agent = preferred_agent(
-            _history(caller), now_ms(), rt.routing.hotline.preferred_agent_hours
+            history, now_ms(), rt.routing.hotline.preferred_agent_hours
         )
         if agent is not None:
             note(sid, preferred=agent)
@@ -87,18 +89,25 @@ def incoming() -> Response:
                 absolute_url(webhooks.incident(lang, incident.id, version)),
             )
         )
-    return xml_response(_after_incident(version, lang, config.ivr.welcome[lang]))
+    return xml_response(
+        _after_incident(version, lang, config.ivr.welcome[lang], history)
+    )
 
 
-def _after_incident(version: str, lang: str, preamble: str) -> Twiml:
-    """A returning caller is asked whether it is about their earlier call."""
+def _after_incident(
+    version: str, lang: str, preamble: str, history: dict[str, str] | None = None
+) -> Twiml:
+    """A returning caller is asked whether it is about their earlier call
+    (`history`: the caller's, if this request has read it already)."""
     svc = services()
     _, config = svc.for_version(version)
     rt = svc.runtime
     hotline = rt.routing.hotline
     sid = request.form.get("CallSid", "")
+    if history is None:
+        history = _history(request.form.get("From", ""))
     earlier = earlier_call(
-        _history(request.form.get("From", "")),
+        history,
         now_ms(),
         hotline.returning_caller_days,
         excluding=sid,
