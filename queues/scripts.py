@@ -106,8 +106,7 @@ end
 local function end_consult(base, ckey, sid, now, stream, reason)
   local offer = field(ckey, 'consult')
   if offer == '' then return '' end
-  local specialist = field(ckey, 'consult_agent')
-  local skey = base .. 'agent:' .. specialist
+  local specialist = field(ckey, 'consult_agent')  -- '' for an outside number
   local okey = base .. 'offer:' .. offer
   local leg = field(ckey, 'consult_leg')
   if leg == '' then leg = field(okey, 'leg') end
@@ -121,6 +120,8 @@ local function end_consult(base, ckey, sid, now, stream, reason)
   local said = {'specialist', who, 'reason', reason}
   if specialist == '' then said[#said + 1] = 'external'; said[#said + 1] = '1' end
   emit(stream, 'consult_ended', sid, from, now, said)
+  if specialist == '' then return leg end
+  local skey = base .. 'agent:' .. specialist
   local sstate = field(skey, 'state')
   if field(skey, 'call_sid') == sid and (sstate == 'reserved' or sstate == 'busy') then
     make_available(base, specialist, skey, now)
