@@ -30,7 +30,7 @@ the callers, on the same machine (its share of the CPU is printed: on a
 2. **Waiting** (`--waiting`, 5,000 by default: Twilio's most per queue,
    spread over the menu's queues): every hotliner goes on break (the API, as
    the console does), then the callers are placed at `--waiting-rate` (20/s;
-   `make bench` places its 1,500 at 40/s: without hotliners to ring and
+   `make bench` places its 1,200 at 40/s: without hotliners to ring and
    bridge, arrivals cost the stack and the simulator less than in the ramp;
    at 50/s one run had only 1,783 in a queue at once, and the placing's own
    lateness is printed) and all wait, polling the hold loop; measured for
@@ -45,7 +45,7 @@ Baseline in the same run: the first ramp step's webhook p99 (each later
 step's is shown as a ratio to it).
 
     python bench/capacity.py                                # ~6 min
-    python bench/capacity.py --step-seconds 15 --waiting 1500 --waiting-rate 40 \
+    python bench/capacity.py --step-seconds 12 --waiting 1200 --waiting-rate 40 \
         --hold-seconds 5                                    # make bench (~3.5 min)
     python bench/capacity.py --rates "" --waiting 5000 --waiting-rate 40 \
         --hold-seconds 5 --calls-per-second 25              # 5,000 waiting, paced
