@@ -23,9 +23,9 @@ Valkey, SQLite in a temporary folder):
   opening or closing) is left out on both sides. Every phase replays the
   same callers (one phase's Poisson gaps, talk times and menu keys, drawn
   once), after a ramp phase of the same callers not measured: drawn anew
-  for each phase, at seed 1 the phases with wallboards carried 2,918-2,927
-  webhooks against 2,319-2,327 without, the first "without" phase being the
-  stack's ramp (389 webhooks against about 650 in a steady phase), and the
+  for each phase, at seed 1 the phases with wallboards carried 2,913-2,927
+  webhooks against 2,313-2,327 without, the first "without" phase being the
+  stack's ramp (389-391 webhooks against about 650 in a steady phase), and the
   ratio compared loads as much as wallboards. Target: p99 with
   < 1.10x without. (Separate stacks per side, as before, swung from 2.32x
   to 0.78x on the same code minutes apart: a p99 of 30-50 ms on two cores
