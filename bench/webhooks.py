@@ -751,6 +751,12 @@ def pooled(runs: Sequence[Run], server: str, closed: bool) -> Tally:
     return total
 
 
+def capacity(closed: Sequence[Run], name: str) -> float:
+    """Good answers a second of `name`, pooled over its closed-loop runs."""
+    mine = [r for r in closed if r.server == name]
+    return sum(r.tally.good for r in mine) / sum(r.seconds for r in mine)
+
+
 def machine_ms(runs: Sequence[Run], name: str) -> float:
     """The whole machine's CPU a good answer of `name` (every process in the
     window: server, Valkey, clients, the rest), ms."""
@@ -774,11 +780,7 @@ def ladder(closed: Sequence[Run], trip_ms: float) -> list[Figure]:
     target leaves for the step's own work over the framework's."""
     if not all(any(r.server == name for r in closed) for name, _ in RUNGS):
         return []
-    rps = {
-        name: sum(r.tally.good for r in closed if r.server == name)
-        / sum(r.seconds for r in closed if r.server == name)
-        for name, _ in RUNGS
-    }
+    rps = {name: capacity(closed, name) for name, _ in RUNGS}
     cost = {name: machine_ms(closed, name) for name, _ in RUNGS}
     print(
         "\nwhere the step's cost goes (closed loop, same sitting; the machine's"
@@ -849,10 +851,7 @@ def report(
         print(f"  server    round    req/s   p50 ms   p99 ms errors {CPU_HEAD}")
         for n, r in enumerate(closed):
             show_run(n // 2 + 1 if r.server in ("bare", "hotline") else 1, r)
-        rps = {}
-        for name in ("bare", "hotline"):
-            mine = [r for r in closed if r.server == name]
-            rps[name] = sum(r.tally.good for r in mine) / sum(r.seconds for r in mine)
+        rps = {name: capacity(closed, name) for name in ("bare", "hotline")}
         ratio = rps["hotline"] / rps["bare"] if rps["bare"] else 0.0
         verdict = "PASS" if ratio >= RATIO_TARGET else "FAIL"
         print(
